@@ -1,0 +1,42 @@
+"""Parameter and compute accounting shared by every model family.
+
+Training compute is 3 x forward FLOPs per token x tokens (forward once, backward twice); this
+module is the one place that formula lives, so trainers, the planner and the analysis agree.
+
+    from models import from_name, training_flops
+    cfg = from_name("gpt-1m")
+    training_flops(cfg, num_tokens=10_000_000)  # 7.2e13 FLOPs
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from torch import nn
+
+TRAIN_FLOPS_MULTIPLIER = 3
+"""Training FLOPs per forward FLOP: the backward pass costs about twice the forward."""
+
+
+class Countable(Protocol):
+    """Anything with an analytic forward cost, i.e. every model config."""
+
+    @property
+    def flops_per_token(self) -> int:
+        """Forward FLOPs per token (or per sample for non-text models)."""
+        ...
+
+
+def training_flops(cfg: Countable, num_tokens: int) -> float:
+    """Training FLOPs for ``num_tokens`` tokens (samples) seen: 3 * flops_per_token * tokens."""
+    if num_tokens < 0:
+        raise ValueError(f"num_tokens must be >= 0, got {num_tokens}")
+    return float(TRAIN_FLOPS_MULTIPLIER * cfg.flops_per_token * num_tokens)
+
+
+def count_params(module: nn.Module, exclude: tuple[str, ...] = ()) -> int:
+    """Parameters of a built module, shared tensors once, skipping names starting with ``exclude``.
+
+    ``count_params(gpt, exclude=("tok_emb", "lm_head"))`` measures what ``num_params`` predicts.
+    """
+    return sum(p.numel() for name, p in module.named_parameters() if not name.startswith(exclude))

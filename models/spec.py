@@ -1,0 +1,102 @@
+"""The ``model:`` section of a sweep YAML: a preset name plus optional field overrides.
+
+Every override left at None keeps the preset's value, so a sweep's size axis can swap ``size``
+while the overrides stay put. ``resolve`` turns the section into a concrete model config.
+
+    spec = ModelSpec(size="gpt-1m", dropout=0.1)
+    cfg = spec.resolve(vocab_size=512)  # GPTConfig with vocab_size=512, dropout=0.1
+    spec.family                          # "gpt"
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from models.gpt import GPTConfig
+from models.mlp import MLPConfig
+from models.presets import PRESETS, canonical_name, from_name
+
+_OVERRIDES = (
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "n_kv_heads",
+    "d_ff",
+    "seq_len",
+    "dropout",
+    "tie_embeddings",
+    "d_in",
+    "d_out",
+    "activation",
+    "causal",
+)
+
+
+class ModelSpec(BaseModel):
+    """Which model a trial trains: a size preset (or alias) and per-field overrides."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    size: str = "gpt-1m"
+    """Preset name (gpt-20k ... gpt-10m, mlp-1k ... mlp-1m) or alias: tiny, small, medium, large."""
+    d_model: int | None = None
+    """Override: residual / hidden width (features); None keeps the preset's value."""
+    n_layers: int | None = None
+    """Override: transformer blocks or MLP hidden layers; None keeps the preset's value."""
+    n_heads: int | None = None
+    """Override (gpt): attention query heads; None keeps the preset's value."""
+    n_kv_heads: int | None = None
+    """Override (gpt): key/value heads (grouped-query attention); None keeps the preset's."""
+    d_ff: int | None = None
+    """Override (gpt): SwiGLU hidden width (features); None keeps the preset's value."""
+    seq_len: int | None = None
+    """Override (gpt): context length (tokens); None keeps the preset's value (128)."""
+    dropout: float | None = None
+    """Override: dropout probability (0-1); None keeps the preset's value (0.0)."""
+    tie_embeddings: bool | None = None
+    """Override (gpt): share embedding and output head; None keeps the preset's value (False)."""
+    d_in: int | None = None
+    """Override (mlp): input features per sample; None keeps the preset's value (16)."""
+    d_out: int | None = None
+    """Override (mlp): output features per sample; None keeps the preset's value (1)."""
+    activation: str | None = None
+    """Override (mlp): relu, gelu, silu or tanh; None keeps the preset's value (gelu)."""
+    causal: bool | None = None
+    """Override (gpt): False makes a bidirectional encoder; None keeps the preset's value (True)."""
+
+    @field_validator("size")
+    @classmethod
+    def _known_size(cls, size: str) -> str:
+        canonical_name(size)
+        return size
+
+    @model_validator(mode="after")
+    def _resolves(self) -> ModelSpec:
+        # Resolve once here so a bad override fails when the sweep YAML loads, not in a trial.
+        self.resolve()
+        return self
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The fields set to something other than None, i.e. what differs from the preset."""
+        return {k: getattr(self, k) for k in _OVERRIDES if getattr(self, k) is not None}
+
+    @property
+    def preset(self) -> str:
+        """The canonical preset name (aliases resolved)."""
+        return canonical_name(self.size)
+
+    @property
+    def family(self) -> str:
+        """Model family of the preset: "gpt" or "mlp"."""
+        return PRESETS[self.preset]().type
+
+    def resolve(self, vocab_size: int | None = None) -> GPTConfig | MLPConfig:
+        """The concrete config: preset, then overrides, then ``vocab_size`` where the family
+        has one (the tokenizer decides it at run time), validated as a whole."""
+        overrides = self.overrides
+        if vocab_size is not None and self.family == "gpt":
+            overrides["vocab_size"] = vocab_size
+        return from_name(self.size, **overrides)

@@ -1,0 +1,69 @@
+"""What every algorithm builder shares: environment, resources, seed, network trunk, counting.
+
+Each `rl/algos/<name>.py` starts from its RLlib config class, applies `apply_common`, then sets
+its own training hyperparameters. The parameter-counting helpers mirror how RLlib's default
+RLModules lay out their Linear layers, so the analytic counts can be checked against them.
+
+    config = apply_common(PPOConfig(), cfg, num_cpus=2, model_config=trunk_model_config(cfg))
+    mlp_params((4, 64, 64))   # 4*64+64 + 64*64+64 = 4480 weights and biases
+    trunk_widths(cfg, obs_dim=4)  # (4, 128, 128) for mlp-20k
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+from rl.config import RLRunConfig
+
+ConfigT = TypeVar("ConfigT", bound=AlgorithmConfig)
+
+# RLlib resolves activation names with getattr(torch.nn, name) before its own lowercase
+# aliases, so GELU needs torch's class name; the others are RLlib's own spellings.
+_RLLIB_ACTIVATION = {"relu": "relu", "tanh": "tanh", "silu": "silu", "gelu": "GELU"}
+
+
+def mlp_params(widths: Sequence[int]) -> int:
+    """Weights and biases of a chain of Linear layers through `widths` (input first)."""
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+
+
+def trunk_widths(cfg: RLRunConfig, obs_dim: int) -> tuple[int, ...]:
+    """Layer widths of one policy/value trunk: observation features, then the preset's
+    hidden widths (RLlib's encoder; its heads start from the last hidden width)."""
+    return (obs_dim, *cfg.policy_mlp.hidden_sizes)
+
+
+def trunk_model_config(cfg: RLRunConfig, **overrides: object) -> DefaultModelConfig:
+    """RLlib's model config for the preset's trunk, with heads as single Linear layers so
+    that depth and width come from the preset alone."""
+    mlp = cfg.policy_mlp
+    return DefaultModelConfig(
+        fcnet_hiddens=list(mlp.hidden_sizes),
+        fcnet_activation=_RLLIB_ACTIVATION[mlp.activation],
+        head_fcnet_hiddens=[],
+        **overrides,
+    )
+
+
+def apply_common(
+    config: ConfigT, cfg: RLRunConfig, num_cpus: float, model_config: DefaultModelConfig
+) -> ConfigT:
+    """Set environment, env runners, learner placement, network and seed on `config`."""
+    rl = cfg.rl
+    return (
+        config.environment(rl.env, env_config=dict(rl.env_config))
+        .env_runners(
+            num_env_runners=rl.env_runners_for(num_cpus),
+            num_envs_per_env_runner=rl.num_envs_per_env_runner,
+            num_cpus_per_env_runner=rl.cpus_per_env_runner,
+        )
+        # One local learner in the trial's own process: these networks are far too small for
+        # data-parallel learners to pay off, and it keeps a trial's footprint to its bundles.
+        .learners(num_learners=0, num_gpus_per_learner=rl.num_learner_gpus)
+        .rl_module(model_config=model_config)
+        .debugging(seed=cfg.seed, log_level="WARN")
+    )

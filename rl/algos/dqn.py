@@ -1,0 +1,58 @@
+"""DQN from the typed config: RLlib's DQNConfig (double, dueling, n-step, prioritized replay).
+
+The off-policy algorithm of the package, for Discrete action spaces. The Q-network is one
+trunk with the preset's hidden widths, then RLlib's dueling heads: an advantage Linear (one
+output per action) and a state-value Linear. The target network is a frozen copy the learner
+keeps; `num_params` counts the trained network only.
+
+    config = build(RLRunConfig(rl=RLConfig(algo="dqn")), num_cpus=2)
+    algo = config.build_algo()
+    num_params(RLRunConfig(rl=RLConfig(algo="dqn")))   # trunk + advantage + value heads
+"""
+
+from __future__ import annotations
+
+from ray.rllib.algorithms.dqn import DQNConfig
+
+from rl.algos.common import apply_common, mlp_params, trunk_model_config, trunk_widths
+from rl.config import RLRunConfig
+from rl.envs import env_shapes
+
+
+def build(cfg: RLRunConfig, num_cpus: float) -> DQNConfig:
+    """The DQN config of trial `cfg` when the trial is given `num_cpus` CPUs."""
+    rl = cfg.rl
+    shapes = env_shapes(rl.env, rl.env_config)
+    if not shapes.discrete:
+        raise ValueError(f"rl.algo: dqn needs a Discrete action space; {rl.env!r} has a Box one")
+    config = apply_common(DQNConfig(), cfg, num_cpus, trunk_model_config(cfg))
+    return config.training(
+        lr=rl.learning_rate,
+        gamma=rl.gamma,
+        grad_clip=rl.grad_clip,
+        train_batch_size_per_learner=rl.replay_batch_size,
+        replay_buffer_config={
+            "type": "PrioritizedEpisodeReplayBuffer",
+            "capacity": rl.replay_capacity,
+            "alpha": 0.6,
+            "beta": 0.4,
+        },
+        num_steps_sampled_before_learning_starts=rl.learning_starts_steps,
+        target_network_update_freq=rl.target_update_interval_steps,
+        epsilon=[(0, 1.0), (rl.epsilon_decay_steps, rl.epsilon_final)],
+        n_step=rl.n_step,
+        double_q=True,
+        dueling=True,
+        num_atoms=1,
+        noisy=False,
+    )
+
+
+def num_params(cfg: RLRunConfig) -> int:
+    """Trainable parameters of the learner's Q-network: trunk + advantage head + value head
+    (weights and biases; the target network's frozen copy is not counted)."""
+    shapes = env_shapes(cfg.rl.env, cfg.rl.env_config)
+    trunk = trunk_widths(cfg, shapes.obs_dim)
+    return mlp_params(trunk) + mlp_params((trunk[-1], shapes.num_actions)) + mlp_params(
+        (trunk[-1], 1)
+    )

@@ -1,0 +1,164 @@
+"""The typed configuration of one RL trial: which algorithm, which environment, how much data.
+
+`RLConfig` is the ``rl:`` section of a sweep YAML; `RLRunConfig` adds the policy network's size
+preset (``model:``) and the seed, and is what `rl.train` runs. Neither knows about Ray.
+
+    cfg = RLRunConfig(model=ModelSpec(size="mlp-5k"), rl=RLConfig(max_env_steps=50_000))
+    cfg.num_tokens()                    # 50000 env steps: the planner's data axis
+    cfg.rl.env_runners_for(num_cpus=2)  # 1 env runner next to the learner's CPU
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models import MLPConfig, ModelSpec
+from rl.envs import check_env_id
+
+FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+DEFAULT_LR = {"ppo": 1e-3, "dqn": 5e-4}
+"""Learning rate per algorithm when ``rl.lr`` is left unset (tuned on CartPole-v1)."""
+
+MAIN_PROCESS_CPUS = 1.0
+"""CPUs the trial's own process takes: it runs the algorithm driver and the local learner."""
+
+
+class RLConfig(BaseModel):
+    """Algorithm, environment, per-trial resources, hyperparameters and stop criteria."""
+
+    model_config = FROZEN
+
+    algo: Literal["ppo", "dqn"] = "ppo"
+    """RLlib algorithm: ppo (on-policy) or dqn (off-policy, discrete actions only)."""
+    env: str = "CartPole-v1"
+    """Gymnasium environment id, e.g. CartPole-v1, Pendulum-v1, LunarLander-v3."""
+    env_config: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments passed to gymnasium.make for every environment copy."""
+
+    num_env_runners: int | Literal["auto"] = "auto"
+    """Sampling actors (count); auto fits as many as the trial's CPUs allow after the learner's."""
+    num_envs_per_env_runner: int = Field(4, ge=1)
+    """Vectorised environment copies stepped by each env runner (count)."""
+    cpus_per_env_runner: float = Field(1.0, gt=0)
+    """CPUs reserved per env runner (cores, may be fractional)."""
+    num_learner_gpus: float = Field(0.0, ge=0)
+    """GPUs for the learner, which runs in the trial's process (0 = learn on its CPU)."""
+
+    lr: float | None = Field(None, gt=0)
+    """Adam learning rate; None takes the algorithm's tuned default (ppo 1e-3, dqn 5e-4)."""
+    gamma: float = Field(0.99, gt=0, le=1)
+    """Discount factor per env step (0-1]."""
+    grad_clip: float | None = Field(None, gt=0)
+    """Clip the global gradient norm to this value; None disables clipping."""
+
+    train_batch_size: int = Field(2000, ge=1)
+    """ppo: env steps sampled per training iteration (the on-policy batch)."""
+    minibatch_size: int = Field(250, ge=1)
+    """ppo: env steps per SGD minibatch within an iteration."""
+    num_epochs: int = Field(10, ge=1)
+    """ppo: passes of SGD over each iteration's batch."""
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    """ppo: generalised advantage estimation lambda (0-1)."""
+    clip_param: float = Field(0.2, gt=0)
+    """ppo: clip range of the probability ratio in the surrogate loss."""
+    vf_loss_coeff: float = Field(0.5, ge=0)
+    """ppo: weight of the value-function loss in the total loss."""
+    entropy_coeff: float = Field(0.0, ge=0)
+    """ppo: weight of the entropy bonus in the total loss."""
+    use_kl_loss: bool = False
+    """ppo: add RLlib's adaptive KL penalty on top of the clipped objective."""
+
+    replay_batch_size: int = Field(64, ge=1)
+    """dqn: transitions per SGD step, sampled from the replay buffer."""
+    replay_capacity: int = Field(50_000, ge=1)
+    """dqn: replay buffer size (transitions)."""
+    learning_starts_steps: int = Field(1_000, ge=0)
+    """dqn: env steps sampled before the first SGD step."""
+    target_update_interval_steps: int = Field(500, ge=1)
+    """dqn: env steps between target-network syncs."""
+    epsilon_final: float = Field(0.02, ge=0, le=1)
+    """dqn: exploration rate (0-1) reached at the end of the linear decay from 1.0."""
+    epsilon_decay_steps: int = Field(10_000, ge=1)
+    """dqn: env steps over which epsilon decays linearly from 1.0 to epsilon_final."""
+    n_step: int = Field(3, ge=1)
+    """dqn: steps of the n-step return used in the TD target."""
+
+    max_env_steps: int = Field(200_000, ge=1)
+    """Data budget (env steps sampled); the trial stops once it is reached. The data axis."""
+    target_return: float | None = None
+    """Stop early once the mean episode return reaches this value; None never stops early."""
+    checkpoint_interval_iters: int = Field(5, ge=1)
+    """Training iterations between checkpoints (one is also written at the end)."""
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, env: str) -> str:
+        return check_env_id(env)
+
+    @field_validator("num_env_runners")
+    @classmethod
+    def _runners_non_negative(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"rl.num_env_runners must be >= 0 or 'auto', got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_batches(self) -> RLConfig:
+        if self.algo == "ppo" and self.minibatch_size > self.train_batch_size:
+            raise ValueError(
+                f"rl.minibatch_size ({self.minibatch_size}) must be <= rl.train_batch_size "
+                f"({self.train_batch_size})"
+            )
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        """`lr`, or the algorithm's default when unset."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.algo]
+
+    def env_runners_for(self, num_cpus: float) -> int:
+        """Env runners for a trial given `num_cpus` CPUs: the configured number, or for auto
+        as many as fit next to the trial's own process (0 means sampling in that process)."""
+        if self.num_env_runners != "auto":
+            return self.num_env_runners
+        # RLlib's own default (2 runners) asks for 3 CPUs, so a trial on a 2-core machine
+        # would wait forever for its placement group; size from what the trial is given.
+        spare = num_cpus - MAIN_PROCESS_CPUS
+        return max(0, int(spare / self.cpus_per_env_runner + 1e-9))
+
+
+class RLRunConfig(BaseModel):
+    """One RL trial: the policy network's size preset, the RL settings and the seed."""
+
+    model_config = FROZEN
+
+    model: ModelSpec = ModelSpec(size="mlp-20k")
+    """Policy/value network size: an mlp preset whose hidden widths, depth and activation
+    define the network trunks (input and output sizes come from the environment)."""
+    rl: RLConfig = RLConfig()
+    """Algorithm, environment, resources, hyperparameters and stop criteria."""
+    seed: int = 0
+    """Seed for RLlib's environments, network initialisation and sampling."""
+
+    @model_validator(mode="after")
+    def _mlp_policy(self) -> RLRunConfig:
+        if self.model.family != "mlp":
+            raise ValueError(f"model.size: RL policies use mlp presets, got {self.model.size}")
+        for key in ("d_in", "d_out"):
+            if getattr(self.model, key) is not None:
+                raise ValueError(f"model.{key}: RL policies take it from the environment's spaces")
+        if self.model.dropout:
+            raise ValueError("model.dropout: RLlib's policy networks have no dropout; leave it 0")
+        return self
+
+    @property
+    def policy_mlp(self) -> MLPConfig:
+        """The resolved MLP preset (only its hidden sizes and activation are used)."""
+        return cast(MLPConfig, self.model.resolve())  # the family check guarantees an MLP
+
+    def num_tokens(self) -> int:
+        """The trial's data budget in env steps (the planner's data axis)."""
+        return self.rl.max_env_steps

@@ -1,0 +1,105 @@
+"""RLlib's nested training result mapped to the standard metric names every trial reports.
+
+Data seen is env steps sampled (lifetime, so it survives a resume), the main metric is the
+mean episode return, and compute follows the scaling-law convention used for every trainer:
+FLOPs = 3 (forward + backward) x 2 x params (forward FLOPs per sample) x env steps.
+
+    metrics = standard_metrics(result, step=3, params=34_691, train_time_s=12.5, tokens_per_s=900)
+    metrics[TOKENS], metrics[EPISODE_RETURN]
+    check_finite(metrics, lr=1e-3)   # TrialDiverged on a NaN loss or return
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from sweeps.metrics import (
+    EPISODE_RETURN,
+    FLOPS,
+    LR,
+    PARAMS,
+    PARAMS_TOTAL,
+    STEP,
+    TOKENS,
+    TOKENS_PER_S,
+    TRAIN_LOSS,
+    TRAIN_TIME_S,
+)
+from trainers.reporter import TrialDiverged
+
+DEFAULT_MODULE = "default_policy"
+"""RLlib's module id of the single policy in single-agent training."""
+
+
+def training_flops(params: int, env_steps: float) -> float:
+    """Training FLOPs after `env_steps`: 3 x (2 x params forward FLOPs per sample) x steps.
+
+    This is the data-axis convention (C = 6 N D) shared with the other trainers, so RL runs
+    sit on the same compute axis; it deliberately ignores how often the algorithm reuses a
+    sample (PPO's epochs, DQN's replay ratio) and the inference forward pass when sampling.
+    """
+    return 6.0 * params * env_steps
+
+
+def env_steps(result: Mapping[str, Any]) -> float:
+    """Env steps sampled over the algorithm's lifetime (restored with its checkpoint)."""
+    runners = result.get("env_runners", {})
+    return float(runners.get("num_env_steps_sampled_lifetime", 0.0))
+
+
+def episode_return(result: Mapping[str, Any]) -> float | None:
+    """Mean return of RLlib's recent-episode window (100 episodes); None before the first
+    episode has finished."""
+    value = result.get("env_runners", {}).get("episode_return_mean")
+    return None if value is None else float(value)
+
+
+def _learner_value(result: Mapping[str, Any], key: str) -> float | None:
+    value = result.get("learners", {}).get(DEFAULT_MODULE, {}).get(key)
+    return None if value is None else float(value)
+
+
+def standard_metrics(
+    result: Mapping[str, Any],
+    *,
+    step: int,
+    params: int,
+    train_time_s: float,
+    tokens_per_s: float,
+) -> dict[str, float]:
+    """The standard metrics of one training iteration's `result`.
+
+    `params` is the analytic count of the trained network (no embeddings, so it is also
+    params_total); `train_time_s` and `tokens_per_s` come from the trial loop's own clock.
+    Keys whose value RLlib has not produced yet (no finished episode, no SGD step) are left out.
+    """
+    tokens = env_steps(result)
+    metrics: dict[str, float] = {
+        STEP: float(step),
+        TOKENS: tokens,
+        PARAMS: float(params),
+        PARAMS_TOTAL: float(params),
+        FLOPS: training_flops(params, tokens),
+        TRAIN_TIME_S: train_time_s,
+        TOKENS_PER_S: tokens_per_s,
+    }
+    optional = {
+        EPISODE_RETURN: episode_return(result),
+        TRAIN_LOSS: _learner_value(result, "total_loss"),
+        LR: _learner_value(result, "default_optimizer_learning_rate"),
+    }
+    metrics.update({k: v for k, v in optional.items() if v is not None})
+    return metrics
+
+
+def check_finite(metrics: Mapping[str, float], lr: float) -> None:
+    """Raise TrialDiverged if the learner loss or the episode return is NaN or infinite."""
+    for key, what in ((TRAIN_LOSS, "learner loss"), (EPISODE_RETURN, "mean episode return")):
+        value = metrics.get(key)
+        if value is not None and not math.isfinite(value):
+            raise TrialDiverged(
+                f"rl: {what} became {value} at iteration {int(metrics[STEP])} "
+                f"after {int(metrics[TOKENS])} env steps (lr={lr:g})"
+            )

@@ -1,0 +1,97 @@
+"""Command line of `python -m sweeps.run` / `scalesweep-run`: parse, validate, plan, run.
+
+Everything up to the plan (and all of --dry-run and --schema) runs without starting Ray.
+User mistakes print one line and exit 2; Ctrl-C exits 130 with the tables intact.
+
+    python -m sweeps.run sweeps/smoke.yaml --dry-run
+    python -m sweeps.run sweeps/scaling.yaml --set optim.lr=1e-3 --storage /tmp/results
+    python -m sweeps.run --schema > sweep.schema.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from sweeps.errors import SpecError, report_user_error
+
+DEBUG_ENV = "SCALESWEEP_DEBUG"
+"""Set to 1 to see the traceback behind a one-line error."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sweeps.run",
+        description="Run a hyperparameter / scaling sweep described by a YAML spec on Ray Tune.",
+    )
+    p.add_argument("spec", nargs="?", help="sweep YAML, e.g. sweeps/scaling.yaml")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field by dotted key (value is YAML, axes allowed); repeatable",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the expanded trials and exit")
+    p.add_argument("--storage", help="results root (default: run.storage of the spec, results/)")
+    p.add_argument("--name", help="sweep name (default: name of the spec, else the file name)")
+    p.add_argument(
+        "--address",
+        help="Ray cluster: auto, host:6379 or ray://host:10001 "
+        "(default: $RAY_ADDRESS, else an embedded local Ray)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep in <storage>/<name> (error if there is none)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="continue a sweep folder even though its spec changed"
+    )
+    p.add_argument("--retry-failed", action="store_true", help="run failed trials again")
+    p.add_argument("--schema", action="store_true", help="print the spec's JSON schema and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("interrupted: results so far are on disk; continue with --resume", file=sys.stderr)
+        return 130
+    except (SpecError, FileNotFoundError, NotADirectoryError, ValueError) as err:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        return report_user_error(err)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.schema:
+        from sweeps.schema import spec_json_schema
+
+        print(json.dumps(spec_json_schema(), indent=2))
+        return 0
+    if not args.spec:
+        raise SpecError("no spec given: python -m sweeps.run SPEC.yaml [--dry-run]")
+    from sweeps.plan import make_plan, render_plan
+    from sweeps.spec import load_spec
+
+    spec = load_spec(args.spec, args.overrides, name=args.name)
+    plan = make_plan(spec)
+    if args.dry_run:
+        print(render_plan(plan))
+        return 0
+    from sweeps.run import run_sweep
+
+    return run_sweep(
+        plan,
+        storage=args.storage or spec.run.storage,
+        address=args.address,
+        resume=args.resume,
+        force=args.force,
+        retry_failed=args.retry_failed or spec.run.retry_failed,
+    )

@@ -1,0 +1,74 @@
+"""Start or join Ray, and make the project importable on every node.
+
+available = connect(address=None)          # embedded local Ray, dashboard on 127.0.0.1
+available = connect(address="auto")        # the cluster `ray up` / `ray start` made
+available = connect(address="ray://head:10001")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sweeps.errors import SpecError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HEALTH_CHECK_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+"""Train V2's controller poll; its 2 s default makes every report of a worker group wait."""
+WORKER_ENV = {HEALTH_CHECK_ENV: "0.2", "RAY_AIR_NEW_OUTPUT": "1", "RAY_TRAIN_V2_ENABLED": "1"}
+CODE_EXCLUDES = [".git", ".venv", "results", "**/__pycache__", "*.pt", "bench"]
+
+
+def _with_project_on_path() -> None:
+    """Local workers inherit this process's environment: put the checkout on PYTHONPATH."""
+    parts = [str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
+
+
+def _needs_token_mode(address: str) -> bool:
+    """An explicit host:port to a token-auth cluster fails after ~20 s with a misleading
+    ConnectionError unless the token mode is set; `auto` and ray:// find it themselves."""
+    if address == "auto" or address.startswith("ray://") or "RAY_AUTH_MODE" in os.environ:
+        return False
+    return (Path.home() / ".ray" / "auth_token").exists() or "RAY_AUTH_TOKEN" in os.environ
+
+
+def connect(address: str | None = None, ship_code: bool | None = None) -> dict[str, float]:
+    """Connect (or start) Ray and return the cluster's total resources.
+
+    `ship_code`: upload this checkout as the job's working_dir (default: only for remote
+    clusters reached through ray://, whose nodes may not have the project installed).
+    """
+    import ray
+
+    os.environ.update({k: os.environ.get(k, v) for k, v in WORKER_ENV.items()})
+    if ray.is_initialized():
+        return ray.cluster_resources()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    _with_project_on_path()
+    runtime_env: dict = {"env_vars": {k: os.environ[k] for k in WORKER_ENV}}
+    remote = address is not None and address.startswith("ray://")
+    if ship_code if ship_code is not None else remote:
+        runtime_env.update(working_dir=str(PROJECT_ROOT), excludes=CODE_EXCLUDES)
+    try:
+        if address is None:
+            ctx = ray.init(
+                dashboard_host="127.0.0.1",
+                runtime_env=runtime_env,
+                log_to_driver=False,
+                logging_level="ERROR",
+            )
+            url = getattr(ctx, "dashboard_url", None)
+            if url:
+                print(f"Ray dashboard: http://{url}", flush=True)
+        else:
+            if _needs_token_mode(address):
+                os.environ["RAY_AUTH_MODE"] = "token"
+            ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR")
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
+        first = (str(err).strip().splitlines() or [err.__class__.__name__])[0]
+        hint = "is the cluster up (`ray status`)? with token auth, copy its ~/.ray/auth_token here"
+        raise SpecError(
+            f"--address {address}: cannot connect to Ray ({first[:200]}); {hint}"
+        ) from None
+    return ray.cluster_resources()

@@ -1,0 +1,199 @@
+"""Expand a SweepSpec into the concrete trials it runs, with size, data and compute estimates.
+
+The plan is computed before Ray starts: it is what ``--dry-run`` prints, and the runner hands
+exactly these trials to Ray Tune (grid and random searches), so a re-run can skip the ones a
+sweep folder already finished by their identity hash.
+
+    plan = make_plan(load_spec("sweeps/scaling.yaml"))
+    print(render_plan(plan))
+    plan.trials[0].trial_id      # "3f9a0c21d4"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweeps.resources import WorkerResources
+from sweeps.spec import SweepSpec
+
+ID_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class TrialPoint:
+    """One trial: its swept values, resolved config, resources and analytic estimates."""
+
+    trial_id: str
+    """Hash of the resolved trial config: the trial's identity across re-runs."""
+    tag: str
+    """Short readable prefix for folder names, e.g. gpt-50k_f0.3_s1."""
+    assignment: dict[str, Any]
+    """Swept values by dotted path."""
+    config: Any
+    """The validated RunConfig (or RLRunConfig)."""
+    resources: WorkerResources
+    params: int
+    params_total: int
+    tokens: int
+    """Training tokens (env steps for RL) the trial will consume."""
+    flops: float
+    train_tokens: int | None = None
+    """Size of the trial's training split (None for RL)."""
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.tag}-{self.trial_id}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: SweepSpec
+    trials: list[TrialPoint]
+    adaptive: bool = False
+    """True for optuna: the trials are chosen while the sweep runs; `trials` then lists one
+    representative point per enumerated value for the estimates."""
+    notes: list[str] = field(default_factory=list)
+
+
+def trial_id(config: Any) -> str:
+    """Stable identity of a trial config (same config -> same id on every machine)."""
+    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:ID_LENGTH]
+
+
+def _tag(spec: SweepSpec, config: Any, assignment: dict[str, Any]) -> str:
+    parts = [config.model.size]
+    if "data.fraction" in assignment:
+        parts.append(f"f{assignment['data.fraction']:g}")
+    seed_axis = spec.axes.get("seed")
+    if seed_axis and len(seed_axis.values) > 1:
+        parts.append(f"s{assignment['seed']}")
+    return "_".join(str(p) for p in parts)
+
+
+def _assignments(spec: SweepSpec) -> list[dict[str, Any]]:
+    axes = spec.axes
+    if spec.search.algorithm == "grid":
+        crossed, sampled = list(axes.values()), []
+    else:
+        crossed = [a for a in axes.values() if a.kind == "grid"]
+        sampled = [a for a in axes.values() if a.kind != "grid"]
+    grid_points = [
+        dict(zip([a.path for a in crossed], values, strict=True))
+        for values in itertools.product(*(a.values for a in crossed))
+    ]
+    if spec.search.algorithm == "optuna":
+        return grid_points  # representative points only; Optuna picks the rest as it runs
+    if not sampled:
+        return grid_points
+    rng = random.Random(spec.search.seed)
+    return [
+        {**point, **{a.path: a.sample(rng) for a in sampled}}
+        for point in grid_points
+        for _ in range(spec.search.num_samples)
+    ]
+
+
+def make_trial(
+    spec: SweepSpec, assignment: dict[str, Any], train_tokens: int | None = None
+) -> TrialPoint:
+    """Build one TrialPoint; `train_tokens` is the size of its data split (counted if None)."""
+    from models import training_flops
+
+    config = spec.trial_config(assignment)
+    if train_tokens is None and not spec.is_rl:
+        from data import count_train_tokens
+
+        train_tokens = count_train_tokens(config.data)
+    model_cfg = config.model_config_resolved() if not spec.is_rl else config.model.resolve()
+    tokens = config.num_tokens() if spec.is_rl else config.num_tokens(train_tokens)
+    resources = spec.resources.for_size(config.model.size)
+    return TrialPoint(
+        trial_id=trial_id(config),
+        tag=_tag(spec, config, assignment),
+        assignment=assignment,
+        config=config,
+        resources=resources,
+        params=model_cfg.num_params,
+        params_total=model_cfg.num_params_total,
+        tokens=tokens,
+        flops=training_flops(model_cfg, tokens),
+        train_tokens=train_tokens,
+    )
+
+
+def make_plan(spec: SweepSpec) -> Plan:
+    """Expand the spec. Counting training tokens may tokenize the corpus once (then cached)."""
+    from data import count_train_tokens
+
+    token_counts: dict[str, int] = {}
+    trials: list[TrialPoint] = []
+    for assignment in _assignments(spec):
+        train_tokens = None
+        if not spec.is_rl:
+            data_cfg = spec.trial_config(assignment).data
+            key = data_cfg.model_dump_json()
+            if key not in token_counts:
+                token_counts[key] = count_train_tokens(data_cfg)
+            train_tokens = token_counts[key]
+        trials.append(make_trial(spec, assignment, train_tokens))
+    unique = list({t.trial_id: t for t in trials}.values())
+    notes = []
+    if len(unique) < len(trials):
+        notes.append(f"{len(trials) - len(unique)} duplicate trial configs dropped")
+    adaptive = spec.search.algorithm == "optuna"
+    if adaptive:
+        notes.append(f"optuna samples {spec.search.num_samples} trials; rows below are estimates")
+    return Plan(spec=spec, trials=unique, adaptive=adaptive, notes=notes)
+
+
+def _si(x: float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def plan_rows(plan: Plan) -> list[dict[str, Any]]:
+    """One row per trial: identity, swept values and estimates (for printing and tables)."""
+    rows = []
+    for t in plan.trials:
+        row: dict[str, Any] = {"trial_id": t.trial_id, "model.size": t.config.model.size}
+        row["params"] = t.params
+        if not plan.spec.is_rl:
+            row["data.fraction"] = t.config.data.fraction
+        row.update({"tokens": t.tokens, "flops": t.flops})
+        row.update({k: v for k, v in t.assignment.items() if k not in row})
+        rows.append(row)
+    return rows
+
+
+def render_plan(plan: Plan) -> str:
+    """The dry-run table and totals as text."""
+    rows = plan_rows(plan)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    data_label = "env_steps" if plan.spec.is_rl else "tokens"
+
+    def cell(key: str, value: Any) -> str:
+        if key in ("params", "tokens", "flops"):
+            return _si(value)
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    table = [[c if c != "tokens" else data_label for c in columns]]
+    table += [[cell(c, row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in table]
+    total_tokens = sum(t.tokens for t in plan.trials)
+    total_flops = sum(t.flops for t in plan.trials)
+    lines.append("")
+    lines.append(
+        f"sweep {plan.spec.name}: {len(plan.trials)} trials, {_si(total_tokens)} {data_label}, "
+        f"{_si(total_flops)} training FLOPs"
+    )
+    lines += [f"note: {n}" for n in plan.notes]
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""One progress line per trial event: done / running / failed, and the best trial so far.
+
+progress = Progress("scaling", total=15)
+progress.update(tables)   # "[scaling] 3/15 done, 2 running, 0 failed | best eval/loss 2.31 (gpt-1m_f1)"
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from sweeps.tables import FAILED, FINISHED, RUNNING, STOPPED
+
+
+class Progress:
+    def __init__(self, name: str, total: int, stream: TextIO = sys.stdout) -> None:
+        self.name, self.total, self.stream = name, total, stream
+        self._last = ""
+
+    def line(self, tables: Any) -> str:
+        counts = tables.summary()
+        done = counts.get(FINISHED, 0) + counts.get(STOPPED, 0)
+        text = (
+            f"[{self.name}] {done}/{self.total} done, {counts.get(RUNNING, 0)} running, "
+            f"{counts.get(FAILED, 0)} failed"
+        )
+        best = tables.best()
+        if best is not None:
+            text += f" | best {tables.metric} {best[f'best/{tables.metric}']:.4g} ({best['tag']})"
+        return text
+
+    def update(self, tables: Any) -> None:
+        text = self.line(tables)
+        if text != self._last:
+            print(text, file=self.stream, flush=True)
+            self._last = text

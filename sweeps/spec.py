@@ -1,0 +1,259 @@
+"""Sweep YAML -> typed, frozen, validated `SweepSpec`.
+
+The file holds sweep-level sections (``name``, ``search``, ``resources``, ``run``) and the
+trial config (``model``, ``data``, ``optim``, ``trainer``, ``seed``; or ``rl`` for RL sweeps),
+in which any field may be an axis (see `sweeps.space`). Every mistake becomes one `SpecError`
+line naming the file and the dotted key.
+
+    spec = load_spec("sweeps/smoke.yaml", overrides=["optim.lr=1e-3"])
+    spec.axes["model.size"].values     # ("gpt-20k", "gpt-100k")
+    spec.trial_config({"model.size": "gpt-20k"})   # a validated RunConfig
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sweeps.errors import SpecError, format_validation_error
+from sweeps.metrics import EVAL_LOSS
+from sweeps.resources import ResourcesConfig
+from sweeps.space import Axis, SpaceError, extract_axes, set_dotted
+from trainers.config import RunConfig
+
+FROZEN = ConfigDict(frozen=True, extra="forbid")
+SWEEP_KEYS = ("name", "description", "search", "resources", "run")
+TRIAL_KEYS = ("model", "data", "optim", "trainer", "seed", "rl")
+
+
+class SchedulerConfig(BaseModel):
+    """Early stopping across trials; ASHA compares trials at equal data seen (`tokens`)."""
+
+    model_config = FROZEN
+
+    type: Literal["fifo", "asha"] = "fifo"
+    """fifo runs every trial to its budget; asha stops the worst at each rung."""
+    grace_tokens: int | None = Field(None, gt=0)
+    """Tokens every trial trains before it may be stopped; null = 1/16 of the largest budget."""
+    reduction_factor: float = Field(3.0, gt=1)
+    """ASHA keeps the best 1/reduction_factor of trials at each rung."""
+    stratify_by: list[str] = []
+    """Dotted keys (e.g. model.size) whose values get separate ASHA brackets, so small models
+    are never stopped for losing to large ones."""
+
+
+class SearchConfig(BaseModel):
+    """What to optimise and how to pick the trials."""
+
+    model_config = FROZEN
+
+    metric: str = EVAL_LOSS
+    """Metric the search and scheduler optimise (a standard metric name)."""
+    mode: Literal["min", "max"] = "min"
+    """Whether lower (min) or higher (max) metric values are better."""
+    algorithm: Literal["grid", "random", "optuna"] = "grid"
+    """grid: every grid/choice value; random: grid axes crossed with num_samples random draws of
+    the others; optuna: Tree-structured Parzen search over all axes for num_samples trials."""
+    num_samples: int = Field(1, gt=0)
+    """Random draws per grid point (random) or trials in total (optuna)."""
+    seeds: list[int] = Field([0], min_length=1)
+    """Replicate seeds: every trial point runs once per seed."""
+    seed: int = 0
+    """Seed of the planner's random draws, so a random sweep plans the same trials twice."""
+    scheduler: SchedulerConfig = SchedulerConfig()
+    """Trial scheduler; a plain string (fifo, asha) is accepted as shorthand."""
+
+    @field_validator("scheduler", mode="before")
+    @classmethod
+    def _scheduler_shorthand(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+
+class RunOptions(BaseModel):
+    """How the runner treats trials and storage."""
+
+    model_config = FROZEN
+
+    storage: str = "results"
+    """Results root; the sweep writes to <storage>/<name>/ (--storage overrides)."""
+    max_failures: int = Field(0, ge=0)
+    """Retries of a trial whose process died; each resumes from its latest checkpoint."""
+    retry_failed: bool = False
+    """On resume, run again trials that ended in error (default: keep their failure)."""
+
+
+class SweepSpec(BaseModel):
+    """A validated sweep: the base trial config, its axes and the sweep-level settings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Sweep name: the folder under the storage root."""
+    description: str = ""
+    """Free text, kept with the results."""
+    search: SearchConfig = SearchConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    run: RunOptions = RunOptions()
+    base: Any
+    """The trial config with every axis at its first value (RunConfig or RLRunConfig)."""
+    axes: dict[str, Axis] = {}
+    """Swept fields by dotted path, replicate seeds included."""
+    source: str = "<spec>"
+    """The file the spec came from, for error messages."""
+
+    @property
+    def is_rl(self) -> bool:
+        return not isinstance(self.base, RunConfig)
+
+    def trial_config(self, assignment: dict[str, Any]) -> Any:
+        """The validated trial config with the axes set to `assignment`."""
+        # Only what the YAML set: re-validating defaults as if written would trip validators
+        # that reject options the user never chose (e.g. a BPE vocab for a byte tokenizer).
+        tree = self.base.model_dump(mode="json", exclude_unset=True)
+        for path, value in assignment.items():
+            set_dotted(tree, path, value)
+        try:
+            return type(self.base).model_validate(tree)
+        except ValidationError as err:
+            point = ", ".join(f"{k}={v}" for k, v in assignment.items())
+            detail = format_validation_error(err, tree, type(self.base))
+            raise SpecError(f"{self.source}: trial ({point}): {detail}") from None
+
+    def to_dict(self, defaults: bool = False) -> dict[str, Any]:
+        """The spec as YAML-ready data (loadable again), axes written back in YAML syntax;
+        `defaults` also writes every field left at its default."""
+        tree = self.base.model_dump(mode="json", exclude_unset=not defaults)
+        for path, axis in self.axes.items():
+            if path != "seed" or axis.values != tuple(self.search.seeds):
+                set_dotted(tree, path, {axis.kind: list(axis.values)})
+        head = self.model_dump(mode="json", include=set(SWEEP_KEYS))
+        return {**head, **tree}
+
+    def fingerprint(self) -> str:
+        """Hash of everything except the axis values: re-running a sweep may grow its grid,
+        but changing anything else under the same name is a different sweep."""
+        tree = self.to_dict(defaults=True)
+        for path in self.axes:
+            set_dotted(tree, path, "<axis>")
+        for key in ("name", "description", "run"):
+            tree.pop(key, None)
+        tree["search"] = {
+            k: v for k, v in tree["search"].items() if k not in ("seeds", "num_samples")
+        }
+        blob = json.dumps(tree, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"optim.lr=1e-3"`` -> ``("optim.lr", 0.001)``; values are YAML, so lists and axes work."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SpecError(f"--set {text!r}: expected dotted.key=value")
+    try:
+        return key.strip(), yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as err:
+        raise SpecError(
+            f"--set {key}: value is not valid YAML ({err.__class__.__name__})"
+        ) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Safe-load a YAML mapping, turning every file problem into a one-line SpecError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such spec file") from None
+    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as err:
+        raise SpecError(f"{path}: cannot read spec ({err.__class__.__name__})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "?"
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise SpecError(f"{path}:{where}: YAML syntax error: {problem}") from None
+    if raw is None:
+        raise SpecError(f"{path}: spec file is empty")
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: top level must be a mapping of keys, got {type(raw).__name__}")
+    return raw
+
+
+def spec_from_dict(
+    raw: dict[str, Any], source: str = "<spec>", name: str | None = None
+) -> SweepSpec:
+    """Validate a raw mapping (a loaded YAML plus overrides) into a SweepSpec."""
+    unknown = [k for k in raw if k not in SWEEP_KEYS + TRIAL_KEYS]
+    if unknown:
+        raise SpecError(
+            f"{source}: {unknown[0]}: unknown key; valid: {', '.join(SWEEP_KEYS + TRIAL_KEYS)}"
+        )
+    trial_raw = {k: raw[k] for k in TRIAL_KEYS if k in raw}
+    try:
+        fixed, axes = extract_axes(trial_raw)
+    except SpaceError as err:
+        raise SpecError(f"{source}: {err}") from None
+    config_cls = _trial_config_class(trial_raw)
+    try:
+        base = config_cls.model_validate(fixed)
+    except ValidationError as err:
+        raise SpecError(f"{source}: {format_validation_error(err, fixed, config_cls)}") from None
+    head = {k: raw[k] for k in SWEEP_KEYS if k in raw}
+    head.setdefault("name", name or Path(source).stem)
+    if name:
+        head["name"] = name
+    try:
+        spec = SweepSpec.model_validate({**head, "base": base, "axes": {}, "source": source})
+    except ValidationError as err:
+        raise SpecError(f"{source}: {format_validation_error(err, head, SweepSpec)}") from None
+    if "seed" in axes:
+        raise SpecError(f"{source}: seed: use search.seeds for replicates, not an axis on seed")
+    if spec.search.seeds != [0] or "seed" not in fixed:
+        axes["seed"] = Axis("seed", "grid", tuple(spec.search.seeds))
+    spec = spec.model_copy(update={"axes": axes})
+    _check_axes(spec)
+    return spec
+
+
+def load_spec(path: str | Path, overrides: list[str] = (), name: str | None = None) -> SweepSpec:
+    """Load a sweep YAML, apply ``--set`` overrides, validate. Raises SpecError."""
+    raw = read_yaml(path)
+    for text in overrides:
+        key, value = parse_override(text)
+        try:
+            set_dotted(raw, key, value)
+        except SpaceError as err:
+            raise SpecError(f"--set {err}") from None
+    return spec_from_dict(raw, source=str(path), name=name)
+
+
+def _trial_config_class(trial_raw: dict[str, Any]) -> type[BaseModel]:
+    if "rl" not in trial_raw:
+        return RunConfig
+    from rl.config import RLRunConfig
+
+    return RLRunConfig
+
+
+def _check_axes(spec: SweepSpec) -> None:
+    """Every axis path must name a field, and every listed value or bound must validate."""
+    search = spec.search
+    for path, axis in spec.axes.items():
+        if axis.is_sampled and search.algorithm == "grid":
+            raise SpecError(
+                f"{spec.source}: {path}: a {axis.kind} axis needs search.algorithm random or "
+                "optuna (grid only enumerates grid/choice values)"
+            )
+        for value in axis.values:
+            spec.trial_config({path: value})
+    for key in search.scheduler.stratify_by:
+        if key not in spec.axes:
+            raise SpecError(
+                f"{spec.source}: search.scheduler.stratify_by: {key} is not a swept axis"
+            )

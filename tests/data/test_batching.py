@@ -1,0 +1,56 @@
+"""Next-token windows and data-parallel shards."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from data import random_windows, sequential_windows, shard
+
+
+def test_random_windows_shapes_and_shift():
+    tokens = torch.arange(1000)
+    g = torch.Generator().manual_seed(0)
+    x, y = random_windows(tokens, seq_len=32, batch_size=8, generator=g)
+    assert x.shape == y.shape == (8, 32) and x.dtype == y.dtype == torch.int64
+    # tokens[i] == i, so each row is a run of consecutive ids and y is x + 1.
+    assert torch.equal(y, x + 1)
+    assert torch.equal(x[:, 1:], x[:, :-1] + 1)
+    assert int(y.max()) <= 999
+    x2, _ = random_windows(tokens, 32, 8, torch.Generator().manual_seed(0))
+    assert torch.equal(x, x2)
+
+
+def test_random_windows_reach_the_last_token():
+    tokens = torch.arange(10)
+    g = torch.Generator().manual_seed(0)
+    _, y = random_windows(tokens, seq_len=9, batch_size=4, generator=g)
+    assert torch.equal(y, torch.arange(1, 10).expand(4, 9))
+
+
+def test_sequential_windows_cover_the_stream_once():
+    tokens = torch.arange(105)
+    batches = list(sequential_windows(tokens, seq_len=10, batch_size=4))
+    assert [b[0].shape[0] for b in batches] == [4, 4, 2]
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    assert torch.equal(x.flatten(), torch.arange(100))
+    assert torch.equal(y, x + 1)
+    strided = list(sequential_windows(tokens, seq_len=10, batch_size=100, stride=5))
+    assert strided[0][0][:, 0].tolist() == list(range(0, 95, 5))
+
+
+def test_windows_need_enough_tokens():
+    with pytest.raises(ValueError, match="seq_len \\+ 1 = 11 tokens"):
+        random_windows(torch.arange(10), 10, 2, torch.Generator())
+    with pytest.raises(ValueError, match="stride"):
+        next(sequential_windows(torch.arange(100), 10, 2, stride=0))
+
+
+def test_shard_is_contiguous_equal_and_disjoint():
+    tokens = torch.arange(103)
+    parts = [shard(tokens, r, 4) for r in range(4)]
+    assert [p.numel() for p in parts] == [25] * 4
+    assert torch.equal(torch.cat(parts), torch.arange(100))
+    with pytest.raises(ValueError, match="rank=4"):
+        shard(tokens, 4, 4)

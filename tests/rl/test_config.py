@@ -1,0 +1,70 @@
+"""RLConfig / RLRunConfig: defaults, derived values and one-line errors naming the field."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models import ModelSpec
+from rl.config import RLConfig, RLRunConfig
+
+
+def test_defaults_and_data_axis():
+    cfg = RLRunConfig(rl=RLConfig(max_env_steps=50_000))
+    assert cfg.num_tokens() == 50_000
+    assert cfg.model.size == "mlp-20k"
+    assert cfg.policy_mlp.hidden_sizes == (128, 128)
+    assert cfg.rl.learning_rate == 1e-3
+    assert RLConfig(algo="dqn").learning_rate == 5e-4
+    assert RLConfig(lr=3e-4).learning_rate == 3e-4
+
+
+def test_config_does_not_import_ray():
+    # Loading a sweep spec must stay cheap: only running or sizing a trial imports RLlib.
+    code = "import sys, rl; rl.RLRunConfig(); print(any(m.split('.')[0] == 'ray' for m in sys.modules))"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("num_cpus", "runners"), [(1, 0), (1.5, 0), (2, 1), (2.9, 1), (4, 3), (16, 15)]
+)
+def test_auto_env_runners_leave_one_cpu_to_the_learner(num_cpus, runners):
+    assert RLConfig().env_runners_for(num_cpus) == runners
+
+
+def test_explicit_env_runners_and_fractional_cpus():
+    assert RLConfig(num_env_runners=3).env_runners_for(1) == 3
+    assert RLConfig(cpus_per_env_runner=0.5).env_runners_for(2) == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"rl": {"env": "Foo-v0"}}, "rl.env: unknown Gymnasium environment 'Foo-v0'"),
+        ({"rl": {"env": "CartPol-v1"}}, "did you mean CartPole-v1"),
+        ({"model": {"size": "gpt-1m"}}, "model.size: RL policies use mlp presets, got gpt-1m"),
+        ({"model": {"size": "mlp-5k", "d_in": 8}}, "model.d_in"),
+        ({"model": {"size": "mlp-5k", "dropout": 0.1}}, "model.dropout"),
+        ({"rl": {"minibatch_size": 5000}}, "rl.minibatch_size (5000) must be <="),
+        ({"rl": {"num_env_runners": -1}}, "rl.num_env_runners must be >= 0"),
+        ({"rl": {"algo": "a2c"}}, "'ppo' or 'dqn'"),
+        ({"rl": {"learning_rate": 1e-3}}, "learning_rate"),
+    ],
+)
+def test_user_mistakes_name_the_field(raw, message):
+    with pytest.raises(ValueError) as err:
+        RLRunConfig.model_validate(raw)
+    assert message in str(err.value)
+
+
+def test_frozen():
+    cfg = RLRunConfig(model=ModelSpec(size="mlp-1k"))
+    with pytest.raises(ValueError):
+        cfg.seed = 1  # type: ignore[misc]

@@ -1,0 +1,56 @@
+"""Shared fixtures for the trainer tests: a tiny synthetic language and a tiny GPT."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import torch
+
+from data import DataConfig, SyntheticConfig
+from models import ModelSpec
+from trainers.config import OptimConfig, RunConfig, TrainerConfig
+
+BATCH_SIZE = 8
+SEQ_LEN = 32
+TOKENS_PER_STEP = BATCH_SIZE * SEQ_LEN
+VOCAB_SIZE = 16
+
+TINY_MODEL = ModelSpec(size="gpt-20k", d_model=32, n_layers=1, n_heads=2, d_ff=64, seq_len=SEQ_LEN)
+
+
+@pytest.fixture(scope="session")
+def make_cfg(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., RunConfig]:
+    """Factory for a tiny RunConfig of `steps` optimizer steps; keywords override trainer
+    fields, `optim` replaces the optimizer section."""
+    cache_dir = str(tmp_path_factory.mktemp("data-cache"))
+    dataset = SyntheticConfig(vocab_size=VOCAB_SIZE, order=1, num_tokens=40_000)
+    data_cfg = DataConfig(
+        dataset=dataset, chunk_tokens=512, holdout_fraction=0.1, cache_dir=cache_dir
+    )
+
+    def make(steps: int, optim: OptimConfig | None = None, seed: int = 0, **trainer) -> RunConfig:
+        accum = trainer.get("grad_accum_steps", 1)
+        trainer = {
+            "batch_size": BATCH_SIZE,
+            "max_tokens": steps * TOKENS_PER_STEP * accum,
+            "eval_tokens": 1024,
+            **trainer,
+        }
+        return RunConfig(
+            model=TINY_MODEL,
+            data=data_cfg,
+            optim=optim or OptimConfig(lr=1e-2),
+            trainer=TrainerConfig(**trainer),
+            seed=seed,
+        )
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads() -> Iterator[None]:
+    # Runs set torch's thread count, which is process-wide; other tests must not inherit it.
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,139 @@
+"""The typed configuration of one trial: what a trainer needs to run, and nothing about Ray.
+
+A sweep spec expands into many `RunConfig`s (one per trial); a trainer's loop takes one.
+
+    cfg = RunConfig(model=ModelSpec(size="gpt-50k"), optim=OptimConfig(lr=1e-3))
+    steps = cfg.num_steps(train_tokens=1_000_000)
+    train(cfg, reporter)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from data.config import DataConfig
+from models.spec import ModelSpec
+
+FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class OptimConfig(BaseModel):
+    """AdamW with decoupled weight decay and a warmup + decay learning-rate schedule."""
+
+    model_config = FROZEN
+
+    lr: float = Field(3e-3, gt=0)
+    """Peak learning rate."""
+    weight_decay: float = Field(0.1, ge=0)
+    """Decoupled (AdamW) weight decay, applied to matrices only, not to norms."""
+    beta1: float = Field(0.9, ge=0, lt=1)
+    """Adam first-moment decay."""
+    beta2: float = Field(0.95, ge=0, lt=1)
+    """Adam second-moment decay."""
+    eps: float = Field(1e-8, gt=0)
+    """Adam epsilon."""
+    grad_clip: float | None = Field(1.0, gt=0)
+    """Clip the global gradient norm to this value; null disables clipping."""
+    schedule: Literal["cosine", "wsd", "constant"] = "cosine"
+    """Shape after warmup: cosine to min_lr_ratio, warmup-stable-decay, or constant."""
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    """Fraction (0-1) of the trial's steps spent warming up linearly from 0."""
+    decay_fraction: float = Field(0.2, gt=0, le=1)
+    """wsd only: fraction (0-1) of the steps spent in the final linear decay."""
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    """Final learning rate as a fraction of lr (cosine and wsd)."""
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """Learning rate for optimizer step `step` (0-based) of a run of `total_steps`."""
+        warmup = int(self.warmup_fraction * total_steps)
+        if step < warmup:
+            return self.lr * (step + 1) / warmup
+        if self.schedule == "constant":
+            return self.lr
+        floor = self.lr * self.min_lr_ratio
+        if self.schedule == "cosine":
+            progress = (step - warmup) / max(1, total_steps - warmup)
+            return floor + (self.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        decay_start = total_steps - int(self.decay_fraction * total_steps)
+        if step < decay_start:
+            return self.lr
+        progress = (step - decay_start) / max(1, total_steps - decay_start)
+        return self.lr - (self.lr - floor) * min(1.0, progress)
+
+
+class TrainerConfig(BaseModel):
+    """How long and how a trial trains; the task picks the trainer from `trainers.TRAINERS`."""
+
+    model_config = FROZEN
+
+    task: str = "lm"
+    """Training task, a name in trainers.TRAINERS (e.g. lm)."""
+    batch_size: int = Field(16, gt=0)
+    """Sequences per micro-batch on each worker."""
+    grad_accum_steps: int = Field(1, gt=0)
+    """Micro-batches accumulated into one optimizer step."""
+    epochs: float = Field(1.0, gt=0)
+    """Passes over the trial's (fraction-sampled) training split."""
+    max_tokens: int | None = Field(None, gt=0)
+    """Cap on training tokens per trial; null = epochs x the training split."""
+    eval_interval_steps: int | None = Field(None, gt=0)
+    """Evaluate (and report and checkpoint) every this many steps; null = 10 times a trial."""
+    eval_tokens: int = Field(65_536, gt=0)
+    """Held-out tokens scored at each evaluation (the same tokens every time)."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16 runs the forward and backward under torch.autocast; weights stay fp32."""
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """auto picks CUDA, then MPS, then CPU."""
+    keep_checkpoints: bool = True
+    """Keep latest/best/final checkpoints in the trial folder (latest is always kept for resume)."""
+
+
+class RunConfig(BaseModel):
+    """Everything one trial needs: the resolved point of a sweep."""
+
+    model_config = FROZEN
+
+    model: ModelSpec = ModelSpec()
+    """Model family and size (a preset name) plus field overrides."""
+    data: DataConfig = DataConfig()
+    """Dataset, tokenizer and the data-fraction sample."""
+    optim: OptimConfig = OptimConfig()
+    """Optimizer and learning-rate schedule."""
+    trainer: TrainerConfig = TrainerConfig()
+    """Budget, batching, evaluation cadence and numerics."""
+    seed: int = 0
+    """Replicate seed: model initialisation and batch order."""
+
+    @model_validator(mode="after")
+    def _model_resolves(self) -> RunConfig:
+        # Fail at load time, with the field named, rather than inside a trial on a worker.
+        self.model.resolve(vocab_size=self.data.vocab_size)
+        return self
+
+    def model_config_resolved(self):
+        """The concrete model config (preset + overrides, vocab from the tokenizer)."""
+        return self.model.resolve(vocab_size=self.data.vocab_size)
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens per sequence (1 for models without a sequence axis)."""
+        return getattr(self.model_config_resolved(), "seq_len", 1)
+
+    def tokens_per_step(self, world_size: int = 1) -> int:
+        """Tokens consumed by one optimizer step across all data-parallel workers."""
+        t = self.trainer
+        return t.batch_size * t.grad_accum_steps * self.seq_len * world_size
+
+    def num_steps(self, train_tokens: int, world_size: int = 1) -> int:
+        """Optimizer steps this trial takes given the size of its training split."""
+        budget = self.trainer.epochs * train_tokens
+        if self.trainer.max_tokens is not None:
+            budget = min(budget, self.trainer.max_tokens)
+        return max(1, int(budget // self.tokens_per_step(world_size)))
+
+    def num_tokens(self, train_tokens: int, world_size: int = 1) -> int:
+        """Training tokens this trial consumes (whole steps only)."""
+        return self.num_steps(train_tokens, world_size) * self.tokens_per_step(world_size)

@@ -1,0 +1,116 @@
+"""Run a trainer's plain loop under Ray Train: the one module that calls `ray.train`.
+
+Single-worker trials use Train's local mode (`ScalingConfig(num_workers=0)`): the loop runs in
+the calling (Tune trial) process, so a trial costs no controller or worker-group start-up, and
+reports go to the `report` callable given (Tune's), because local mode keeps only the last
+`ray.train.report`. Multi-worker trials get a real worker group (DDP: gloo on CPU, NCCL on
+GPU); every rank reports through `ray.train.report` and the caller's callbacks forward rank
+0's metrics to Tune.
+
+    fit_trial(cfg, resources, trial_dir, run_name="train-trial_id=3f9a0c21d4",
+              report=tune.report, callbacks=[TuneReportCallback()])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray.train
+from ray.train import ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from trainers import get_trainer
+from trainers.checkpoint import LATEST, STATE_FILE
+from trainers.config import RunConfig
+from trainers.reporter import Context
+
+CHECKPOINTS = "checkpoints"
+
+
+class _TrialReporter:
+    """Reporter for one trial: metrics to `report` (local mode) or `ray.train.report`.
+
+    Checkpoints live in the trial folder (a shared file system on clusters), so resuming
+    needs no checkpoint transfer through Ray: the latest one is simply the folder on disk.
+    """
+
+    def __init__(self, trial_dir: Path, report: Callable[[dict[str, Any]], None] | None) -> None:
+        self.trial_dir, self._report = trial_dir, report
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: str | None = None) -> None:
+        if self._report is not None:
+            self._report(dict(metrics))
+        else:
+            ray.train.report(dict(metrics))
+
+    def latest_checkpoint(self) -> str | None:
+        latest = self.trial_dir / CHECKPOINTS / LATEST
+        return str(latest) if (latest / STATE_FILE).is_file() else None
+
+
+def _rank_and_world() -> tuple[int, int]:
+    train_ctx = ray.train.get_context()
+    return train_ctx.get_world_rank(), train_ctx.get_world_size()
+
+
+def _train_loop(config: dict[str, Any]) -> None:
+    """Runs on every Train worker (or in the trial process in local mode)."""
+    cfg = RunConfig.model_validate(config["run_config"])
+    trial_dir = Path(config["trial_dir"])
+    local = config.get("report") is not None
+    # In local mode the loop runs inside the Tune trial, where ray.train's context API refuses
+    # to answer; there is exactly one worker then.
+    rank, world_size = (0, 1) if local else _rank_and_world()
+    wrap = ray.train.torch.prepare_model if world_size > 1 else None
+    ctx = Context(
+        rank=rank,
+        world_size=world_size,
+        device=config["device"],
+        num_threads=config["num_threads"],
+        trial_dir=str(trial_dir),
+        **({"wrap_model": wrap} if wrap else {}),
+    )
+    get_trainer(cfg.trainer.task)(cfg, _TrialReporter(trial_dir, config.get("report")), ctx)
+
+
+def fit_trial(
+    cfg: RunConfig,
+    resources: Any,
+    trial_dir: Path,
+    run_name: str,
+    report: Callable[[dict[str, Any]], None],
+    callbacks: list[Any],
+) -> None:
+    """Train one trial through `TorchTrainer`; raises what the loop raised."""
+    local = not resources.uses_worker_group
+    if local:
+        scaling = ScalingConfig(num_workers=0)
+        device = "auto"
+    else:
+        use_gpu = resources.gpus_per_worker > 0
+        scaling = ScalingConfig(
+            num_workers=resources.workers,
+            use_gpu=use_gpu,
+            resources_per_worker=resources.worker_bundle(),
+        )
+        device = "auto" if use_gpu else "cpu"
+    loop_config = {
+        "run_config": cfg.model_dump(mode="json"),
+        "trial_dir": str(trial_dir),
+        "num_threads": max(1, int(resources.cpus_per_worker)),
+        "device": device,
+        "report": report if local else None,
+    }
+    trainer = TorchTrainer(
+        _train_loop,
+        train_loop_config=loop_config,
+        scaling_config=scaling,
+        run_config=ray.train.RunConfig(
+            name=run_name,
+            storage_path=str((trial_dir / "ray_train").resolve()),
+            callbacks=[] if local else callbacks,
+        ),
+    )
+    trainer.fit()

@@ -1,0 +1,118 @@
+"""Process-level set-up shared by the trainers: device choice, CPU threads, seeds, RNG state.
+
+These are the pieces of a run that depend on the machine rather than on the config, kept
+apart so every trainer resolves devices and restores random state the same way.
+
+    device = resolve_device("auto")
+    seed_everything(cfg.seed)
+    with autocast(device, "bf16"): loss = model(x).sum()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+
+import torch
+
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return backend is not None and backend.is_available()
+
+
+def resolve_device(requested: str) -> torch.device:
+    """The torch device for `requested`: auto picks CUDA, then MPS, then CPU.
+
+    Explicit indices such as "cuda:1" (what a Ray worker is assigned) pass through unchanged.
+    """
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError as err:
+        raise ValueError(f"device {requested!r} is not a torch device ({err})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {requested!r} was requested but CUDA is not available")
+    if device.type == "mps" and not _mps_available():
+        raise ValueError(f"device {requested!r} was requested but MPS is not available")
+    return device
+
+
+def pick_device(context_device: str, config_device: str) -> torch.device:
+    """The runtime's device wins (a Ray worker knows its GPU); otherwise the config's choice."""
+    return resolve_device(config_device if context_device == "auto" else context_device)
+
+
+def set_threads(num_threads: int | None) -> None:
+    """Limit torch's intra-op CPU threads; several trials share a node's cores under Ray."""
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python and torch (all devices) so model initialisation is a function of `seed`."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def batch_generator(seed: int) -> torch.Generator:
+    """A CPU generator that alone decides the batch order, so it can be saved and restored."""
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
+def rng_state(batch_rng: torch.Generator) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+    """Every random state a resumed run needs, as tensors (loadable with weights_only=True)."""
+    state: dict[str, torch.Tensor | list[torch.Tensor]] = {
+        "batch": batch_rng.get_state(),
+        "torch_cpu": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["torch_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(
+    state: dict[str, torch.Tensor | list[torch.Tensor]], batch_rng: torch.Generator
+) -> None:
+    """Undo `rng_state`: the batch order and dropout draws continue where they left off."""
+    batch_rng.set_state(state["batch"])
+    torch.set_rng_state(state["torch_cpu"])
+    cuda_states = state.get("torch_cuda")
+    # A checkpoint from a GPU run may be resumed on a machine without one; init is re-seeded
+    # anyway, and only dropout would differ.
+    if cuda_states is not None and torch.cuda.is_available():
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for the forward pass, or a no-op for fp32 (no per-step autocast cost)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    raise ValueError(f"trainer.precision must be fp32 or bf16, got {precision!r}")
+
+
+@contextlib.contextmanager
+def maybe_no_sync(model: torch.nn.Module, skip_sync: bool) -> Iterator[None]:
+    """DDP's no_sync for accumulation micro-steps: all-reduce gradients only on the last one."""
+    if skip_sync and hasattr(model, "no_sync"):
+        with model.no_sync():
+            yield
+    else:
+        yield
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued kernels, so wall-clock timings measure work rather than launches."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
