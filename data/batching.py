@@ -27,7 +27,9 @@ def _check_length(tokens: torch.Tensor, seq_len: int) -> None:
         )
 
 
-def _gather(tokens: torch.Tensor, starts: torch.Tensor, seq_len: int):
+def _gather(
+    tokens: torch.Tensor, starts: torch.Tensor, seq_len: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     offsets = torch.arange(seq_len + 1, device=tokens.device)  # (T + 1,)
     windows = tokens[starts[:, None] + offsets].long()  # (B, T + 1)
     return windows[:, :-1], windows[:, 1:]  # x, y: (B, T) each, y[t] = x[t + 1]

@@ -10,12 +10,16 @@ and every dataset config class is registered in `DATASETS` under that name.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import os
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from data import sources
 from data.synthetic import MAX_TABLE_ENTRIES, synthetic_entropy_rate
+
+if TYPE_CHECKING:
+    from data.splits import TokenSplits
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -93,6 +97,12 @@ class TextFilesConfig(BaseModel):
     """File suffixes taken when walking a directory; null takes every file. Files named
     explicitly or matched by a glob are always read."""
 
+    @field_validator("paths", mode="after")
+    @classmethod
+    def _absolute(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        # Trials run in other processes (and other folders); pin paths to where they were given.
+        return tuple(os.path.abspath(os.path.expanduser(p)) for p in paths)
+
     @model_validator(mode="after")
     def _has_paths(self) -> TextFilesConfig:
         if not self.paths:
@@ -145,6 +155,12 @@ class HFTextConfig(BaseModel):
     """Dataset kind."""
     path: str
     """Hub name (e.g. `roneneldan/TinyStories`), or a local path to a saved dataset or data."""
+
+    @field_validator("path", mode="after")
+    @classmethod
+    def _absolute_if_local(cls, path: str) -> str:
+        local = os.path.expanduser(path)
+        return os.path.abspath(local) if os.path.exists(local) else path
     name: str | None = None
     """Hub configuration name, if the dataset has several."""
     split: str = "train"
@@ -260,7 +276,7 @@ class DataConfig(BaseModel):
         """How this config's corpus is tokenized, as a cache-file name part."""
         return "raw" if isinstance(self.dataset, SyntheticConfig) else self.tokenizer.cache_key
 
-    def build(self, min_train_tokens: int = 0):
+    def build(self, min_train_tokens: int = 0) -> TokenSplits:
         """Load, tokenize, split and sample: same as `data.build(self, min_train_tokens)`."""
         # Imported here because data.splits imports this module.
         from data.splits import build

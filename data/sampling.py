@@ -54,14 +54,16 @@ class ChunkPlan:
         return self.tokens_in(self.pool_ids)
 
 
-def holdout_split(num_chunks: int, holdout_fraction: float, seed: int):
+def holdout_split(
+    num_chunks: int, holdout_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(pool_ids, eval_ids), both ascending: a seeded max(1, round(h * n)) chunks are held out."""
     num_eval = max(1, round(holdout_fraction * num_chunks))
     perm = np.random.default_rng([seed, _HOLDOUT_STREAM]).permutation(num_chunks)
     return np.sort(perm[num_eval:]), np.sort(perm[:num_eval])
 
 
-def sample_fraction(pool_ids: np.ndarray, fraction: float, sampling: str, seed: int):
+def sample_fraction(pool_ids: np.ndarray, fraction: float, sampling: str, seed: int) -> np.ndarray:
     """Ascending subset of `pool_ids` holding ceil(fraction * len(pool_ids)) chunks (at least 1).
 
     random: the first chunks of a seeded permutation of the pool, so for one seed a smaller

@@ -18,7 +18,7 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -199,7 +199,7 @@ def hf_fingerprint(cfg: HFTextConfig) -> str:
     return stable_hash("hf_text", cfg.model_dump(), stats)
 
 
-def _open_hf(cfg: HFTextConfig):
+def _open_hf(cfg: HFTextConfig) -> Any:  # a datasets.Dataset (optional dependency)
     try:
         import datasets
     except ImportError:

@@ -10,7 +10,7 @@ need it trains it (under a lock) and every later trial loads the saved JSON inst
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ class ByteTokenizer:
         """Token ids of `text`, (n_bytes,) uint8."""
         return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()
 
-    def decode(self, ids) -> str:
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """Text of token ids (invalid UTF-8 sequences, e.g. a cut character, become U+FFFD)."""
         return bytes(np.asarray(ids, dtype=np.uint8).tolist()).decode("utf-8", errors="replace")
 
@@ -44,7 +44,7 @@ class ByteTokenizer:
 class BPETokenizer:
     """Byte-level BPE (a `tokenizers.Tokenizer`) with ids below vocab_size."""
 
-    def __init__(self, tokenizer: Tokenizer, vocab_size: int):
+    def __init__(self, tokenizer: Tokenizer, vocab_size: int) -> None:
         self.tokenizer = tokenizer
         """The underlying `tokenizers` object."""
         self.vocab_size = vocab_size
@@ -55,7 +55,7 @@ class BPETokenizer:
         """Token ids of `text`, 1-D."""
         return np.asarray(self.tokenizer.encode(text).ids, dtype=self._dtype)
 
-    def decode(self, ids) -> str:
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """Text of token ids."""
         return self.tokenizer.decode(np.asarray(ids).tolist())
 

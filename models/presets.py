@@ -1,7 +1,7 @@
 """Named model sizes for scaling sweeps, and ``from_name`` to build a config from a name.
 
 A preset's name carries its non-embedding parameter count (within ~30%); the GPT ladder spans
-20k to 10m parameters, all trainable on a CPU at the default 128-token context.
+10k to 10m parameters, all trainable on a CPU at the default 128-token context.
 
     from models.presets import from_name
     cfg = from_name("gpt-1m", dropout=0.1)  # GPTConfig
@@ -38,6 +38,7 @@ def _mlp(d_model: int, n_layers: int) -> Callable[[], MLPConfig]:
 # Head width grows 12 -> 64 with size; depth grows more slowly than width, as in the
 # Kaplan/Chinchilla ladders, which keeps the smallest models from being all attention.
 GPT_PRESETS: dict[str, Callable[[], GPTConfig]] = {
+    "gpt-10k": _gpt(16, 3, 2),
     "gpt-20k": _gpt(24, 3, 2),
     "gpt-50k": _gpt(48, 2, 3),
     "gpt-100k": _gpt(64, 2, 4),

@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(render_plan(plan))
         return 0
-    from sweeps.run import run_sweep
+    from sweeps.tuner import run_sweep
 
     return run_sweep(
         plan,

@@ -18,6 +18,8 @@ from data.config import DataConfig
 from models.spec import ModelSpec
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
+TASK_MODEL_FAMILY = {"lm": "gpt"}
+"""The model family each training task needs."""
 
 
 class OptimConfig(BaseModel):
@@ -111,6 +113,12 @@ class RunConfig(BaseModel):
     def _model_resolves(self) -> RunConfig:
         # Fail at load time, with the field named, rather than inside a trial on a worker.
         self.model.resolve(vocab_size=self.data.vocab_size)
+        wanted = TASK_MODEL_FAMILY.get(self.trainer.task)
+        if wanted and self.model.family != wanted:
+            raise ValueError(
+                f"model.size: the {self.trainer.task} task trains a {wanted} model, "
+                f"got {self.model.size} ({self.model.family})"
+            )
         return self
 
     def model_config_resolved(self):

@@ -53,6 +53,6 @@ def num_params(cfg: RLRunConfig) -> int:
     (weights and biases; the target network's frozen copy is not counted)."""
     shapes = env_shapes(cfg.rl.env, cfg.rl.env_config)
     trunk = trunk_widths(cfg, shapes.obs_dim)
-    return mlp_params(trunk) + mlp_params((trunk[-1], shapes.num_actions)) + mlp_params(
-        (trunk[-1], 1)
+    return (
+        mlp_params(trunk) + mlp_params((trunk[-1], shapes.num_actions)) + mlp_params((trunk[-1], 1))
     )

@@ -61,7 +61,9 @@ def test_dqn_rejects_continuous_actions():
     ],
 )
 def test_analytic_param_count_matches_the_built_rl_module(algo, env, size, activation):
-    cfg = RLRunConfig(model=ModelSpec(size=size, activation=activation), rl=RLConfig(algo=algo, env=env))
+    cfg = RLRunConfig(
+        model=ModelSpec(size=size, activation=activation), rl=RLConfig(algo=algo, env=env)
+    )
     entry = get_algo(algo)
     module = entry.build(cfg, num_cpus=2).get_rl_module_spec(env=gym.make(env)).build()
     assert entry.num_params(cfg) == sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -43,7 +43,9 @@ def test_train_reports_checkpoints_and_resumes(ray_session, tmp_path: Path):
     assert final[FLOPS] == 6 * final[PARAMS] * final[TOKENS]
     assert final[TOKENS_PER_S] > 0 and EPISODE_RETURN in final
     latest = tmp_path / "checkpoints" / "latest"
-    assert reporter.checkpoint_dirs[1] == str(latest) and reporter.checkpoint_dirs[-1] == str(latest)
+    assert reporter.checkpoint_dirs[1] == str(latest) and reporter.checkpoint_dirs[-1] == str(
+        latest
+    )
     assert reporter.checkpoint_dirs[0] is None
     assert (latest / "state.pt").is_file() and (latest / "algorithm").is_dir()
 

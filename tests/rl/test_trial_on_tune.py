@@ -8,6 +8,7 @@ must land inside the trial's placement group (no deadlock on a 2-CPU Ray instanc
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,12 @@ def _trainable(config: dict[str, Any]) -> None:
 
 
 def test_one_ppo_trial_through_tune(ray_session, tmp_path: Path):
+    import ray.cloudpickle
     from ray import tune
 
+    # Ray workers cannot import this test module (pytest put its folder on sys.path only in
+    # this process), so ship the trainable and reporter by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     cfg = RLRunConfig(
         model=ModelSpec(size="mlp-1k"),
         rl=RLConfig(max_env_steps=2000, train_batch_size=500, minibatch_size=250, num_epochs=2),

@@ -1,0 +1,276 @@
+"""Run a planned sweep on Ray Tune: the one module that talks to `ray.tune`.
+
+Each trial is a Tune function trainable that builds a Ray Train `TorchTrainer` (or runs an
+RLlib algorithm). Single-worker trials use Train's local mode (training inside the trial
+process, reused across trials), which costs well under a second of orchestration instead of
+a fresh controller and worker group per trial; their reports go straight to Tune. Multi-worker
+trials get a real worker group whose reports reach Tune through `TuneReportCallback`.
+
+    plan = make_plan(load_spec("sweeps/smoke.yaml"))
+    status = run_sweep(plan, storage="/tmp/results")     # 0 unless every trial failed
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
+from sweeps.cluster import connect
+from sweeps.metrics import TOKENS
+from sweeps.plan import Plan, TrialPoint, make_trial
+from sweeps.progress import Progress
+from sweeps.resources import max_concurrent
+from sweeps.space import to_tune
+from sweeps.spec import spec_from_dict
+from sweeps.sweep_dir import SweepLock, open_sweep_dir
+from sweeps.tables import FAILED, FINISHED, STOPPED, ResultTables
+
+ERROR_FILE = "error.txt"
+TRIALS_DIR = "trials"
+
+
+_SPECS: dict[str, Any] = {}
+_POINTS: dict[str, TrialPoint] = {}
+
+
+def _point_from_config(config: dict[str, Any]) -> TrialPoint:
+    """Rebuild a trial from its Tune config, which carries only plain data: the resolved spec
+    and the trial's swept values (memoised: callbacks ask for every result)."""
+    trial = config.get("trial") or config
+    spec_key = json.dumps(config["spec"], sort_keys=True, default=str)
+    point_key = spec_key + json.dumps(trial["assignment"], sort_keys=True, default=str)
+    if point_key not in _POINTS:
+        if spec_key not in _SPECS:
+            _SPECS[spec_key] = spec_from_dict(config["spec"], source="<sweep>")
+        spec = _SPECS[spec_key]
+        _POINTS[point_key] = make_trial(spec, dict(trial["assignment"]), trial.get("train_tokens"))
+    return _POINTS[point_key]
+
+
+def _failure_text(err: BaseException) -> str:
+    """The innermost error's own message: Ray wraps worker errors in several layers."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    return f"{err.__class__.__name__}: {lines[-1] if lines else ''}".strip()
+
+
+def _is_divergence(err: BaseException) -> bool:
+    return "TrialDiverged" in repr(err) or "TrialDiverged" in str(err)
+
+
+def _driver(config: dict[str, Any]) -> None:
+    """The Tune trainable of every trial: record its config, train, record why it failed."""
+    point = _point_from_config(config)
+    trial_dir = Path(config["sweep_dir"]) / TRIALS_DIR / point.dirname
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    (trial_dir / ERROR_FILE).unlink(missing_ok=True)
+    record = {
+        "trial_id": point.trial_id,
+        "assignment": point.assignment,
+        "config": point.config.model_dump(mode="json"),
+        "resources": point.resources.model_dump(mode="json"),
+    }
+    (trial_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
+    try:
+        if type(point.config).__name__ == "RLRunConfig":
+            from rl import train as rl_train
+            from trainers.ray_worker import _TrialReporter
+
+            reporter = _TrialReporter(trial_dir, tune.report)
+            rl_train(point.config, reporter, point.resources.cpus_per_worker, str(trial_dir))
+        else:
+            from trainers.ray_worker import fit_trial
+
+            fit_trial(
+                point.config,
+                point.resources,
+                trial_dir,
+                f"train-trial_id={point.trial_id}",
+                report=tune.report,
+                callbacks=[TuneReportCallback()],
+            )
+    except Exception as err:
+        (trial_dir / ERROR_FILE).write_text(_failure_text(err))
+        if _is_divergence(err):
+            return  # recorded as failed; retrying a diverging config would only diverge again
+        raise
+
+
+class _Tables(tune.Callback):
+    """Mirror Tune's trial events into the sweep's result tables and progress line."""
+
+    def __init__(self, tables: ResultTables, progress: Progress) -> None:
+        self.tables, self.progress = tables, progress
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.tables.trial_started(_point_from_config(trial.config))
+        self.progress.update(self.tables)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.tables.trial_reported(_point_from_config(trial.config).trial_id, result)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        point = _point_from_config(trial.config)
+        error = _read_error(point, trial)
+        self.tables.trial_ended(point.trial_id, FAILED if error else FINISHED, error)
+        self.progress.update(self.tables)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        point = _point_from_config(trial.config)
+        error = _read_error(point, trial) or "trial process failed (see Ray logs)"
+        self.tables.trial_ended(point.trial_id, FAILED, error)
+        self.progress.update(self.tables)
+
+
+def _read_error(point: TrialPoint, trial: Any) -> str | None:
+    sweep_dir = Path(trial.config["sweep_dir"])
+    path = sweep_dir / "trials" / point.dirname / ERROR_FILE
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
+class StratifiedScheduler(FIFOScheduler):
+    """One ASHA bracket per value of the stratification keys (e.g. per model size), so a small
+    model is only ever compared with models of its own size at equal tokens."""
+
+    def __init__(self, keys: list[str], **asha: Any) -> None:
+        super().__init__()
+        self.keys, self.asha, self.brackets = keys, asha, {}
+
+    def _bracket(self, trial) -> ASHAScheduler:
+        assignment = _point_from_config(trial.config).assignment
+        key = tuple(assignment.get(k) for k in self.keys)
+        if key not in self.brackets:
+            self.brackets[key] = ASHAScheduler(**self.asha)
+        return self.brackets[key]
+
+    def on_trial_add(self, tune_controller, trial):
+        self._bracket(trial).on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller, trial, result):
+        return self._bracket(trial).on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller, trial, result):
+        self._bracket(trial).on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller, trial):
+        self._bracket(trial).on_trial_remove(tune_controller, trial)
+
+
+def _scheduler(plan: Plan) -> TrialScheduler:
+    search = plan.spec.search
+    if search.scheduler.type == "fifo":
+        return FIFOScheduler()
+    max_t = max((t.tokens for t in plan.trials), default=1)
+    grace = search.scheduler.grace_tokens or max(1, max_t // 16)
+    asha = dict(
+        time_attr=TOKENS,
+        metric=search.metric,
+        mode=search.mode,
+        max_t=max_t,
+        grace_period=min(grace, max_t),
+        reduction_factor=search.scheduler.reduction_factor,
+    )
+    if search.scheduler.stratify_by:
+        return StratifiedScheduler(list(search.scheduler.stratify_by), **asha)
+    return ASHAScheduler(**asha)
+
+
+def _resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
+    point = _point_from_config(config)
+    if point.config.__class__.__name__ == "RLRunConfig":
+        from rl import resources as rl_resources
+
+        return tune.PlacementGroupFactory(
+            rl_resources(point.config, point.resources.cpus_per_worker)
+        )
+    return tune.PlacementGroupFactory([point.resources.trial_bundle()])
+
+
+def run_stage(
+    plan: Plan,
+    todo: list[TrialPoint],
+    sweep_dir: Path,
+    tables: ResultTables,
+    available: dict[str, float],
+    attempt: int,
+) -> None:
+    """Run the trials of one stage under one Tuner."""
+    spec = plan.spec
+    search = spec.search
+    limit = spec.resources.max_concurrent_trials
+    if limit == "auto":
+        limit = max_concurrent(available, [t.resources for t in plan.trials])
+    common = {"sweep_dir": str(sweep_dir), "spec": spec.to_dict()}
+    search_alg = None
+    num_samples = 1
+    if plan.adaptive:
+        from ray.tune.search.optuna import OptunaSearch
+
+        param_space = {**common, "assignment": to_tune(spec.axes)}
+        search_alg = OptunaSearch(metric=search.metric, mode=search.mode, seed=search.seed)
+        num_samples = max(0, search.num_samples - len(plan.trials) + len(todo))
+    else:
+        points = [{"assignment": t.assignment, "train_tokens": t.train_tokens} for t in todo]
+        param_space = {**common, "trial": tune.grid_search(points)}
+    tuner = tune.Tuner(
+        tune.with_resources(_driver, _resources),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=search.metric,
+            mode=search.mode,
+            search_alg=search_alg,
+            scheduler=_scheduler(plan),
+            num_samples=num_samples,
+            max_concurrent_trials=limit,
+            reuse_actors=True,
+            trial_name_creator=lambda t: _point_from_config(t.config).dirname,
+            trial_dirname_creator=lambda t: _point_from_config(t.config).dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=f"attempt-{attempt}",
+            storage_path=str((sweep_dir / "tune").resolve()),
+            failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
+            callbacks=[_Tables(tables, Progress(spec.name, len(plan.trials)))],
+            verbose=0,
+        ),
+    )
+    tuner.fit()
+
+
+def run_sweep(
+    plan: Plan,
+    storage: str,
+    address: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    retry_failed: bool = False,
+) -> int:
+    """Run what is left of the plan in <storage>/<name>/ and return the exit status."""
+    spec = plan.spec
+    sweep_dir = open_sweep_dir(spec, storage, resume=resume, force=force).resolve()
+    with SweepLock(sweep_dir):
+        tables = ResultTables(sweep_dir, spec.search.metric, spec.search.mode)
+        settled = {FINISHED, STOPPED} | (set() if retry_failed else {FAILED})
+        todo = [t for t in plan.trials if tables.status(t.trial_id) not in settled]
+        for point in todo:
+            tables.trial_planned(point)
+        tables.flush()
+        skipped = len(plan.trials) - len(todo)
+        print(
+            f"[{spec.name}] {len(todo)} trials to run, {skipped} already done -> {sweep_dir}",
+            flush=True,
+        )
+        if todo or (plan.adaptive and skipped < spec.search.num_samples):
+            available = connect(address)
+            attempt = len(list((sweep_dir / "tune").glob("attempt-*"))) + 1
+            run_stage(plan, todo, sweep_dir, tables, available, attempt)
+        counts = tables.summary()
+    print(f"[{spec.name}] finished: {counts}; tables in {sweep_dir}", flush=True)
+    ran = [tables.trials[t.trial_id]["status"] for t in plan.trials if t.trial_id in tables.trials]
+    return 1 if ran and all(status == FAILED for status in ran) else 0

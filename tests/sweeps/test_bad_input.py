@@ -1,0 +1,85 @@
+"""Every user mistake exits 2 with one line that names the key or file, and no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sweeps.cli import main
+
+GOOD = """\
+name: t
+model: {size: gpt-20k}
+data: {dataset: {type: synthetic, vocab_size: 16, num_tokens: 20000}}
+trainer: {max_tokens: 4096, batch_size: 4}
+"""
+
+# (spec text or None for GOOD, extra CLI args, text the one-line error must contain)
+CASES = [
+    ("name: t\nmodle: {size: gpt-20k}\n", [], "modle"),
+    (GOOD + "optim: {lrr: 0.1}\n", [], "optim.lrr"),
+    (GOOD.replace("{size: gpt-20k}", "{size: gpt-20k, d_modle: 64}"), [], "model.d_modle"),
+    (GOOD + "optim: {lr: fast}\n", [], "optim.lr"),
+    (GOOD + "optim: {lr: -1}\n", [], "optim.lr"),
+    (GOOD.replace("{size: gpt-20k}", "{size: gpt-3q}"), [], "gpt-3q"),
+    (GOOD.replace("{size: gpt-20k}", "{size: gpt-20k, d_model: 64, n_heads: 6}"), [], "n_heads"),
+    (GOOD.replace("20000}}", "20000}, fraction: 0}"), [], "fraction"),
+    (GOOD.replace("20000}}", "20000}, fraction: 1.5}"), [], "fraction"),
+    (GOOD + "search: {mode: maximize}\n", [], "search.mode"),
+    (GOOD + "search: {algorithm: bayes}\n", [], "search.algorithm"),
+    (GOOD + "search: {scheduler: hyperband}\n", [], "search.scheduler"),
+    (GOOD + "resources: {cpus_per_worker: 0}\n", [], "resources.cpus_per_worker"),
+    (GOOD + "resources: {by_size: {gpt-9z: {workers: 2}}}\n", [], "gpt-9z"),
+    (GOOD + "optim: {lr: {loguniform: [0, 1]}}\nsearch: {algorithm: random}\n", [], "optim.lr"),
+    (GOOD + "optim: {lr: {uniform: [1, 0.1]}}\nsearch: {algorithm: random}\n", [], "optim.lr"),
+    (GOOD + "optim: {lr: {loguniform: [1e-4, 1e-2]}}\n", [], "optim.lr"),  # grid cannot sample
+    (GOOD + "optim: {lr: {grid: []}}\n", [], "optim.lr"),
+    (GOOD.replace("{size: gpt-20k}", "{size: {grid: [gpt-20k, gpt-0k]}}"), [], "gpt-0k"),
+    (GOOD + "trainer2: {}\n", [], "trainer2"),
+    ("- just\n- a list\n", [], "mapping"),
+    ("name: t\nmodel: {size: gpt-20k\n", [], "YAML"),
+    ("", [], "empty"),
+    (GOOD + "name: 'bad name/with slash'\n", [], "name"),
+    (GOOD, ["--set", "optim.lr"], "optim.lr"),
+    (GOOD, ["--set", "optim.lr=abc"], "optim.lr"),
+    (GOOD, ["--set", "optim.lrx=0.1"], "optim.lrx"),
+    (GOOD, ["--set", "model.size.x=1"], "model.size"),
+    (GOOD, ["--set", "data.fraction=2"], "data.fraction"),
+    (GOOD + "search: {scheduler: {type: asha, stratify_by: [model.size]}}\n", [], "stratify_by"),
+    (GOOD.replace("{size: gpt-20k}", "{size: mlp-1k}"), [], "model"),
+    (GOOD + "data: {dataset: {type: text_files, paths: [/no/such/file.txt]}}\n", [], "/no/such"),
+]
+
+
+@pytest.mark.parametrize(("text", "args", "needle"), CASES)
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys, text, args, needle):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text)
+    status = main([str(spec), "--dry-run", *args])
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_missing_spec_file_names_the_file(capsys):
+    assert main(["/no/such/spec.yaml", "--dry-run"]) == 2
+    assert "/no/such/spec.yaml" in capsys.readouterr().err
+
+
+def test_cli_process_prints_no_traceback(tmp_path: Path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(GOOD + "optim: {lrr: 0.1}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweeps.run", str(spec), "--dry-run"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "optim.lrr" in proc.stderr and "Traceback" not in proc.stderr
