@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
@@ -20,7 +22,9 @@ def test_registry_maps_type_names_to_configs():
 
 def test_dataset_section_dispatches_on_type():
     cfg = DataConfig.model_validate({"dataset": {"type": "text_files", "paths": ["a", "b/"]}})
-    assert isinstance(cfg.dataset, TextFilesConfig) and cfg.dataset.paths == ("a", "b/")
+    assert isinstance(cfg.dataset, TextFilesConfig)
+    # Relative paths are pinned to the working directory, since trials run elsewhere.
+    assert cfg.dataset.paths == (os.path.abspath("a"), os.path.abspath("b"))
     assert isinstance(DataConfig().dataset, StdlibConfig)
     with pytest.raises(ValidationError, match="does not match any of the expected tags"):
         DataConfig.model_validate({"dataset": {"type": "parquet"}})
