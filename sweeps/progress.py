@@ -7,14 +7,14 @@ progress.update(tables)   # "[scaling] 3/15 done, 2 running, 0 failed | best eva
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import Any
 
 from sweeps.tables import FAILED, FINISHED, RUNNING, STOPPED
 
 
 class Progress:
-    def __init__(self, name: str, total: int, stream: TextIO = sys.stdout) -> None:
-        self.name, self.total, self.stream = name, total, stream
+    def __init__(self, name: str, total: int) -> None:
+        self.name, self.total = name, total
         self._last = ""
 
     def line(self, tables: Any) -> str:
@@ -32,5 +32,5 @@ class Progress:
     def update(self, tables: Any) -> None:
         text = self.line(tables)
         if text != self._last:
-            print(text, file=self.stream, flush=True)
+            print(text, file=sys.stdout, flush=True)  # looked up late: Tune pickles callbacks
             self._last = text

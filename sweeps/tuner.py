@@ -13,6 +13,8 @@ trials get a real worker group whose reports reach Tune through `TuneReportCallb
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from sweeps.sweep_dir import SweepLock, open_sweep_dir
 from sweeps.tables import FAILED, FINISHED, STOPPED, ResultTables
 
 ERROR_FILE = "error.txt"
+ATTEMPTS_FILE = "attempts.log"
 TRIALS_DIR = "trials"
 
 
@@ -77,6 +80,7 @@ def _driver(config: dict[str, Any]) -> None:
         "resources": point.resources.model_dump(mode="json"),
     }
     (trial_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
+    _log_attempt(trial_dir)
     try:
         if type(point.config).__name__ == "RLRunConfig":
             from rl import train as rl_train
@@ -100,6 +104,15 @@ def _driver(config: dict[str, Any]) -> None:
         if _is_divergence(err):
             return  # recorded as failed; retrying a diverging config would only diverge again
         raise
+
+
+def _log_attempt(trial_dir: Path) -> None:
+    """Append this attempt to the trial's attempts.log: when, which process, from where."""
+    latest = trial_dir / "checkpoints" / "latest"
+    start = "resumed from checkpoints/latest" if latest.is_dir() else "started fresh"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    with (trial_dir / ATTEMPTS_FILE).open("a", encoding="utf-8") as f:
+        f.write(f"{stamp} pid={os.getpid()} {start}\n")
 
 
 class _Tables(tune.Callback):
@@ -218,6 +231,9 @@ def run_stage(
     else:
         points = [{"assignment": t.assignment, "train_tokens": t.train_tokens} for t in todo]
         param_space = {**common, "trial": tune.grid_search(points)}
+    # A trial that fails before its first evaluation ends without the metric; that is a
+    # recorded failure, not a reason for Tune to abort the whole sweep.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     tuner = tune.Tuner(
         tune.with_resources(_driver, _resources),
         param_space=param_space,
