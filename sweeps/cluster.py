@@ -26,9 +26,9 @@ def _with_project_on_path() -> None:
 
 
 def _needs_token_mode(address: str) -> bool:
-    """An explicit host:port to a token-auth cluster fails after ~20 s with a misleading
-    ConnectionError unless the token mode is set; `auto` and ray:// find it themselves."""
-    if address == "auto" or address.startswith("ray://") or "RAY_AUTH_MODE" in os.environ:
+    """An explicit host:port (or ray://) to a token-auth cluster times out with a misleading
+    ConnectionError unless the token mode is set; only `auto` finds it by itself."""
+    if address == "auto" or "RAY_AUTH_MODE" in os.environ:
         return False
     return (Path.home() / ".ray" / "auth_token").exists() or "RAY_AUTH_TOKEN" in os.environ
 

@@ -218,7 +218,13 @@ def run_stage(
     search = spec.search
     limit = spec.resources.max_concurrent_trials
     if limit == "auto":
-        limit = max_concurrent(available, [t.resources for t in plan.trials])
+        needs = [t.resources for t in plan.trials]
+        if plan.adaptive or any(r.uses_worker_group for r in needs):
+            limit = max_concurrent(available, needs)
+        else:
+            # Tune reserves everything a single-worker trial uses, so its own admission is
+            # safe, and pending trials are what an autoscaling cluster scales up for.
+            limit = None
     common = {"sweep_dir": str(sweep_dir), "spec": spec.to_dict()}
     search_alg = None
     num_samples = 1

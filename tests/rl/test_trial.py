@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,16 @@ from models import ModelSpec
 from rl.algos import get_algo
 from rl.config import RLConfig, RLRunConfig
 from rl.trial import train
-from sweeps.metrics import DONE, EPISODE_RETURN, FLOPS, PARAMS, STEP, TOKENS, TOKENS_PER_S
+from sweeps.metrics import (
+    DONE,
+    EPISODE_RETURN,
+    FLOPS,
+    PARAMS,
+    STEP,
+    TOKENS,
+    TOKENS_PER_S,
+    TRAIN_LOSS,
+)
 from trainers.reporter import ListReporter, TrialDiverged
 
 pytestmark = pytest.mark.ray
@@ -80,3 +90,17 @@ def test_nan_loss_fails_the_trial_with_a_reason(ray_session, tmp_path: Path, mon
 def test_missing_checkpoint_folder_is_a_clear_error(ray_session, tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="has no algorithm/"):
         train(_tiny(200), ListReporter(resume_from=str(tmp_path)), 1, str(tmp_path))
+
+
+def test_dqn_trial_learns_and_reports(ray_session, tmp_path: Path):
+    cfg = RLRunConfig(
+        model=ModelSpec(size="mlp-1k"),
+        rl=RLConfig(
+            algo="dqn", max_env_steps=1000, learning_starts_steps=200, replay_batch_size=32
+        ),
+    )
+    reporter = ListReporter()
+    final = train(cfg, reporter, num_cpus=1, trial_dir=str(tmp_path))
+    assert final[DONE] == 1.0 and final[TOKENS] >= 1000
+    assert final[PARAMS] == get_algo("dqn").num_params(cfg)
+    assert math.isfinite(final[TRAIN_LOSS])  # SGD ran after the warm-up

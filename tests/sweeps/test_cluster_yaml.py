@@ -30,7 +30,7 @@ from sweeps.cli import build_parser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_YAML = REPO_ROOT / "cluster.yaml"
-CLUSTER_DOC = REPO_ROOT / "docs" / "cluster.md"
+CLUSTER_DOC = REPO_ROOT / "README.md"
 SHARED_STORAGE = "/mnt/shared/results"
 
 
