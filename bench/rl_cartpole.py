@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local instance needs no token
 
 import ray  # noqa: E402
+import torch  # noqa: E402
 import yaml  # noqa: E402
 from ray import tune  # noqa: E402
 
@@ -74,7 +75,11 @@ def run_product(cfg: RLRunConfig, num_cpus: float, storage: str) -> dict[str, fl
     }
 
 
-def run_plain(cfg: RLRunConfig, num_cpus: float) -> dict[str, float]:
+def run_plain(cfg: RLRunConfig, num_cpus: float, threads: int) -> dict[str, float]:
+    # Ray starts the trial process with OMP_NUM_THREADS = its CPUs; torch's default here (one
+    # thread per core) makes the tiny learner updates several times slower on a busy 2-core
+    # machine, which would measure thread settings rather than the product's overhead.
+    torch.set_num_threads(threads)
     start = time.perf_counter()
     algo = get_algo(cfg.rl.algo).build(cfg, num_cpus).build_algo()
     loop_start = time.perf_counter()
@@ -120,7 +125,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as storage:
         product = run_product(cfg, args.num_cpus, storage)
-    plain = run_plain(cfg, args.num_cpus)
+    plain = run_plain(
+        cfg, args.num_cpus, threads=max(1, int(resources(cfg, args.num_cpus)[0]["CPU"]))
+    )
     ray.shutdown()
     print(f"{'run':<8}{'env steps':>11}{'return':>9}{'loop s':>9}{'trial s':>9}{'wall s':>9}")
     for name, r in (("product", product), ("plain", plain)):

@@ -35,8 +35,13 @@ def spec_dict(trials: int, max_tokens: int) -> dict:
         "name": "overhead",
         "model": {"size": "gpt-20k", "seq_len": 64},
         "data": {"dataset": {"type": "synthetic", "vocab_size": 32, "num_tokens": 200_000}},
-        "trainer": {"batch_size": 8, "max_tokens": max_tokens, "eval_interval_steps": 40,
-                    "eval_tokens": 4096, "keep_checkpoints": False},
+        "trainer": {
+            "batch_size": 8,
+            "max_tokens": max_tokens,
+            "eval_interval_steps": 40,
+            "eval_tokens": 4096,
+            "keep_checkpoints": False,
+        },
         "search": {"seeds": list(range(trials))},
     }
 
@@ -55,8 +60,9 @@ def _plain_train(config_json: str) -> tuple[float, float]:
     cfg = RunConfig.model_validate_json(config_json)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        final = get_trainer(cfg.trainer.task)(cfg, ListReporter(), Context(num_threads=1,
-                                                                            trial_dir=tmp))
+        final = get_trainer(cfg.trainer.task)(
+            cfg, ListReporter(), Context(num_threads=1, trial_dir=tmp)
+        )
     return time.perf_counter() - start, final[TOKENS_PER_S]
 
 
@@ -91,8 +97,12 @@ def main() -> None:
     from sweeps.cluster import connect
     from sweeps.tuner import run_sweep
 
-    ray.init(num_cpus=args.concurrency, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR")
+    ray.init(
+        num_cpus=args.concurrency,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
     connect()
     with tempfile.TemporaryDirectory() as storage:
         busy0, total0 = _cpu_times()
@@ -106,19 +116,23 @@ def main() -> None:
     share = sweep_wall * args.concurrency / len(configs)
     overheads = [share - wall for wall, _ in plain]
     ratios = [
-        trials.loc[t.trial_id, TOKENS_PER_S] / tps for t, (_, tps) in zip(plan.trials, plain,
-                                                                        strict=True)
+        trials.loc[t.trial_id, TOKENS_PER_S] / tps
+        for t, (_, tps) in zip(plan.trials, plain, strict=True)
     ]
     core_use = (busy1 - busy0) / max(1, total1 - total0)
     print(f"trials: {len(configs)}, {args.concurrency} at a time, {args.max_tokens} tokens each")
-    print(f"plain processes: {plain_wall:.1f} s wall, median train() "
-          f"{statistics.median(w for w, _ in plain):.2f} s")
+    print(
+        f"plain processes: {plain_wall:.1f} s wall, median train() "
+        f"{statistics.median(w for w, _ in plain):.2f} s"
+    )
     print(f"sweep on warm Ray: {sweep_wall:.1f} s wall ({share:.2f} s per trial slot)")
     print(f"median per-trial overhead: {statistics.median(overheads):.2f} s")
     print(f"in-trial throughput, sweep / plain: {statistics.median(ratios):.3f}")
     print(f"core use during the sweep: {core_use:.2%}")
-    print(f"overhead_s={statistics.median(overheads):.2f} "
-          f"throughput_ratio={statistics.median(ratios):.3f} core_use={core_use:.3f}")
+    print(
+        f"overhead_s={statistics.median(overheads):.2f} "
+        f"throughput_ratio={statistics.median(ratios):.3f} core_use={core_use:.3f}"
+    )
 
 
 if __name__ == "__main__":

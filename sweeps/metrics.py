@@ -29,8 +29,8 @@ TOKENS_PER_S = "throughput/tokens_per_s"
 EPISODE_RETURN = "env/episode_return_mean"
 """Mean episode return of RL trials (mode max)."""
 EVAL_ACCURACY = "eval/accuracy"
-DONE = "done"
-"""1.0 on a trial's final report."""
+DONE = "trial/finished"
+"""1.0 on the report that ends a trial's full budget (Tune's own `done` means any end)."""
 
 STANDARD_METRICS: tuple[str, ...] = (
     STEP,

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
@@ -111,8 +112,9 @@ def _log_attempt(trial_dir: Path) -> None:
     latest = trial_dir / "checkpoints" / "latest"
     start = "resumed from checkpoints/latest" if latest.is_dir() else "started fresh"
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    node = ray.get_runtime_context().get_node_id()
     with (trial_dir / ATTEMPTS_FILE).open("a", encoding="utf-8") as f:
-        f.write(f"{stamp} pid={os.getpid()} {start}\n")
+        f.write(f"{stamp} pid={os.getpid()} node={node} {start}\n")
 
 
 class _Tables(tune.Callback):
@@ -130,20 +132,32 @@ class _Tables(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         point = _point_from_config(trial.config)
+        _release(trial, point)
         error = _read_error(point, trial)
         self.tables.trial_ended(point.trial_id, FAILED if error else FINISHED, error)
         self.progress.update(self.tables)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         point = _point_from_config(trial.config)
+        _release(trial, point)
         error = _read_error(point, trial) or "trial process failed (see Ray logs)"
         self.tables.trial_ended(point.trial_id, FAILED, error)
         self.progress.update(self.tables)
 
 
+def _trial_dir(point: TrialPoint, trial: Any) -> Path:
+    return Path(trial.config["sweep_dir"]) / TRIALS_DIR / point.dirname
+
+
+def _release(trial: Any, point: TrialPoint) -> None:
+    if point.resources.uses_worker_group:
+        from trainers.ray_worker import release_worker_group
+
+        release_worker_group(_trial_dir(point, trial))
+
+
 def _read_error(point: TrialPoint, trial: Any) -> str | None:
-    sweep_dir = Path(trial.config["sweep_dir"])
-    path = sweep_dir / "trials" / point.dirname / ERROR_FILE
+    path = _trial_dir(point, trial) / ERROR_FILE
     return path.read_text(encoding="utf-8").strip() if path.exists() else None
 
 
@@ -244,13 +258,14 @@ def run_stage(
         tune.with_resources(_driver, _resources),
         param_space=param_space,
         tune_config=tune.TuneConfig(
-            metric=search.metric,
-            mode=search.mode,
             search_alg=search_alg,
             scheduler=_scheduler(plan),
             num_samples=num_samples,
             max_concurrent_trials=limit,
-            reuse_actors=True,
+            # Reuse pays off for in-process (local mode) trials only. A stopped trial's actor
+            # must die with it when it owns a worker group: a reused actor would keep the
+            # group's controller and placement group alive.
+            reuse_actors=not any(t.resources.uses_worker_group for t in plan.trials),
             trial_name_creator=lambda t: _point_from_config(t.config).dirname,
             trial_dirname_creator=lambda t: _point_from_config(t.config).dirname,
         ),

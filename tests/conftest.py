@@ -23,26 +23,44 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+GPU_NODE_RESOURCES = {"special": 2.0}
+"""Custom resource only the simulated GPU node has (Train workers are placed with it)."""
+
+
 @pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray instance (2 CPUs, no dashboard) for every Ray test of the session."""
+def ray_cluster():
+    """One simulated two-node Ray cluster for every Ray test of the session.
+
+    Head: 2 CPUs. Second node: 1 CPU, a fake `GPU: 1` and the custom resource `special`,
+    so placement can be tested on a CPU-only machine (CPU torch cannot use the GPU; trials
+    that reserve it train on the CPU).
+    """
     import ray
+    from ray.cluster_utils import Cluster
 
     from sweeps.cluster import WORKER_ENV, _with_project_on_path
 
-    os.environ.update(WORKER_ENV)
+    os.environ.update(WORKER_ENV)  # nodes and their workers inherit this environment
     _with_project_on_path()
-    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are capped
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        _temp_dir=temp_dir,
-        log_to_driver=False,
-        logging_level="ERROR",
-        runtime_env={"env_vars": dict(WORKER_ENV)},
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "include_dashboard": False},
     )
-    yield ray
+    gpu_node = cluster.add_node(num_cpus=1, num_gpus=1, resources=dict(GPU_NODE_RESOURCES))
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
+    cluster.gpu_node_id = gpu_node.node_id
+    yield cluster
     ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_session(ray_cluster):
+    """The shared Ray instance (the simulated cluster above)."""
+    import ray
+
+    return ray
 
 
 @pytest.fixture

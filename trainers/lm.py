@@ -175,7 +175,7 @@ def train(cfg: RunConfig, reporter: Reporter, ctx: Context = Context()) -> dict[
         lr = cfg.optim.lr_at(step, total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        step_loss = torch.zeros((), device=device)
+        step_loss = None
         for micro in range(accum):
             x, y = random_windows(train_tokens, seq_len, batch_size, batch_rng)  # (B, T) each
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -183,13 +183,14 @@ def train(cfg: RunConfig, reporter: Reporter, ctx: Context = Context()) -> dict[
                 with runtime.autocast(device, t.precision):
                     logits = model(x)  # (B, T, V)
                     loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-                (loss / accum).backward()
-            step_loss += loss.detach()
+                (loss / accum if accum > 1 else loss).backward()
+            # Stays on the device: no sync per micro-step.
+            step_loss = loss.detach() if step_loss is None else step_loss + loss.detach()
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        pending.append(step_loss / accum)
+        pending.append(step_loss / accum if accum > 1 else step_loss)
         step += 1
         at_eval = step % interval == 0 or step == total_steps
         if len(pending) < DIVERGENCE_CHECK_STEPS and not at_eval:

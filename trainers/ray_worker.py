@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import ray
 import ray.train
 from ray.train import ScalingConfig
 from ray.train.torch import TorchTrainer
@@ -27,6 +28,8 @@ from trainers.config import RunConfig
 from trainers.reporter import Context
 
 CHECKPOINTS = "checkpoints"
+PLACEMENT_GROUP_FILE = "placement_group.id"
+"""The worker group's placement group, recorded so the runner can release it."""
 
 
 class _TrialReporter:
@@ -67,11 +70,18 @@ def _train_loop(config: dict[str, Any]) -> None:
     ctx = Context(
         rank=rank,
         world_size=world_size,
-        device=config["device"],
+        # Train assigns each GPU worker its device; ask it rather than guess cuda:0.
+        device=config["device"] if local else str(ray.train.torch.get_device()),
         num_threads=config["num_threads"],
         trial_dir=str(trial_dir),
         **({"wrap_model": wrap} if wrap else {}),
     )
+    if not local:  # where each worker ran, for placement checks and debugging
+        node = ray.get_runtime_context().get_node_id()
+        (trial_dir / f"worker-{rank}.node").write_text(node)
+        group = ray.util.get_current_placement_group()
+        if rank == 0 and group is not None:
+            (trial_dir / PLACEMENT_GROUP_FILE).write_text(group.id.hex())
     get_trainer(cfg.trainer.task)(cfg, _TrialReporter(trial_dir, config.get("report")), ctx)
 
 
@@ -114,3 +124,26 @@ def fit_trial(
         ),
     )
     trainer.fit()
+
+
+def release_worker_group(trial_dir: Path) -> bool:
+    """Remove a trial's worker-group placement group if it outlived the trial.
+
+    Train V2 removes it when a run ends normally, but a trial that Tune stops early (ASHA) or
+    whose process dies takes the controller down with it, and the group's placement group,
+    scoped to the whole job, would hold its CPUs/GPUs until the sweep ends (Ray issue
+    54305). Returns True if a live group was removed.
+    """
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+    path = trial_dir / PLACEMENT_GROUP_FILE
+    if not path.exists():
+        return False
+    group_id = path.read_text().strip()
+    path.unlink(missing_ok=True)
+    state = ray.util.placement_group_table().get(group_id, {}).get("state", "REMOVED")
+    if state == "REMOVED":
+        return False
+    remove_placement_group(PlacementGroup(PlacementGroupID(bytes.fromhex(group_id))))
+    return True

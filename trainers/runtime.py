@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator
 
 import torch
-
-DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
 
 
 def _mps_available() -> bool:
@@ -100,14 +97,11 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     raise ValueError(f"trainer.precision must be fp32 or bf16, got {precision!r}")
 
 
-@contextlib.contextmanager
-def maybe_no_sync(model: torch.nn.Module, skip_sync: bool) -> Iterator[None]:
+def maybe_no_sync(model: torch.nn.Module, skip_sync: bool) -> contextlib.AbstractContextManager:
     """DDP's no_sync for accumulation micro-steps: all-reduce gradients only on the last one."""
     if skip_sync and hasattr(model, "no_sync"):
-        with model.no_sync():
-            yield
-    else:
-        yield
+        return model.no_sync()
+    return contextlib.nullcontext()
 
 
 def synchronize(device: torch.device) -> None:

@@ -96,7 +96,7 @@ def test_dqn_trial_learns_and_reports(ray_session, tmp_path: Path):
     cfg = RLRunConfig(
         model=ModelSpec(size="mlp-1k"),
         rl=RLConfig(
-            algo="dqn", max_env_steps=1000, learning_starts_steps=200, replay_batch_size=32
+            algo="dqn", max_env_steps=1000, learning_starts_steps=900, replay_batch_size=32
         ),
     )
     reporter = ListReporter()

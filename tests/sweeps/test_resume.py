@@ -28,8 +28,12 @@ def write_spec(path: Path, sizes: list[str], fractions: list[float], **extra) ->
             "dataset": {"type": "synthetic", "vocab_size": 16, "num_tokens": 60_000},
             "fraction": {"grid": fractions},
         },
-        "trainer": {"batch_size": 8, "max_tokens": extra.pop("max_tokens", 8192),
-                    "eval_interval_steps": extra.pop("eval_every", 8), "eval_tokens": 1024},
+        "trainer": {
+            "batch_size": 8,
+            "max_tokens": extra.pop("max_tokens", 8192),
+            "eval_interval_steps": extra.pop("eval_every", 8),
+            "eval_tokens": 1024,
+        },
         **extra,
     }
     path.write_text(yaml.safe_dump(spec))
@@ -42,13 +46,22 @@ def read_tables(sweep: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_sigkill_of_the_driver_then_resume(ray_session, tmp_path: Path, capsys):
     # Trials run one at a time and long enough that the kill lands while the sweep is busy.
-    spec = write_spec(tmp_path / "s.yaml", ["gpt-20k", "gpt-50k"], [0.5, 1.0], max_tokens=40960,
-                      eval_every=10, resources={"max_concurrent_trials": 1})
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        ["gpt-20k", "gpt-50k"],
+        [0.5, 1.0],
+        max_tokens=40960,
+        eval_every=10,
+        resources={"max_concurrent_trials": 1},
+    )
     env = {**os.environ, "RAY_ADDRESS": ""}
     env.pop("RAY_ADDRESS")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sweeps.run", str(spec), "--storage", str(tmp_path)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     sweep = tmp_path / "resume"
@@ -81,10 +94,21 @@ def test_sigkill_of_the_driver_then_resume(ray_session, tmp_path: Path, capsys):
 
 
 def test_killed_trial_process_resumes_from_its_checkpoint(ray_session, tmp_path: Path):
-    spec = write_spec(tmp_path / "s.yaml", ["gpt-50k"], [1.0], name="retry", max_tokens=40960,
-                      eval_every=10, run={"max_failures": 1})
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        ["gpt-50k"],
+        [1.0],
+        name="retry",
+        max_tokens=40960,
+        eval_every=10,
+        run={"max_failures": 1},
+    )
     storage = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-c", f"""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import os, sys, time, pathlib, signal
 root = pathlib.Path({str(storage)!r}) / "retry" / "trials"
 while True:
@@ -95,7 +119,9 @@ while True:
         os.kill(pid, signal.SIGKILL)
         break
     time.sleep(0.2)
-"""])
+""",
+        ]
+    )
     try:
         assert main([str(spec), "--storage", str(storage)]) == 0
     finally:
@@ -110,8 +136,13 @@ while True:
 
 
 def test_diverging_trial_fails_with_reason_and_others_finish(ray_session, tmp_path: Path):
-    spec = write_spec(tmp_path / "s.yaml", ["gpt-20k"], [1.0], name="nan",
-                      optim={"lr": {"grid": [3e-3, 1e4]}, "grad_clip": None})
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        ["gpt-20k"],
+        [1.0],
+        name="nan",
+        optim={"lr": {"grid": [3e-3, 1e4]}, "grad_clip": None},
+    )
     assert main([str(spec), "--storage", str(tmp_path)]) == 0
     trials, _ = read_tables(tmp_path / "nan")
     by_lr = trials.set_index("optim.lr")
@@ -135,10 +166,10 @@ def test_grown_grid_runs_only_new_points_and_changed_spec_is_refused(
     old = curves_after[curves_after.trial_id.isin(curves.trial_id)].reset_index(drop=True)
     assert old.equals(curves.reset_index(drop=True))
 
-    changed = write_spec(tmp_path / "s.yaml", ["gpt-20k"], [0.5], name="grow",
-                         optim={"lr": 0.01})
+    changed = write_spec(tmp_path / "s.yaml", ["gpt-20k"], [0.5], name="grow", optim={"lr": 0.01})
     assert main([str(changed), "--storage", str(tmp_path)]) == 2
     assert "different spec" in capsys.readouterr().err
     assert len(pd.read_csv(tmp_path / "grow" / "trials.csv")) == 4
-    assert json.loads((next((tmp_path / "grow" / "trials").iterdir()) / "config.json")
-                      .read_text())["trial_id"]
+    assert json.loads((next((tmp_path / "grow" / "trials").iterdir()) / "config.json").read_text())[
+        "trial_id"
+    ]

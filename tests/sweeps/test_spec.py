@@ -119,9 +119,13 @@ def test_schema_is_json_and_offers_axes(capsys):
 def test_dry_run_prints_the_trial_table(capsys):
     assert main([str(SWEEPS[0].parent / "scaling.yaml"), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith(("0", "1", "2", "3", "4", "5",
-                                                                  "6", "7", "8", "9", "a", "b",
-                                                                  "c", "d", "e", "f"))]
+    rows = [
+        line
+        for line in out.splitlines()
+        if line.startswith(
+            ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f")
+        )
+    ]
     assert len(rows) >= 15
     assert "params" in out and "tokens" in out and "flops" in out
     assert "training FLOPs" in out

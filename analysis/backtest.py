@@ -1,0 +1,109 @@
+"""Backtest: refit without the largest models or budgets and measure the error on them.
+
+This is the honest check of an extrapolation: the law is fitted only on what a smaller sweep
+would have had, then asked to predict the runs that were held out.
+
+    bt = backtest(data.points, law="chinchilla", holdout=0.1)
+    bt.mean_abs_rel_error, bt.table          # held-out runs with loss, predicted and error
+    holdout_count(n_points=240, holdout=None)  # the automatic size: 24
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from analysis.fitting import FitConfig, fit_chinchilla, fit_power_law
+
+MIN_POINTS_FOR_DEFAULT = 20
+"""Below this many runs no backtest is run unless asked for (count)."""
+DEFAULT_FRACTION = 0.1
+"""Share of runs held out by default (fraction)."""
+
+
+class BacktestResult(NamedTuple):
+    """Errors of a law refitted without its largest runs, on those runs."""
+
+    law: str
+    key: str
+    """Column the runs were ranked by (C for the joint law, the law's x otherwise)."""
+    cutoff: float
+    """Smallest held-out value of ``key``."""
+    n_train: int
+    n_holdout: int
+    mean_abs_rel_error: float
+    """Mean of |predicted - actual| / actual over held-out runs (fraction)."""
+    max_abs_rel_error: float
+    bias: float
+    """Mean signed relative error; > 0 means the law over-predicts loss (fraction)."""
+    table: pd.DataFrame
+    """Held-out runs: id, key value, loss, predicted, rel_error."""
+
+
+def holdout_count(n_points: int, holdout: float | None) -> int:
+    """Runs to hold out: K if ``holdout`` >= 1, a fraction if below 1, automatic if None."""
+    if holdout is None:
+        if n_points < MIN_POINTS_FOR_DEFAULT:
+            return 0
+        return max(3, math.ceil(DEFAULT_FRACTION * n_points))
+    if holdout < 0:
+        raise ValueError(f"--holdout-largest must be >= 0, got {holdout:g}")
+    if holdout < 1:
+        return math.ceil(holdout * n_points)
+    if holdout != int(holdout):
+        raise ValueError(f"--holdout-largest: {holdout:g} is neither a count nor a fraction < 1")
+    return int(holdout)
+
+
+def backtest(
+    points: pd.DataFrame,
+    law: str,
+    holdout: float | None,
+    x: str = "N",
+    config: FitConfig | None = None,
+) -> BacktestResult | None:
+    """Fit ``law`` ("power" or "chinchilla") on all but the largest runs; None if K is 0."""
+    k = holdout_count(len(points), holdout)
+    if k == 0:
+        return None
+    key = "C" if law == "chinchilla" else x
+    n_params = 5 if law == "chinchilla" else 3
+    if len(points) - k < n_params + 1:
+        raise ValueError(
+            f"backtest: holding out {k} of {len(points)} runs leaves too few to fit {law}"
+        )
+    ranked = points.sort_values(key, kind="stable")
+    train, test = ranked.iloc[:-k], ranked.iloc[-k:]
+    if law == "chinchilla":
+        fit = fit_chinchilla(train["N"], train["D"], train["loss"], config)
+        predicted = fit.predict(test["N"], test["D"])
+    elif law == "power":
+        fit = fit_power_law(train[x], train["loss"], x=x, config=config)
+        predicted = fit.predict(test[x])
+    else:
+        raise ValueError(f"backtest: unknown law {law!r} (valid: power, chinchilla)")
+    actual = test["loss"].to_numpy(float)
+    rel = (np.asarray(predicted, dtype=float) - actual) / actual
+    table = pd.DataFrame(
+        {
+            "id": test["id"].to_numpy() if "id" in test else np.arange(k),
+            key: test[key].to_numpy(float),
+            "loss": actual,
+            "predicted": predicted,
+            "rel_error": rel,
+        }
+    )
+    return BacktestResult(
+        law=law,
+        key=key,
+        cutoff=float(test[key].min()),
+        n_train=len(train),
+        n_holdout=k,
+        mean_abs_rel_error=float(np.mean(np.abs(rel))),
+        max_abs_rel_error=float(np.max(np.abs(rel))),
+        bias=float(np.mean(rel)),
+        table=table,
+    )

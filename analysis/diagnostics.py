@@ -1,0 +1,125 @@
+"""The trust gate: plain-language warnings about fits a researcher should not extrapolate.
+
+Each check returns warning strings (empty when all is well) that the report prints under the
+fit table; ``Analysis.trusted`` is False as soon as there is one.
+
+    warnings = check_fit("chinchilla", fit, points[["N", "D"]], estimates, TrustConfig())
+    warnings += check_backtest(bt, TrustConfig())
+    warnings += check_extrapolation("power", [{"N": 1e12}], points, TrustConfig())
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from analysis.backtest import BacktestResult
+from analysis.laws import ChinchillaFit, Estimate, PowerLawFit
+
+
+class TrustConfig(BaseModel):
+    """Thresholds of the trust gate."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_points_per_param: float = 3.0
+    """Runs needed per fitted parameter before a fit counts as supported (ratio)."""
+    min_decades: float = 1.0
+    """Smallest span of each fitted variable, max/min, in powers of ten (decades)."""
+    max_start_spread: float = 0.01
+    """Largest relative parameter disagreement between starts that tie on the objective."""
+    max_backtest_error: float = 0.02
+    """Largest acceptable mean |relative error| on held-out runs (fraction)."""
+    max_relative_se: float = 0.5
+    """Largest acceptable bootstrap SE / |estimate| of an exponent (ratio)."""
+    max_extrapolation_decades: float = 1.5
+    """Predictions further than this beyond the largest run are flagged (decades)."""
+    max_failed_resamples: float = 0.05
+    """Largest acceptable share of bootstrap resamples whose fit failed (fraction)."""
+
+
+def check_fit(
+    law: str,
+    fit: PowerLawFit | ChinchillaFit,
+    variables: pd.DataFrame,
+    estimates: dict[str, Estimate],
+    cfg: TrustConfig,
+) -> list[str]:
+    """Point count, range of each variable, bounds, start dependence, interval widths."""
+    out = []
+    n_params = len(fit.params)
+    if fit.n_points < cfg.min_points_per_param * n_params:
+        out.append(
+            f"{law}: only {fit.n_points} runs for {n_params} parameters "
+            f"(want {math.ceil(cfg.min_points_per_param * n_params)}+)"
+        )
+    for var in variables.columns:
+        values = variables[var].to_numpy(float)
+        span = float(np.log10(values.max() / values.min()))
+        if span < cfg.min_decades:
+            out.append(f"{law}: {var} spans only {span:.2f} decades (want {cfg.min_decades:g}+)")
+    if fit.at_bound:
+        out.append(
+            f"{law}: {', '.join(fit.at_bound)} ended on the search bound; the law may not fit"
+        )
+    if fit.start_spread > cfg.max_start_spread:
+        spread = "over 100%" if fit.start_spread > 1 else f"{fit.start_spread:.1%}"
+        out.append(
+            f"{law}: starts with the same objective disagree by {spread}; "
+            "parameters are not identified by this data"
+        )
+    for name in ("alpha", "beta"):
+        est = estimates.get(name)
+        if est is not None and math.isfinite(est.se) and est.value != 0:
+            rel = est.se / abs(est.value)
+            if rel > cfg.max_relative_se:
+                out.append(f"{law}: {name} is poorly constrained (SE {rel:.0%} of its value)")
+    return out
+
+
+def check_bootstrap(law: str, samples: np.ndarray, cfg: TrustConfig) -> list[str]:
+    if len(samples) == 0:
+        return []
+    failed = float(np.mean(~np.isfinite(samples).all(axis=1)))
+    if failed > cfg.max_failed_resamples:
+        return [f"{law}: {failed:.0%} of bootstrap resamples failed to fit"]
+    return []
+
+
+def check_backtest(bt: BacktestResult | None, cfg: TrustConfig) -> list[str]:
+    if bt is None or bt.mean_abs_rel_error <= cfg.max_backtest_error:
+        return []
+    return [
+        f"{bt.law}: backtest error {bt.mean_abs_rel_error:.1%} on the {bt.n_holdout} largest-{bt.key} "
+        f"runs (limit {cfg.max_backtest_error:.0%}); extrapolations are unreliable"
+    ]
+
+
+def check_extrapolation(
+    law: str, points: list[dict[str, float]], data: pd.DataFrame, cfg: TrustConfig
+) -> list[str]:
+    """Flag prediction inputs far beyond the largest run along any axis."""
+    out: list[str] = []
+    for point in [dict(t) for t in dict.fromkeys(tuple(p.items()) for p in points)]:
+        for var, value in point.items():
+            if var not in data or not data[var].notna().any():
+                continue
+            beyond = math.log10(value / float(data[var].max()))
+            if beyond > cfg.max_extrapolation_decades:
+                out.append(
+                    f"{law}: prediction at {var}={value:.3g} is {beyond:.1f} decades beyond the "
+                    f"largest run; treat its interval as optimistic"
+                )
+    return out
+
+
+def check_metric_mode(mode: str, metric: str) -> list[str]:
+    if mode != "max":
+        return []
+    return [
+        f"metric {metric!r} is maximised; L = E + A X^-alpha assumes it falls with scale. "
+        "Map an error-like column with --columns loss=<col> if the fit looks wrong"
+    ]

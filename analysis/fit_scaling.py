@@ -1,0 +1,121 @@
+"""Command line: fit scaling laws to a sweep folder or a CSV/parquet table.
+
+Runs as ``python analysis/fit_scaling.py``, ``python -m analysis.fit_scaling`` or the
+``scalesweep-fit`` entry point; the work happens in ``analysis.pipeline``.
+
+    python analysis/fit_scaling.py results/my-sweep --predict N=1e9,D=2e10 --out fit/
+    python analysis/fit_scaling.py chinchilla.csv --columns "N=Model Size,C=Training FLOP"
+    python analysis/fit_scaling.py results/my-sweep --law power --x C --json fit.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pydantic import ValidationError  # noqa: E402
+
+from analysis.backtest import holdout_count  # noqa: E402
+from analysis.bootstrap import BootstrapConfig  # noqa: E402
+from analysis.fitting import FitConfig  # noqa: E402
+from analysis.io import load_scaling_data, parse_columns, parse_point  # noqa: E402
+from analysis.pipeline import LAWS, AnalysisConfig, run_analysis  # noqa: E402
+from analysis.plots import write_plots  # noqa: E402
+from analysis.report import format_table, to_json, to_markdown  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage block
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fit_scaling", description="Fit scaling laws with intervals and backtests.")
+    p.add_argument("source", help="sweep folder (trials.csv) or a CSV/parquet table")
+    p.add_argument("--law", choices=[*LAWS, "all"], default="all", help="law(s) to fit")
+    p.add_argument("--x", choices=["N", "D", "C"], default="N", help="power-law variable")
+    p.add_argument("--columns", help='column mapping, e.g. "N=Model Size,C=Training FLOP"')
+    p.add_argument("--where", help="pandas query that selects rows, e.g. \"stage == 'main'\"")
+    p.add_argument(
+        "--predict",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="POINT",
+        help="extrapolate to points like N=1e9,D=2e10 or C=1e24",
+    )
+    p.add_argument(
+        "--holdout-largest",
+        type=float,
+        metavar="K",
+        help="backtest on the K largest runs (or a fraction < 1; 0 disables)",
+    )
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="R", help="resamples (0: none)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--workers", type=int, help="bootstrap processes (default: all cores)")
+    p.add_argument("--huber-delta", type=float, default=1e-3, help="Huber threshold (log loss)")
+    p.add_argument("--out", type=Path, help="folder for PNG plots and report.md")
+    p.add_argument("--json", type=Path, help="write every parameter and interval to this file")
+    return p
+
+
+def _config(args: argparse.Namespace) -> AnalysisConfig:
+    if args.bootstrap < 0:
+        raise ValueError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.huber_delta <= 0:
+        raise ValueError(f"--huber-delta must be > 0, got {args.huber_delta}")
+    if args.holdout_largest is not None:
+        holdout_count(100, args.holdout_largest)  # validates the value, names the flag
+    return AnalysisConfig(
+        laws=LAWS if args.law == "all" else (args.law,),
+        x=args.x,
+        predict=tuple(parse_point(p) for p in args.predict),
+        holdout=args.holdout_largest,
+        fit=FitConfig(huber_delta=args.huber_delta),
+        bootstrap=BootstrapConfig(n_resamples=args.bootstrap, seed=args.seed, workers=args.workers),
+    )
+
+
+def _one_line(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        first = err.errors()[0]
+        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return " ".join(str(err).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 for a mistake in the inputs)."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = _config(args)
+        columns = parse_columns(args.columns) if args.columns else None
+        data = load_scaling_data(args.source, columns=columns, where=args.where)
+        analysis = run_analysis(data, config)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"fit_scaling: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    print(format_table(analysis))
+    try:
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(to_json(analysis), indent=2) + "\n", encoding="utf-8")
+        if args.out:
+            plots = write_plots(analysis, args.out)
+            (args.out / "report.md").write_text(to_markdown(analysis, plots), encoding="utf-8")
+            print(f"wrote {len(plots)} plots and {args.out / 'report.md'}")
+    except OSError as err:
+        print(f"fit_scaling: error: cannot write output: {_one_line(err)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

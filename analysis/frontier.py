@@ -1,0 +1,188 @@
+"""The compute-optimal frontier: Chinchilla Approach 1 (envelope) and Approach 2 (IsoFLOP minima).
+
+Both end in power laws N_opt = k_N C^a and D_opt = k_D C^b fitted in log-log space. Approach 1
+takes, along FLOPs, the runs (or learning-curve points) that set a new lowest loss; Approach 2
+groups runs into compute budgets and fits a robust parabola of loss against log N (and log D)
+around each budget's minimum. Approach 3's closed form lives on ``ChinchillaFit``.
+
+    env = envelope_frontier(data.curves if data.curves is not None else data.points)
+    iso = isoflop_frontier(data.points)
+    iso.a, iso.n_opt(1e24), iso.tokens_per_param(1e24)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class FrontierConfig(BaseModel):
+    """How budgets are grouped and IsoFLOP minima located."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    isoflop_gap_decades: float = 0.05
+    """Runs whose log10 FLOPs differ by less than this join one budget (decades)."""
+    isoflop_max_width_decades: float = 0.15
+    """A budget spanning more than this is continuous data, not an IsoFLOP group (decades)."""
+    min_points_per_budget: int = 3
+    """Distinct model sizes a budget needs before its minimum is located (count)."""
+    window_decades: float = 1.0
+    """Half-width of the parabola fit around a budget's lowest loss (decades of N or D)."""
+    min_grouped_fraction: float = 0.5
+    """Share of runs that must sit on a shared FLOP budget for Approach 2 to run (fraction)."""
+    envelope_bins_per_decade: int = 10
+    """Envelope points kept per decade of FLOPs, so dense curves do not dominate (count)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> FrontierConfig:
+        if self.min_points_per_budget < 3:
+            raise ValueError("min_points_per_budget must be >= 3 to fit a parabola")
+        if self.isoflop_gap_decades <= 0 or self.window_decades <= 0:
+            raise ValueError("isoflop_gap_decades and window_decades must be > 0")
+        if self.envelope_bins_per_decade < 1:
+            raise ValueError("envelope_bins_per_decade must be >= 1")
+        return self
+
+
+class FrontierFit(NamedTuple):
+    """N_opt = exp(log_kn) C^a and D_opt = exp(log_kd) C^b, with the points they were fitted to."""
+
+    approach: str
+    a: float
+    b: float
+    log_kn: float
+    log_kd: float
+    points: pd.DataFrame
+    """Frontier points: C, N, D, loss (one per envelope bin or IsoFLOP budget)."""
+    notes: tuple[str, ...] = ()
+    """Budgets or points left out, and why."""
+
+    def n_opt(self, C: np.ndarray | float) -> np.ndarray:
+        return np.exp(self.log_kn) * np.asarray(C, dtype=float) ** self.a
+
+    def d_opt(self, C: np.ndarray | float) -> np.ndarray:
+        return np.exp(self.log_kd) * np.asarray(C, dtype=float) ** self.b
+
+    def tokens_per_param(self, C: np.ndarray | float) -> np.ndarray:
+        return self.d_opt(C) / self.n_opt(C)
+
+    @property
+    def vector(self) -> np.ndarray:
+        """(a, log_kn, b, log_kd): what the bootstrap resamples."""
+        return np.array([self.a, self.log_kn, self.b, self.log_kd])
+
+
+def _loglog_fit(approach: str, pts: pd.DataFrame, notes: list[str]) -> FrontierFit:
+    logc = np.log(pts["C"].to_numpy(float))
+    a, log_kn = np.polyfit(logc, np.log(pts["N"].to_numpy(float)), 1)
+    b, log_kd = np.polyfit(logc, np.log(pts["D"].to_numpy(float)), 1)
+    return FrontierFit(
+        approach, float(a), float(b), float(log_kn), float(log_kd), pts, tuple(notes)
+    )
+
+
+def envelope_frontier(table: pd.DataFrame, config: FrontierConfig | None = None) -> FrontierFit:
+    """Approach 1: the points that lower the best loss seen so far as FLOPs grow."""
+    cfg = config or FrontierConfig()
+    pts = table[["C", "N", "D", "loss"]].dropna()
+    pts = pts[(pts[["C", "N", "D"]] > 0).all(axis=1)].sort_values("C", kind="stable")
+    loss = pts["loss"].to_numpy(float)
+    prev_best = np.concatenate([[np.inf], np.minimum.accumulate(loss)[:-1]])
+    pareto = pts[loss < prev_best]
+    # Within a FLOPs bin the last Pareto point has the lowest loss; keep only that one.
+    bins = np.floor(np.log10(pareto["C"].to_numpy(float)) * cfg.envelope_bins_per_decade)
+    keep = np.append(bins[1:] != bins[:-1], True)
+    env = pareto[keep].reset_index(drop=True)
+    if len(env) < 3 or env["N"].nunique() < 2:
+        raise ValueError(f"envelope: only {len(env)} frontier points; need 3 with 2+ model sizes")
+    return _loglog_fit("envelope", env, [])
+
+
+def _robust_parabola(x: np.ndarray, y: np.ndarray, iters: int = 10) -> np.ndarray:
+    """Quadratic fit (c2, c1, c0) with Huber weights, so one noisy run cannot move the vertex."""
+    w = np.ones_like(y)
+    coef = np.polyfit(x, y, 2)
+    for _ in range(iters):
+        r = y - np.polyval(coef, x)
+        scale = 1.4826 * np.median(np.abs(r))
+        if scale <= 1e-12:
+            break
+        w = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(r), 1e-300))
+        coef = np.polyfit(x, y, 2, w=np.sqrt(w))
+    return coef
+
+
+def _budget_minimum(x: np.ndarray, y: np.ndarray, cfg: FrontierConfig) -> tuple[float, float] | str:
+    """Vertex (x*, y*) of the parabola around the lowest point, or the reason there is none."""
+    x0 = x[np.argmin(y)]
+    near = np.abs(x - x0) <= cfg.window_decades
+    if near.sum() < 3:
+        near = np.zeros_like(near)
+        near[np.argsort(np.abs(x - x0), kind="stable")[:3]] = True
+    xs, ys = x[near], y[near]
+    if len(np.unique(xs)) < 3:
+        return "fewer than 3 distinct sizes near the minimum"
+    c2, c1, c0 = _robust_parabola(xs, ys)
+    if c2 <= 0:
+        return "loss is not convex in size around the minimum"
+    xv = -c1 / (2 * c2)
+    if not xs.min() <= xv <= xs.max():
+        return "minimum lies outside the sampled sizes"
+    return float(xv), float(np.polyval([c2, c1, c0], xv))
+
+
+def isoflop_budgets(C: np.ndarray, cfg: FrontierConfig) -> np.ndarray:
+    """Budget label per run (-1 for runs in a group too wide to be one budget)."""
+    logc = np.log10(C)
+    order = np.argsort(logc, kind="stable")
+    groups = np.cumsum(np.diff(logc[order], prepend=logc[order][0]) > cfg.isoflop_gap_decades)
+    labels = np.empty(len(C), dtype=int)
+    labels[order] = groups
+    for g in np.unique(labels):
+        members = logc[labels == g]
+        if members.max() - members.min() > cfg.isoflop_max_width_decades:
+            labels[labels == g] = -1
+    return labels
+
+
+def isoflop_frontier(table: pd.DataFrame, config: FrontierConfig | None = None) -> FrontierFit:
+    """Approach 2: per-budget minima of loss vs log N and log D, then power laws in C."""
+    cfg = config or FrontierConfig()
+    pts = table[["C", "N", "D", "loss"]].dropna()
+    pts = pts[(pts[["C", "N", "D"]] > 0).all(axis=1)]
+    labels = isoflop_budgets(pts["C"].to_numpy(float), cfg)
+    rows, notes = [], []
+    if (labels == -1).any():
+        notes.append(f"{int((labels == -1).sum())} runs are not on distinct FLOP budgets")
+    for g in np.unique(labels[labels >= 0]):
+        grp = pts[labels == g]
+        c = float(10 ** np.log10(grp["C"].to_numpy(float)).mean())
+        if grp["N"].nunique() < cfg.min_points_per_budget:
+            notes.append(f"C={c:.2e}: only {grp['N'].nunique()} model sizes")
+            continue
+        y = grp["loss"].to_numpy(float)
+        n_min = _budget_minimum(np.log10(grp["N"].to_numpy(float)), y, cfg)
+        d_min = _budget_minimum(np.log10(grp["D"].to_numpy(float)), y, cfg)
+        reason = next((m for m in (n_min, d_min) if isinstance(m, str)), None)
+        if reason is not None:
+            notes.append(f"C={c:.2e}: {reason}")
+            continue
+        rows.append({"C": c, "N": 10 ** n_min[0], "D": 10 ** d_min[0], "loss": n_min[1]})
+    sizes = pts.groupby(labels)["N"].nunique()
+    grouped = sizes.index[(sizes.index >= 0) & (sizes >= cfg.min_points_per_budget)]
+    on_budget = int(np.isin(labels, grouped).sum())
+    if on_budget < cfg.min_grouped_fraction * len(pts):
+        raise ValueError(
+            f"isoflop: only {on_budget} of {len(pts)} runs share a FLOP budget with 2+ other sizes; "
+            "the data are not an IsoFLOP sweep"
+        )
+    if len(rows) < 2:
+        raise ValueError(
+            f"isoflop: {len(rows)} usable FLOP budgets; need 2+ budgets with "
+            f"{cfg.min_points_per_budget}+ model sizes each"
+        )
+    return _loglog_fit("isoflop", pd.DataFrame(rows), notes)
