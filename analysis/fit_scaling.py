@@ -87,7 +87,8 @@ def _config(args: argparse.Namespace) -> AnalysisConfig:
 def _one_line(err: Exception) -> str:
     if isinstance(err, ValidationError):
         first = err.errors()[0]
-        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        msg = first["msg"].removeprefix("Value error, ")
+        return f"{'.'.join(map(str, first['loc']))}: {msg}" if first["loc"] else msg
     return " ".join(str(err).split())
 
 

@@ -16,10 +16,11 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from threadpoolctl import threadpool_limits
 
 from analysis import diagnostics as diag
-from analysis.backtest import BacktestResult, backtest
+from analysis.backtest import BacktestResult, backtest, holdout_count
 from analysis.bootstrap import BootstrapConfig, bootstrap_apply, bootstrap_theta, summarize
 from analysis.fitting import FitConfig, fit_chinchilla, fit_power_law, to_natural
 from analysis.frontier import FrontierConfig, FrontierFit, envelope_frontier, isoflop_frontier
@@ -47,6 +48,15 @@ class AnalysisConfig(BaseModel):
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
     frontier: FrontierConfig = Field(default_factory=FrontierConfig)
     trust: diag.TrustConfig = Field(default_factory=diag.TrustConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> AnalysisConfig:
+        if self.holdout is not None:
+            holdout_count(100, self.holdout)  # raises a ValueError naming --holdout-largest
+        for point in self.predict:
+            if not point or any(k not in ("N", "D", "C") or not v > 0 for k, v in point.items()):
+                raise ValueError(f"predict: {point} must map N, D or C to positive numbers")
+        return self
 
 
 class Prediction(NamedTuple):
@@ -197,7 +207,8 @@ def _frontier(data: ScalingData, approach: str, cfg: AnalysisConfig) -> LawResul
         rows = np.concatenate([unit_rows[i] for i in idx])
         return fitter(table.iloc[rows], cfg.frontier).vector
 
-    samples = bootstrap_apply(stat, len(unit_rows), cfg.bootstrap)
+    with threadpool_limits(limits=1, user_api="blas"):  # tiny solves; threads only cost here
+        samples = bootstrap_apply(stat, len(unit_rows), cfg.bootstrap)
     names = ("a", "log_kn", "b", "log_kd")
     est = _estimates(samples, names, dict(zip(names, fit.vector, strict=True)), cfg.bootstrap.level)
     c_max = float(data.points["C"].max())

@@ -8,6 +8,7 @@ available = connect(address="ray://head:10001")
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from sweeps.errors import SpecError
@@ -31,6 +32,30 @@ def _needs_token_mode(address: str) -> bool:
     if address == "auto" or "RAY_AUTH_MODE" in os.environ:
         return False
     return (Path.home() / ".ray" / "auth_token").exists() or "RAY_AUTH_TOKEN" in os.environ
+
+
+def check_address(address: str | None) -> None:
+    """Validate `address` (or $RAY_ADDRESS) before anything is written; no-op for local Ray."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        _check_reachable(address)
+
+
+def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds, with a clear message, where Ray would retry for half a minute."""
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise SpecError(f"--address {address}: expected auto, host:port or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise SpecError(
+            f"--address {address}: nothing answers there ({err.strerror or err}); "
+            "is the cluster up (`ray status` on its head)?"
+        ) from None
 
 
 def connect(address: str | None = None, ship_code: bool | None = None) -> dict[str, float]:
@@ -62,6 +87,7 @@ def connect(address: str | None = None, ship_code: bool | None = None) -> dict[s
             if url:
                 print(f"Ray dashboard: http://{url}", flush=True)
         else:
+            _check_reachable(address)
             if _needs_token_mode(address):
                 os.environ["RAY_AUTH_MODE"] = "token"
             ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR")

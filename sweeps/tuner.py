@@ -23,7 +23,7 @@ from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
-from sweeps.cluster import connect
+from sweeps.cluster import check_address, connect
 from sweeps.metrics import TOKENS
 from sweeps.plan import Plan, TrialPoint, make_trial
 from sweeps.progress import Progress
@@ -290,6 +290,7 @@ def run_sweep(
 ) -> int:
     """Run what is left of the plan in <storage>/<name>/ and return the exit status."""
     spec = plan.spec
+    check_address(address)
     sweep_dir = open_sweep_dir(spec, storage, resume=resume, force=force).resolve()
     with SweepLock(sweep_dir):
         tables = ResultTables(sweep_dir, spec.search.metric, spec.search.mode)

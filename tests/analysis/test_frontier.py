@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.frontier import FrontierConfig, envelope_frontier, isoflop_budgets, isoflop_frontier
+from analysis.frontier import (
+    FrontierConfig,
+    _robust_parabola,
+    envelope_frontier,
+    isoflop_budgets,
+    isoflop_frontier,
+)
 
 
 def test_isoflop_minima_recover_exponents(isoflop_points, true_law):
@@ -73,3 +79,13 @@ def test_too_few_envelope_points_is_a_clear_error():
     )
     with pytest.raises(ValueError, match="envelope: only"):
         envelope_frontier(table)
+
+
+def test_robust_parabola_ignores_one_bad_run():
+    x = np.linspace(0.0, 2.0, 9)
+    y = 1.72 + 0.5 * (x - 1.2) ** 2
+    y[3] += 0.3  # one run that went wrong
+    c2, c1, _ = _robust_parabola(x, y)
+    assert -c1 / (2 * c2) == pytest.approx(1.2, abs=1e-3)
+    c2_ls, c1_ls, _ = np.polyfit(x, y, 2)
+    assert abs(-c1_ls / (2 * c2_ls) - 1.2) > 0.02  # plain least squares is pulled away

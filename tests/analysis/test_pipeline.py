@@ -73,3 +73,10 @@ def test_no_finished_runs_is_an_error():
     excluded = pd.DataFrame({"id": ["x"], "reason": ["status ERROR"]})
     with pytest.raises(ValueError, match="no finished runs to fit \\(1 excluded\\)"):
         run_analysis(ScalingData(empty, excluded, None, "results/x"))
+
+
+def test_config_rejects_bad_holdout_and_points():
+    with pytest.raises(ValueError, match="--holdout-largest"):
+        AnalysisConfig(holdout=2.5)
+    with pytest.raises(ValueError, match="predict"):
+        AnalysisConfig(predict=({"N": -1.0},))

@@ -83,3 +83,35 @@ def test_cli_process_prints_no_traceback(tmp_path: Path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "optim.lrr" in proc.stderr and "Traceback" not in proc.stderr
+
+
+SMOKE = Path(__file__).resolve().parents[2] / "sweeps" / "smoke.yaml"
+
+
+@pytest.mark.parametrize(
+    ("address", "needle"),
+    [("127.0.0.1:1", "nothing answers"), ("no-port-here", "expected auto"),
+     ("ray://127.0.0.1:1", "nothing answers")],
+)
+def test_bad_cluster_address_fails_fast_with_one_line(tmp_path: Path, capsys, address, needle):
+    status = main([str(SMOKE), "--storage", str(tmp_path), "--address", address])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1
+    assert needle in err and address in err
+
+
+def test_resume_without_a_sweep_and_a_folder_that_is_not_a_sweep(tmp_path: Path, capsys):
+    assert main([str(SMOKE), "--storage", str(tmp_path), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    stranger = tmp_path / "smoke"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("my own files")
+    assert main([str(SMOKE), "--storage", str(tmp_path)]) == 2
+    assert "not a sweep" in capsys.readouterr().err
+    assert (stranger / "notes.txt").read_text() == "my own files"
+    assert sorted(p.name for p in stranger.iterdir()) == ["notes.txt"]
+
+
+def test_bad_address_writes_nothing(tmp_path: Path):
+    assert main([str(SMOKE), "--storage", str(tmp_path), "--address", "127.0.0.1:1"]) == 2
+    assert list(tmp_path.iterdir()) == []
