@@ -103,12 +103,13 @@ def bootstrap_theta(
         (a, b, boot_cfg.seed, logx, logy, starts, fit_cfg)
         for a, b in _chunks(boot_cfg.n_resamples, boot_cfg.n_workers)
     ]
-    if boot_cfg.n_workers == 1 or len(jobs) == 1:
-        parts = [_fit_chunk(job) for job in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=min(boot_cfg.n_workers, len(jobs))) as pool:
-            parts = list(pool.map(_fit_chunk, jobs))
-    return np.vstack(parts)
+    if boot_cfg.n_workers > 1 and len(jobs) > 1:
+        try:
+            with ProcessPoolExecutor(max_workers=min(boot_cfg.n_workers, len(jobs))) as pool:
+                return np.vstack(list(pool.map(_fit_chunk, jobs)))
+        except (OSError, NotImplementedError):
+            pass  # no process support here (e.g. no /dev/shm): same samples, computed serially
+    return np.vstack([_fit_chunk(job) for job in jobs])
 
 
 def bootstrap_apply(

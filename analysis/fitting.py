@@ -156,7 +156,8 @@ def refine(
 ) -> list[tuple[float, np.ndarray, int]]:
     """Run tight-tolerance L-BFGS-B from each start; returns (objective, theta, iterations)."""
     with threadpool_limits(limits=1, user_api="blas"):
-        # L-BFGS-B calls BLAS on 5x5 problems; a thread pool there costs ~50x in wall time.
+        # L-BFGS-B calls BLAS on 5x5 problems; a BLAS thread pool there costs 7x (idle) to
+        # 90x (busy machine) in wall time, measured with bench/fit_speed.py.
         return refine_unthrottled(starts, logx, logy, cfg)
 
 

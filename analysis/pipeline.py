@@ -45,9 +45,13 @@ class AnalysisConfig(BaseModel):
     holdout: float | None = None
     """Backtest size: K largest runs (>= 1), a fraction (< 1), 0 for none, None for automatic."""
     fit: FitConfig = Field(default_factory=FitConfig)
+    """Robust loss, optimiser tolerances and start grid of the power-law and joint fits."""
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    """Resamples, seed, workers and coverage of every interval."""
     frontier: FrontierConfig = Field(default_factory=FrontierConfig)
+    """Budget grouping and parabola window of Approaches 1 and 2."""
     trust: diag.TrustConfig = Field(default_factory=diag.TrustConfig)
+    """Thresholds of the warnings that decide ``Analysis.trusted``."""
 
     @model_validator(mode="after")
     def _check(self) -> AnalysisConfig:

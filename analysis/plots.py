@@ -6,6 +6,7 @@ needs a display and never changes the backend of a notebook that imports this mo
 
     paths = write_plots(result, Path("out"))      # list of PNG paths written
     fig = loss_figure(result, "chinchilla")        # a Figure to tweak before saving
+    fig.savefig("loss_vs_C.pdf")                   # any format matplotlib writes
 """
 
 from __future__ import annotations

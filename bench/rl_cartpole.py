@@ -2,10 +2,11 @@
 
 (a) runs `rl.train` inside one Ray Tune trial exactly as the sweep runner does (function
 trainable, placement group from `rl.resources`); (b) builds the very same AlgorithmConfig and
-loops `algo.train()` in this process. Prints env steps and times of both and their ratio.
+loops `algo.train()` in a plain process (a Ray worker with the trial process's CPUs, no Tune).
+Prints env steps and times of both and their ratio; --repeats alternates them and adds medians.
 
     python bench/rl_cartpole.py                      # default RL config, seed 0
-    python bench/rl_cartpole.py --seed 1 --num-cpus 2
+    python bench/rl_cartpole.py --repeats 3 --num-cpus 2
     python bench/rl_cartpole.py --set rl.lr=3e-4     # any RLRunConfig field by dotted path
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -24,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local instance needs no token
 
 import ray  # noqa: E402
-import torch  # noqa: E402
 import yaml  # noqa: E402
 from ray import tune  # noqa: E402
 
@@ -35,12 +36,20 @@ from rl.metrics import env_steps, episode_return  # noqa: E402
 from sweeps.metrics import EPISODE_RETURN, TOKENS, TRAIN_TIME_S  # noqa: E402
 
 TRIAL_S = "bench/trial_s"
+REPORT_S = "bench/report_s"
 
 
 class _TuneReporter:
+    """What the sweep runner's reporter does (forward to tune.report), timing itself."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
     def report(self, metrics: dict[str, float], checkpoint_dir: str | None = None) -> None:
+        start = time.perf_counter()
         ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         tune.report(dict(metrics), checkpoint=ckpt)
+        self.seconds += time.perf_counter() - start
 
     def latest_checkpoint(self) -> str | None:
         return None
@@ -49,8 +58,9 @@ class _TuneReporter:
 def _trainable(config: dict[str, Any]) -> None:
     # Trial time runs from the trainable's first line: algorithm build and actor start-up count.
     start = time.perf_counter()
-    final = train(RLRunConfig.model_validate(config["cfg"]), _TuneReporter(), config["cpus"])
-    tune.report({**final, TRIAL_S: time.perf_counter() - start})
+    reporter = _TuneReporter()
+    final = train(RLRunConfig.model_validate(config["cfg"]), reporter, config["cpus"])
+    tune.report({**final, TRIAL_S: time.perf_counter() - start, REPORT_S: reporter.seconds})
 
 
 def run_product(cfg: RLRunConfig, num_cpus: float, storage: str) -> dict[str, float]:
@@ -72,14 +82,11 @@ def run_product(cfg: RLRunConfig, num_cpus: float, storage: str) -> dict[str, fl
         "loop_s": m[TRAIN_TIME_S],
         "trial_s": m[TRIAL_S],
         "wall_s": wall,
+        "report_s": m[REPORT_S],
     }
 
 
-def run_plain(cfg: RLRunConfig, num_cpus: float, threads: int) -> dict[str, float]:
-    # Ray starts the trial process with OMP_NUM_THREADS = its CPUs; torch's default here (one
-    # thread per core) makes the tiny learner updates several times slower on a busy 2-core
-    # machine, which would measure thread settings rather than the product's overhead.
-    torch.set_num_threads(threads)
+def _plain_loop(cfg: RLRunConfig, num_cpus: float) -> dict[str, float]:
     start = time.perf_counter()
     algo = get_algo(cfg.rl.algo).build(cfg, num_cpus).build_algo()
     loop_start = time.perf_counter()
@@ -101,12 +108,23 @@ def run_plain(cfg: RLRunConfig, num_cpus: float, threads: int) -> dict[str, floa
     }
 
 
+def run_plain(cfg: RLRunConfig, num_cpus: float) -> dict[str, float]:
+    # The loop runs in a Ray worker process with the trial process's CPUs, like the product's
+    # trial: Ray starts workers with OMP_NUM_THREADS = their CPUs and at a lower priority
+    # (nice 15), and on a busy 2-core machine either difference alone changes the time to 450
+    # severalfold. Same process conditions, so the ratio measures Tune + product overhead.
+    main_cpus = resources(cfg, num_cpus)[0]["CPU"]
+    task = ray.remote(_plain_loop).options(num_cpus=main_cpus)
+    return ray.get(task.remote(cfg, num_cpus))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=float, default=450.0, help="mean episode return")
     parser.add_argument("--max-env-steps", type=int, default=300_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-cpus", type=float, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="product/plain pairs to run")
     parser.add_argument("--set", action="append", default=[], help="rl.FIELD=VALUE override")
     args = parser.parse_args()
     rl_over: dict[str, Any] = {"target_return": args.target, "max_env_steps": args.max_env_steps}
@@ -123,21 +141,31 @@ def main() -> None:
         configure_logging=False,
         runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
     )
-    with tempfile.TemporaryDirectory() as storage:
-        product = run_product(cfg, args.num_cpus, storage)
-    plain = run_plain(
-        cfg, args.num_cpus, threads=max(1, int(resources(cfg, args.num_cpus)[0]["CPU"]))
-    )
+    rows: list[tuple[str, dict[str, float]]] = []
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory() as storage:
+            rows.append(("product", run_product(cfg, args.num_cpus, storage)))
+        rows.append(("plain", run_plain(cfg, args.num_cpus)))
     ray.shutdown()
-    print(f"{'run':<8}{'env steps':>11}{'return':>9}{'loop s':>9}{'trial s':>9}{'wall s':>9}")
-    for name, r in (("product", product), ("plain", plain)):
+    print(
+        f"{'run':<8}{'env steps':>11}{'return':>9}{'loop s':>9}{'report s':>10}"
+        f"{'trial s':>9}{'wall s':>9}"
+    )
+    for name, r in rows:
         print(
-            f"{name:<8}{r['steps']:>11.0f}{r['return']:>9.1f}{r['loop_s']:>9.1f}"
+            f"{name:<8}{r['steps']:>11.0f}{r['return']:>9.1f}{r['loop_s']:>9.1f}{r['report_s']:>10.2f}"
             f"{r['trial_s']:>9.1f}{r['wall_s']:>9.1f}"
         )
+    med = {
+        (name, key): statistics.median(r[key] for n, r in rows if n == name)
+        for name in ("product", "plain")
+        for key in ("steps", "loop_s", "trial_s")
+    }
     print(
-        f"time-to-{args.target:g} ratio product/plain: trial {product['trial_s'] / plain['trial_s']:.3f}, "
-        f"loop {product['loop_s'] / plain['loop_s']:.3f}; env steps {product['steps'] / plain['steps']:.3f}"
+        f"median time-to-{args.target:g} ratio product/plain over {args.repeats} run(s): "
+        f"trial {med['product', 'trial_s'] / med['plain', 'trial_s']:.3f}, "
+        f"loop {med['product', 'loop_s'] / med['plain', 'loop_s']:.3f}; "
+        f"env steps {med['product', 'steps'] / med['plain', 'steps']:.3f}"
     )
 
 

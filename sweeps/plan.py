@@ -80,6 +80,9 @@ def _assignments(spec: SweepSpec) -> list[dict[str, Any]]:
     axes = spec.axes
     if spec.search.algorithm == "grid":
         crossed, sampled = list(axes.values()), []
+    elif spec.search.algorithm == "optuna":
+        # Estimates only: every listed value once, sampled axes at their low end.
+        crossed, sampled = [a for a in axes.values() if not a.is_sampled], []
     else:
         crossed = [a for a in axes.values() if a.kind == "grid"]
         sampled = [a for a in axes.values() if a.kind != "grid"]
@@ -87,8 +90,6 @@ def _assignments(spec: SweepSpec) -> list[dict[str, Any]]:
         dict(zip([a.path for a in crossed], values, strict=True))
         for values in itertools.product(*(a.values for a in crossed))
     ]
-    if spec.search.algorithm == "optuna":
-        return grid_points  # representative points only; Optuna picks the rest as it runs
     if not sampled:
         return grid_points
     rng = random.Random(spec.search.seed)
@@ -148,7 +149,10 @@ def make_plan(spec: SweepSpec) -> Plan:
         notes.append(f"{len(trials) - len(unique)} duplicate trial configs dropped")
     adaptive = spec.search.algorithm == "optuna"
     if adaptive:
-        notes.append(f"optuna samples {spec.search.num_samples} trials; rows below are estimates")
+        notes.append(
+            f"optuna picks {spec.search.num_samples} trials while it runs; the rows above are "
+            "the listed values, for estimates"
+        )
     return Plan(spec=spec, trials=unique, adaptive=adaptive, notes=notes)
 
 

@@ -222,13 +222,16 @@ def _resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
 def run_stage(
     plan: Plan,
     todo: list[TrialPoint],
+    remaining: int,
     sweep_dir: Path,
     tables: ResultTables,
     available: dict[str, float],
     attempt: int,
 ) -> None:
-    """Run the trials of one stage under one Tuner."""
+    """Run the trials of one stage under one Tuner: `todo` (planned searches) or `remaining`
+    trials chosen by Optuna."""
     spec = plan.spec
+    total = spec.search.num_samples if plan.adaptive else len(plan.trials)
     search = spec.search
     limit = spec.resources.max_concurrent_trials
     if limit == "auto":
@@ -246,8 +249,24 @@ def run_stage(
         from ray.tune.search.optuna import OptunaSearch
 
         param_space = {**common, "assignment": to_tune(spec.axes)}
-        search_alg = OptunaSearch(metric=search.metric, mode=search.mode, seed=search.seed)
-        num_samples = max(0, search.num_samples - len(plan.trials) + len(todo))
+        # Earlier runs of this sweep are Optuna's history (Tune does not restore a searcher's
+        # state), and a new seed per attempt keeps it from re-proposing its first points.
+        known = [
+            row
+            for row in tables.trials.values()
+            if isinstance(row.get(f"best/{search.metric}"), (int, float))
+        ]
+        search_alg = OptunaSearch(
+            metric=search.metric,
+            mode=search.mode,
+            seed=search.seed + attempt - 1,
+            points_to_evaluate=[
+                {f"assignment/{path}": row[path] for path in spec.axes} for row in known
+            ]
+            or None,
+            evaluated_rewards=[row[f"best/{search.metric}"] for row in known] or None,
+        )
+        num_samples = remaining
     else:
         points = [{"assignment": t.assignment, "train_tokens": t.train_tokens} for t in todo]
         param_space = {**common, "trial": tune.grid_search(points)}
@@ -273,7 +292,7 @@ def run_stage(
             name=f"attempt-{attempt}",
             storage_path=str((sweep_dir / "tune").resolve()),
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
-            callbacks=[_Tables(tables, Progress(spec.name, len(plan.trials)))],
+            callbacks=[_Tables(tables, Progress(spec.name, total))],
             verbose=0,
         ),
     )
@@ -295,20 +314,25 @@ def run_sweep(
     with SweepLock(sweep_dir):
         tables = ResultTables(sweep_dir, spec.search.metric, spec.search.mode)
         settled = {FINISHED, STOPPED} | (set() if retry_failed else {FAILED})
-        todo = [t for t in plan.trials if tables.status(t.trial_id) not in settled]
-        for point in todo:
-            tables.trial_planned(point)
+        if plan.adaptive:
+            # Optuna picks trials as it goes: count what earlier runs settled, run the rest.
+            done = sum(1 for row in tables.trials.values() if row["status"] in settled)
+            todo, remaining = [], max(0, spec.search.num_samples - done)
+        else:
+            todo = [t for t in plan.trials if tables.status(t.trial_id) not in settled]
+            done, remaining = len(plan.trials) - len(todo), len(todo)
+            for point in todo:
+                tables.trial_planned(point)
         tables.flush()
-        skipped = len(plan.trials) - len(todo)
         print(
-            f"[{spec.name}] {len(todo)} trials to run, {skipped} already done -> {sweep_dir}",
+            f"[{spec.name}] {remaining} trials to run, {done} already done -> {sweep_dir}",
             flush=True,
         )
-        if todo or (plan.adaptive and skipped < spec.search.num_samples):
+        if remaining:
             available = connect(address)
             attempt = len(list((sweep_dir / "tune").glob("attempt-*"))) + 1
-            run_stage(plan, todo, sweep_dir, tables, available, attempt)
+            run_stage(plan, todo, remaining, sweep_dir, tables, available, attempt)
         counts = tables.summary()
     print(f"[{spec.name}] finished: {counts}; tables in {sweep_dir}", flush=True)
-    ran = [tables.trials[t.trial_id]["status"] for t in plan.trials if t.trial_id in tables.trials]
-    return 1 if ran and all(status == FAILED for status in ran) else 0
+    statuses = [row["status"] for row in tables.trials.values()]
+    return 1 if statuses and all(status == FAILED for status in statuses) else 0

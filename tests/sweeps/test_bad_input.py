@@ -90,8 +90,11 @@ SMOKE = Path(__file__).resolve().parents[2] / "sweeps" / "smoke.yaml"
 
 @pytest.mark.parametrize(
     ("address", "needle"),
-    [("127.0.0.1:1", "nothing answers"), ("no-port-here", "expected auto"),
-     ("ray://127.0.0.1:1", "nothing answers")],
+    [
+        ("127.0.0.1:1", "nothing answers"),
+        ("no-port-here", "expected auto"),
+        ("ray://127.0.0.1:1", "nothing answers"),
+    ],
 )
 def test_bad_cluster_address_fails_fast_with_one_line(tmp_path: Path, capsys, address, needle):
     status = main([str(SMOKE), "--storage", str(tmp_path), "--address", address])

@@ -42,3 +42,26 @@ def test_smoke_sweep_writes_complete_tables(ray_session, tmp_path: Path, capsys)
     assert main([str(REPO / "sweeps" / "smoke.yaml"), "--storage", str(tmp_path)]) == 0
     assert "0 trials to run, 4 already done" in capsys.readouterr().out
     assert len(pd.read_csv(sweep / "curves.csv")) == len(curves)
+
+
+def test_optuna_with_stratified_asha_and_resume_grows_the_sample(ray_session, tmp_path: Path):
+    spec = tmp_path / "opt.yaml"
+    spec.write_text(
+        "name: opt\n"
+        "model: {size: {choice: [gpt-10k, gpt-20k]}, seq_len: 32}\n"
+        "data: {dataset: {type: synthetic, vocab_size: 16, num_tokens: 60000}}\n"
+        "optim: {lr: {loguniform: [1.0e-3, 1.0e-2]}}\n"
+        "trainer: {batch_size: 8, max_tokens: 8192, eval_interval_steps: 8, eval_tokens: 1024}\n"
+        "search: {algorithm: optuna, num_samples: 3,\n"
+        "         scheduler: {type: asha, grace_tokens: 2048, stratify_by: [model.size]}}\n"
+    )
+    assert main([str(spec), "--storage", str(tmp_path)]) == 0
+    first = pd.read_csv(tmp_path / "opt" / "trials.csv")
+    assert len(first) == 3 and set(first["status"]) <= {"TERMINATED", "STOPPED"}
+    lrs = first["optim.lr"]
+    assert ((lrs >= 1e-3) & (lrs <= 1e-2)).all()
+    assert main([str(spec), "--storage", str(tmp_path), "--set", "search.num_samples=5"]) == 0
+    grown = pd.read_csv(tmp_path / "opt" / "trials.csv")
+    assert len(grown) == 5  # two new, distinct trials; the first three kept as they were
+    kept = grown.set_index("trial_id").loc[first["trial_id"], "status"]
+    assert kept.tolist() == first["status"].tolist()
