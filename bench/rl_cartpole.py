@@ -96,15 +96,19 @@ def _plain_loop(cfg: RLRunConfig, num_cpus: float) -> dict[str, float]:
             steps, ret = env_steps(result), episode_return(result)
             if steps >= cfg.rl.max_env_steps or (ret is not None and ret >= cfg.rl.target_return):
                 break
+        loop_end = time.perf_counter()
     finally:
-        end = time.perf_counter()
-        algo.stop()
+        algo.stop()  # inside the timed span, as in the product's train()
+    end = time.perf_counter()
+    if not os.listdir(algo.logdir):  # RLlib's unused ~/ray_results folder, as train() does
+        os.rmdir(algo.logdir)
     return {
         "steps": steps,
         "return": ret or float("nan"),
-        "loop_s": end - loop_start,
+        "loop_s": loop_end - loop_start,
         "trial_s": end - start,
         "wall_s": end - start,
+        "report_s": 0.0,
     }
 
 

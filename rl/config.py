@@ -6,6 +6,7 @@ preset (``model:``) and the seed, and is what `rl.train` runs. Neither knows abo
     cfg = RLRunConfig(model=ModelSpec(size="mlp-5k"), rl=RLConfig(max_env_steps=50_000))
     cfg.num_tokens()                    # 50000 env steps: the planner's data axis
     cfg.rl.env_runners_for(num_cpus=2)  # 1 env runner next to the learner's CPU
+    cfg.num_params                      # analytic size of the trained policy/value networks
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models import MLPConfig, ModelSpec
-from rl.envs import check_env_id
+from rl.envs import check_env_id, env_shapes
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -159,6 +160,48 @@ class RLRunConfig(BaseModel):
         """The resolved MLP preset (only its hidden sizes and activation are used)."""
         return cast(MLPConfig, self.model.resolve())  # the family check guarantees an MLP
 
+    @property
+    def trunk_widths(self) -> tuple[int, ...]:
+        """Layer widths of one network trunk: observation features, then the preset's hidden
+        widths (RLlib's encoder; the heads are single Linear layers from the last width)."""
+        obs_dim = env_shapes(self.rl.env, self.rl.env_config).obs_dim
+        return (obs_dim, *self.policy_mlp.hidden_sizes)
+
+    @property
+    def num_params(self) -> int:
+        """Trainable parameters (weights and biases) of the network RLlib's learner updates.
+
+        ppo: policy trunk + policy head (logits; or mean and log-std per action dimension) +
+        value trunk + value head. dqn: one trunk + dueling heads (advantage per action, state
+        value); its target network is a frozen copy and not counted.
+        """
+        shapes = env_shapes(self.rl.env, self.rl.env_config)
+        trunk = self.trunk_widths
+        if self.rl.algo == "dqn":
+            heads = _linear(trunk[-1], shapes.num_actions) + _linear(trunk[-1], 1)
+            return _chain(trunk) + heads
+        pi_out = shapes.num_actions if shapes.discrete else 2 * shapes.num_actions
+        return 2 * _chain(trunk) + _linear(trunk[-1], pi_out) + _linear(trunk[-1], 1)
+
+    @property
+    def num_params_total(self) -> int:
+        """Same as num_params: the networks have no embeddings."""
+        return self.num_params
+
+    @property
+    def flops_per_token(self) -> int:
+        """Forward FLOPs per env step (the "token" of RL): 2 per parameter, as for models/."""
+        return 2 * self.num_params
+
     def num_tokens(self) -> int:
         """The trial's data budget in env steps (the planner's data axis)."""
         return self.rl.max_env_steps
+
+
+def _linear(d_in: int, d_out: int) -> int:
+    return d_in * d_out + d_out
+
+
+def _chain(widths: tuple[int, ...]) -> int:
+    """Weights and biases of Linear layers through `widths` (input first)."""
+    return sum(_linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))

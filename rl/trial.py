@@ -87,7 +87,7 @@ def train(
     """
     rl = cfg.rl
     entry = get_algo(rl.algo)
-    params = entry.num_params(cfg)
+    params = cfg.num_params
     config = entry.build(cfg, num_cpus)
     root = Path(trial_dir or tempfile.mkdtemp(prefix="rl-trial-")) / CHECKPOINTS
     algo = config.build_algo()

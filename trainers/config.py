@@ -1,24 +1,26 @@
 """The typed configuration of one trial: what a trainer needs to run, and nothing about Ray.
 
-A sweep spec expands into many `RunConfig`s (one per trial); a trainer's loop takes one.
+A sweep spec expands into many `RunConfig`s (one per trial); a trainer's loop takes one. The
+training method is `task.type` (with its options in `task:`), mirrored in `trainer.task`.
 
-    cfg = RunConfig(model=ModelSpec(size="gpt-50k"), optim=OptimConfig(lr=1e-3))
-    steps = cfg.num_steps(train_tokens=1_000_000)
-    train(cfg, reporter)
+    cfg = RunConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.2})
+    steps = cfg.num_steps(train_tokens=cfg.train_size())
+    get_trainer(cfg.trainer.task)(cfg, reporter, Context())
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from data.config import DataConfig
 from models.spec import ModelSpec
+from trainers.tasks import TASKS, LMTask, TaskConfig
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
-TASK_MODEL_FAMILY = {"lm": "gpt"}
+TASK_MODEL_FAMILY = {name: cls.family for name, cls in TASKS.items()}
 """The model family each training task needs."""
 
 
@@ -72,7 +74,9 @@ class TrainerConfig(BaseModel):
     model_config = FROZEN
 
     task: str = "lm"
-    """Training task, a name in trainers.TRAINERS (e.g. lm)."""
+    """Training task, a name in trainers.TRAINERS (lm, mlm, regression, diffusion, classify).
+    The same name as task.type: set either one and the other follows; set both and they
+    must agree."""
     batch_size: int = Field(16, gt=0)
     """Sequences per micro-batch on each worker."""
     grad_accum_steps: int = Field(1, gt=0)
@@ -80,11 +84,13 @@ class TrainerConfig(BaseModel):
     epochs: float = Field(1.0, gt=0)
     """Passes over the trial's (fraction-sampled) training split."""
     max_tokens: int | None = Field(None, gt=0)
-    """Cap on training tokens per trial; null = epochs x the training split."""
+    """Cap on training tokens (samples for regression and diffusion) per trial; null = epochs
+    x the training split."""
     eval_interval_steps: int | None = Field(None, gt=0)
     """Evaluate (and report and checkpoint) every this many steps; null = 10 times a trial."""
     eval_tokens: int = Field(65_536, gt=0)
-    """Held-out tokens scored at each evaluation (the same tokens every time)."""
+    """Held-out tokens (samples for regression and diffusion) scored at each evaluation (the
+    same ones every time)."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """bf16 runs the forward and backward under torch.autocast; weights stay fp32."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -106,24 +112,71 @@ class RunConfig(BaseModel):
     """Optimizer and learning-rate schedule."""
     trainer: TrainerConfig = TrainerConfig()
     """Budget, batching, evaluation cadence and numerics."""
+    task: TaskConfig = LMTask()
+    """Training method and its options, selected by `type:` (lm, mlm, regression, diffusion,
+    classify); see trainers.tasks."""
     seed: int = 0
     """Replicate seed: model initialisation and batch order."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_task_name(cls, data: Any) -> Any:
+        # trainer.task (what older specs and the Ray worker use) and task.type name the same
+        # thing. Fill each from the other so that either spelling works and both always agree.
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        trainer, task = data.get("trainer"), data.get("task")
+        from_trainer = _explicit_trainer_task(trainer)
+        from_task = task.get("type") if isinstance(task, dict) else getattr(task, "type", None)
+        if from_trainer and from_task and from_trainer != from_task:
+            raise ValueError(
+                f"task.type ({from_task}) and trainer.task ({from_trainer}) disagree; "
+                "set one of them"
+            )
+        name = from_task or from_trainer or "lm"
+        if name not in TASKS:
+            key = "task.type" if from_task else "trainer.task"
+            raise ValueError(
+                f"{key} {name!r} is not a known task; valid: {', '.join(sorted(TASKS))}"
+            )
+        if task is None and name != "lm":
+            data["task"] = {"type": name}
+        elif isinstance(task, dict) and from_task is None:
+            data["task"] = {**task, "type": name}
+        if from_trainer is None and name != "lm":
+            if isinstance(trainer, TrainerConfig):
+                data["trainer"] = trainer.model_copy(update={"task": name})
+            else:
+                data["trainer"] = {**(trainer or {}), "task": name}
+        return data
 
     @model_validator(mode="after")
     def _model_resolves(self) -> RunConfig:
         # Fail at load time, with the field named, rather than inside a trial on a worker.
         self.model.resolve(vocab_size=self.data.vocab_size)
-        wanted = TASK_MODEL_FAMILY.get(self.trainer.task)
-        if wanted and self.model.family != wanted:
+        wanted = self.task.family
+        if self.model.family != wanted:
             raise ValueError(
-                f"model.size: the {self.trainer.task} task trains a {wanted} model, "
+                f"model.size: the {self.task.type} task trains a {wanted} model, "
                 f"got {self.model.size} ({self.model.family})"
             )
+        self.model_config_resolved()
         return self
 
     def model_config_resolved(self):
-        """The concrete model config (preset + overrides, vocab from the tokenizer)."""
-        return self.model.resolve(vocab_size=self.data.vocab_size)
+        """The concrete model config: preset + overrides, vocab from the tokenizer, then what
+        the task implies (an encoder with a [MASK] id for mlm, the denoiser's widths for
+        diffusion)."""
+        return self.task.resolve_model(
+            self.model.resolve(vocab_size=self.data.vocab_size), self.model
+        )
+
+    def train_size(self) -> int:
+        """Size of the trial's training split, in the unit `num_steps` and `num_tokens` take:
+        tokens for lm, mlm and classify (sequences x seq_len), samples for regression and
+        diffusion. Token tasks may tokenize the corpus once (then cached)."""
+        return self.task.train_size(self)
 
     @property
     def seq_len(self) -> int:
@@ -136,12 +189,23 @@ class RunConfig(BaseModel):
         return t.batch_size * t.grad_accum_steps * self.seq_len * world_size
 
     def num_steps(self, train_tokens: int, world_size: int = 1) -> int:
-        """Optimizer steps this trial takes given the size of its training split."""
+        """Optimizer steps this trial takes given the size of its training split
+        (`train_size()`: tokens, or samples for regression and diffusion)."""
         budget = self.trainer.epochs * train_tokens
         if self.trainer.max_tokens is not None:
             budget = min(budget, self.trainer.max_tokens)
         return max(1, int(budget // self.tokens_per_step(world_size)))
 
     def num_tokens(self, train_tokens: int, world_size: int = 1) -> int:
-        """Training tokens this trial consumes (whole steps only)."""
+        """Training tokens (samples for regression and diffusion) this trial consumes (whole
+        steps only)."""
         return self.num_steps(train_tokens, world_size) * self.tokens_per_step(world_size)
+
+
+def _explicit_trainer_task(trainer: Any) -> str | None:
+    """The task name a `trainer:` section sets explicitly, or None when it leaves the default."""
+    if isinstance(trainer, dict):
+        return trainer.get("task")
+    if isinstance(trainer, TrainerConfig) and "task" in trainer.model_fields_set:
+        return trainer.task
+    return None

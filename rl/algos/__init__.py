@@ -2,7 +2,7 @@
 
 Each entry carries the algorithm *class* (Tune and `default_resource_request` need it; naming
 an algorithm by string makes RLlib import every algorithm it ships, and one of them fails
-without optional dependencies), the builder from the typed config, and the analytic count.
+without optional dependencies) and the builder from the typed config.
 
     entry = get_algo("ppo")
     config = entry.build(cfg, num_cpus=2)   # an AlgorithmConfig
@@ -24,19 +24,17 @@ from rl.config import RLRunConfig
 
 
 class AlgoEntry(NamedTuple):
-    """One algorithm: its RLlib class, its config builder and its parameter count."""
+    """One algorithm: its RLlib class and its config builder."""
 
     algorithm_class: type[Algorithm]
     """The RLlib Algorithm subclass (PPO, DQN)."""
     build: Callable[[RLRunConfig, float], AlgorithmConfig]
     """build(cfg, num_cpus) -> the AlgorithmConfig of one trial."""
-    num_params: Callable[[RLRunConfig], int]
-    """num_params(cfg) -> trainable parameters of the network the learner updates."""
 
 
 ALGOS: dict[str, AlgoEntry] = {
-    "ppo": AlgoEntry(PPO, ppo.build, ppo.num_params),
-    "dqn": AlgoEntry(DQN, dqn.build, dqn.num_params),
+    "ppo": AlgoEntry(PPO, ppo.build),
+    "dqn": AlgoEntry(DQN, dqn.build),
 }
 """Algorithms by ``rl.algo`` name."""
 

@@ -1,17 +1,16 @@
-"""What every algorithm builder shares: environment, resources, seed, network trunk, counting.
+"""What every algorithm builder shares: environment, resources, seed and network trunk.
 
 Each `rl/algos/<name>.py` starts from its RLlib config class, applies `apply_common`, then sets
-its own training hyperparameters. The parameter-counting helpers mirror how RLlib's default
-RLModules lay out their Linear layers, so the analytic counts can be checked against them.
+its own training hyperparameters. The trunk comes from the MLP preset with single-Linear heads,
+the layout `RLRunConfig.num_params` counts.
 
-    config = apply_common(PPOConfig(), cfg, num_cpus=2, model_config=trunk_model_config(cfg))
-    mlp_params((4, 64, 64))   # 4*64+64 + 64*64+64 = 4480 weights and biases
-    trunk_widths(cfg, obs_dim=4)  # (4, 128, 128) for mlp-20k
+    model_config = trunk_model_config(cfg, vf_share_layers=False)
+    config = apply_common(PPOConfig(), cfg, num_cpus=2, model_config=model_config)
+    config.num_env_runners   # 1 on 2 CPUs with num_env_runners: auto
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TypeVar
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
@@ -24,17 +23,6 @@ ConfigT = TypeVar("ConfigT", bound=AlgorithmConfig)
 # RLlib resolves activation names with getattr(torch.nn, name) before its own lowercase
 # aliases, so GELU needs torch's class name; the others are RLlib's own spellings.
 _RLLIB_ACTIVATION = {"relu": "relu", "tanh": "tanh", "silu": "silu", "gelu": "GELU"}
-
-
-def mlp_params(widths: Sequence[int]) -> int:
-    """Weights and biases of a chain of Linear layers through `widths` (input first)."""
-    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
-
-
-def trunk_widths(cfg: RLRunConfig, obs_dim: int) -> tuple[int, ...]:
-    """Layer widths of one policy/value trunk: observation features, then the preset's
-    hidden widths (RLlib's encoder; its heads start from the last hidden width)."""
-    return (obs_dim, *cfg.policy_mlp.hidden_sizes)
 
 
 def trunk_model_config(cfg: RLRunConfig, **overrides: object) -> DefaultModelConfig:

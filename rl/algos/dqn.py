@@ -3,18 +3,18 @@
 The off-policy algorithm of the package, for Discrete action spaces. The Q-network is one
 trunk with the preset's hidden widths, then RLlib's dueling heads: an advantage Linear (one
 output per action) and a state-value Linear. The target network is a frozen copy the learner
-keeps; `num_params` counts the trained network only.
+keeps; `RLRunConfig.num_params` counts the trained network only.
 
     config = build(RLRunConfig(rl=RLConfig(algo="dqn")), num_cpus=2)
     algo = config.build_algo()
-    num_params(RLRunConfig(rl=RLConfig(algo="dqn")))   # trunk + advantage + value heads
+    result = algo.train()
 """
 
 from __future__ import annotations
 
 from ray.rllib.algorithms.dqn import DQNConfig
 
-from rl.algos.common import apply_common, mlp_params, trunk_model_config, trunk_widths
+from rl.algos.common import apply_common, trunk_model_config
 from rl.config import RLRunConfig
 from rl.envs import env_shapes
 
@@ -45,14 +45,4 @@ def build(cfg: RLRunConfig, num_cpus: float) -> DQNConfig:
         dueling=True,
         num_atoms=1,
         noisy=False,
-    )
-
-
-def num_params(cfg: RLRunConfig) -> int:
-    """Trainable parameters of the learner's Q-network: trunk + advantage head + value head
-    (weights and biases; the target network's frozen copy is not counted)."""
-    shapes = env_shapes(cfg.rl.env, cfg.rl.env_config)
-    trunk = trunk_widths(cfg, shapes.obs_dim)
-    return (
-        mlp_params(trunk) + mlp_params((trunk[-1], shapes.num_actions)) + mlp_params((trunk[-1], 1))
     )

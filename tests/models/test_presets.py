@@ -71,7 +71,9 @@ def test_from_name_applies_overrides() -> None:
 
 
 def test_from_name_unknown_lists_valid_names() -> None:
-    with pytest.raises(ValueError, match=r"unknown model size 'gpt-3q'; valid: gpt-10k, gpt-20k, gpt-50k"):
+    with pytest.raises(
+        ValueError, match=r"unknown model size 'gpt-3q'; valid: gpt-10k, gpt-20k, gpt-50k"
+    ):
         from_name("gpt-3q")
 
 

@@ -37,7 +37,9 @@ def test_alias_family_and_preset() -> None:
 
 
 def test_unknown_size_lists_valid_names() -> None:
-    with pytest.raises(ValueError, match=r"unknown model size 'gpt-3q'; valid: gpt-10k, gpt-20k, gpt-50k"):
+    with pytest.raises(
+        ValueError, match=r"unknown model size 'gpt-3q'; valid: gpt-10k, gpt-20k, gpt-50k"
+    ):
         ModelSpec(size="gpt-3q")
 
 

@@ -66,7 +66,7 @@ def test_analytic_param_count_matches_the_built_rl_module(algo, env, size, activ
     )
     entry = get_algo(algo)
     module = entry.build(cfg, num_cpus=2).get_rl_module_spec(env=gym.make(env)).build()
-    assert entry.num_params(cfg) == sum(p.numel() for p in module.parameters() if p.requires_grad)
+    assert cfg.num_params == sum(p.numel() for p in module.parameters() if p.requires_grad)
     widths = [m.out_features for m in module.modules() if isinstance(m, nn.Linear)]
     assert widths.count(cfg.policy_mlp.hidden_sizes[0]) >= cfg.policy_mlp.n_layers
     act = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, None: nn.GELU}[activation]

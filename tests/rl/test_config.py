@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from models import ModelSpec
+from models import ModelSpec, training_flops
 from rl.config import RLConfig, RLRunConfig
 
 
@@ -68,3 +68,18 @@ def test_frozen():
     cfg = RLRunConfig(model=ModelSpec(size="mlp-1k"))
     with pytest.raises(ValueError):
         cfg.seed = 1  # type: ignore[misc]
+
+
+def test_analytic_counts_without_rllib():
+    # mlp-20k trunk on CartPole: (4 -> 128 -> 128) = 640 + 16_512 weights and biases.
+    ppo = RLRunConfig()
+    assert ppo.trunk_widths == (4, 128, 128)
+    assert ppo.num_params == 2 * 17_152 + (128 * 2 + 2) + (128 + 1)
+    assert ppo.num_params_total == ppo.num_params and ppo.flops_per_token == 2 * ppo.num_params
+    dqn = RLRunConfig(rl=RLConfig(algo="dqn"))
+    assert dqn.num_params == 17_152 + (128 * 2 + 2) + (128 + 1)
+    # A Box action needs a mean and a log-std per dimension.
+    pendulum = RLRunConfig(model=ModelSpec(size="mlp-1k"), rl=RLConfig(env="Pendulum-v1"))
+    assert pendulum.num_params == 2 * (3 * 24 + 24 + 24 * 24 + 24) + (24 * 2 + 2) + (24 + 1)
+    # The planner's FLOP estimate works on it like on any model config.
+    assert training_flops(ppo, 1000) == 3 * ppo.flops_per_token * 1000

@@ -49,7 +49,7 @@ def test_train_reports_checkpoints_and_resumes(ray_session, tmp_path: Path):
     assert final == reports[-1] and final[DONE] == 1.0
     assert [r[STEP] for r in reports] == list(range(1, len(reports) + 1))
     assert final[TOKENS] >= 600 and all(DONE not in r for r in reports[:-1])
-    assert final[PARAMS] == get_algo("ppo").num_params(cfg) > 0
+    assert final[PARAMS] == cfg.num_params > 0
     assert final[FLOPS] == 6 * final[PARAMS] * final[TOKENS]
     assert final[TOKENS_PER_S] > 0 and EPISODE_RETURN in final
     latest = tmp_path / "checkpoints" / "latest"
@@ -102,5 +102,5 @@ def test_dqn_trial_learns_and_reports(ray_session, tmp_path: Path):
     reporter = ListReporter()
     final = train(cfg, reporter, num_cpus=1, trial_dir=str(tmp_path))
     assert final[DONE] == 1.0 and final[TOKENS] >= 1000
-    assert final[PARAMS] == get_algo("dqn").num_params(cfg)
+    assert final[PARAMS] == cfg.num_params
     assert math.isfinite(final[TRAIN_LOSS])  # SGD ran after the warm-up

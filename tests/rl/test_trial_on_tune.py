@@ -19,7 +19,7 @@ from rl import resources, train
 from rl.config import RLConfig, RLRunConfig
 from sweeps.metrics import DONE, EPISODE_RETURN, PARAMS, TOKENS
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = pytest.mark.ray
 
 NUM_CPUS = 2
 
