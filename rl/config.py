@@ -21,7 +21,8 @@ from rl.envs import check_env_id, env_shapes
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 DEFAULT_LR = {"ppo": 1e-3, "dqn": 5e-4}
-"""Learning rate per algorithm when ``rl.lr`` is left unset (tuned on CartPole-v1)."""
+"""Learning rate per algorithm when ``rl.lr`` is left unset (ppo: tuned here on CartPole-v1;
+dqn: RLlib's CartPole example)."""
 
 MAIN_PROCESS_CPUS = 1.0
 """CPUs the trial's own process takes: it runs the algorithm driver and the local learner."""

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from data.samples import split_samples
+from data.splits import count_train_tokens
 from models.gpt import GPTConfig
 from models.mlp import MLPConfig
 
@@ -40,14 +42,14 @@ class _Task(BaseModel):
     family: ClassVar[str] = "gpt"
     """Model family the task trains."""
 
-    def resolve_model(self, model_cfg: GPTConfig | MLPConfig, spec: ModelSpec):
+    def resolve_model(
+        self, model_cfg: GPTConfig | MLPConfig, spec: ModelSpec
+    ) -> GPTConfig | MLPConfig:
         """The model config the task actually builds, from the preset + overrides."""
         return model_cfg
 
     def train_size(self, cfg: RunConfig) -> int:
         """Tokens in the trial's training split: what `RunConfig.num_steps` divides."""
-        from data import count_train_tokens
-
         return count_train_tokens(cfg.data)
 
 
@@ -85,7 +87,9 @@ class MLMTask(_Task):
             )
         return self
 
-    def resolve_model(self, model_cfg: GPTConfig | MLPConfig, spec: ModelSpec):
+    def resolve_model(
+        self, model_cfg: GPTConfig | MLPConfig, spec: ModelSpec
+    ) -> GPTConfig | MLPConfig:
         if spec.causal:
             raise ValueError("model.causal: the mlm task trains a bidirectional encoder")
         # One extra id, data.vocab_size, is the [MASK] token.
@@ -104,8 +108,6 @@ class _SampleTask(_Task):
     """Seed of the generated data set itself (not of the split, which is data.seed)."""
 
     def train_size(self, cfg: RunConfig) -> int:
-        from data.samples import split_samples
-
         return len(split_samples(self.num_samples, cfg.data).train)
 
 
@@ -182,7 +184,9 @@ class DiffusionTask(_SampleTask):
         ]
         return math.prod(1 - b for b in betas)
 
-    def resolve_model(self, model_cfg: GPTConfig | MLPConfig, spec: ModelSpec):
+    def resolve_model(
+        self, model_cfg: GPTConfig | MLPConfig, spec: ModelSpec
+    ) -> GPTConfig | MLPConfig:
         if spec.d_in is not None or spec.d_out is not None:
             raise ValueError(
                 "model.d_in: the diffusion task sets d_in (2 + task.time_embed_dim) and d_out "
@@ -244,7 +248,7 @@ class ClassifyTask(_Task):
     fine-tuning; null = a freshly initialised backbone."""
     num_sequences: int = Field(8192, ge=2)
     """Labelled sequences generated (before the holdout split and the data.fraction sample)."""
-    separation: float = Field(0.25, gt=0, le=1)
+    separation: float = Field(0.5, gt=0, le=1)
     """How far (0-1] each class's source departs from the shared base: 1 = unrelated sources."""
     order: int = Field(1, ge=1)
     """Markov order of the sources when data.dataset is not synthetic (else the language's)."""
@@ -269,8 +273,6 @@ class ClassifyTask(_Task):
         return self
 
     def train_size(self, cfg: RunConfig) -> int:
-        from data.samples import split_samples
-
         return len(split_samples(self.num_sequences, cfg.data).train) * cfg.seq_len
 
 

@@ -1,4 +1,4 @@
-"""PPO from the typed config: RLlib's PPOConfig on the current API stack, plus its size count.
+"""PPO from the typed config: RLlib's PPOConfig on the current API stack (RLModule/Learner).
 
 The policy and the value function each get their own trunk with the preset's hidden widths
 (RLlib's `vf_share_layers=False`), then a single Linear head: logits (Discrete), or mean and
