@@ -77,6 +77,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not args.spec:
         raise SpecError("no spec given: python -m sweeps.run SPEC.yaml [--dry-run]")
+    from sweeps.pipeline import is_pipeline
+    from sweeps.spec import read_yaml
+
+    if is_pipeline(read_yaml(args.spec)):
+        return _run_pipeline(args)
     from sweeps.plan import make_plan, render_plan
     from sweeps.spec import load_spec
 
@@ -94,4 +99,29 @@ def _run(args: argparse.Namespace) -> int:
         resume=args.resume,
         force=args.force,
         retry_failed=args.retry_failed or spec.run.retry_failed,
+    )
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    from sweeps.pipeline import estimate_plan, load_pipeline
+    from sweeps.plan import render_plan
+
+    pipeline = load_pipeline(args.spec, args.overrides, name=args.name)
+    if args.dry_run:
+        plans: dict[str, object] = {}
+        for stage in pipeline.stages:
+            upstream = plans.get(stage.source.stage) if stage.source else None
+            plans[stage.name] = estimate_plan(stage, upstream)
+            print(f"== stage {stage.name} ==")
+            print(render_plan(plans[stage.name]))
+        return 0
+    from sweeps.tuner import run_pipeline
+
+    return run_pipeline(
+        pipeline,
+        storage=args.storage or pipeline.run.storage,
+        address=args.address,
+        resume=args.resume,
+        force=args.force,
+        retry_failed=args.retry_failed or pipeline.run.retry_failed,
     )

@@ -22,6 +22,8 @@ from sweeps.resources import WorkerResources
 from sweeps.spec import SweepSpec
 
 ID_LENGTH = 10
+LINK_KEYS = ("model", "task.init_from")
+"""Assignment keys a later pipeline stage takes from its upstream trial (shown as upstream.*)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class TrialPoint:
     flops: float
     train_tokens: int | None = None
     """Size of the trial's training split (None for RL)."""
+    upstream: dict[str, Any] = field(default_factory=dict)
+    """For a later pipeline stage: the upstream trial's identity and values (upstream.*)."""
 
     @property
     def dirname(self) -> str:
@@ -101,16 +105,17 @@ def _assignments(spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def make_trial(
-    spec: SweepSpec, assignment: dict[str, Any], train_tokens: int | None = None
+    spec: SweepSpec,
+    assignment: dict[str, Any],
+    train_tokens: int | None = None,
+    upstream: dict[str, Any] | None = None,
 ) -> TrialPoint:
     """Build one TrialPoint; `train_tokens` is the size of its data split (counted if None)."""
     from models import training_flops
 
     config = spec.trial_config(assignment)
     if train_tokens is None and not spec.is_rl:
-        from data import count_train_tokens
-
-        train_tokens = count_train_tokens(config.data)
+        train_tokens = config.train_size()
     model_cfg = config.model_config_resolved() if not spec.is_rl else config.model.resolve()
     tokens = config.num_tokens() if spec.is_rl else config.num_tokens(train_tokens)
     resources = spec.resources.for_size(config.model.size)
@@ -125,22 +130,21 @@ def make_trial(
         tokens=tokens,
         flops=training_flops(model_cfg, tokens),
         train_tokens=train_tokens,
+        upstream=upstream or {},
     )
 
 
 def make_plan(spec: SweepSpec) -> Plan:
     """Expand the spec. Counting training tokens may tokenize the corpus once (then cached)."""
-    from data import count_train_tokens
-
-    token_counts: dict[str, int] = {}
+    token_counts: dict[tuple, int] = {}
     trials: list[TrialPoint] = []
     for assignment in _assignments(spec):
         train_tokens = None
         if not spec.is_rl:
-            data_cfg = spec.trial_config(assignment).data
-            key = data_cfg.model_dump_json()
+            cfg = spec.trial_config(assignment)
+            key = (cfg.data.model_dump_json(), cfg.task.model_dump_json(), cfg.seq_len)
             if key not in token_counts:
-                token_counts[key] = count_train_tokens(data_cfg)
+                token_counts[key] = cfg.train_size()
             train_tokens = token_counts[key]
         trials.append(make_trial(spec, assignment, train_tokens))
     unique = list({t.trial_id: t for t in trials}.values())
@@ -172,7 +176,8 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
         if not plan.spec.is_rl:
             row["data.fraction"] = t.config.data.fraction
         row.update({"tokens": t.tokens, "flops": t.flops})
-        row.update({k: v for k, v in t.assignment.items() if k not in row})
+        row.update({k: v for k, v in t.assignment.items() if k not in row and k not in LINK_KEYS})
+        row.update({k: v for k, v in t.upstream.items() if k.endswith("trial_id")})
         rows.append(row)
     return rows
 

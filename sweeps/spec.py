@@ -28,7 +28,7 @@ from trainers.config import RunConfig
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 SWEEP_KEYS = ("name", "description", "search", "resources", "run")
-TRIAL_KEYS = ("model", "data", "optim", "trainer", "seed", "rl")
+TRIAL_KEYS = ("model", "data", "optim", "trainer", "task", "seed", "rl")
 
 
 class SchedulerConfig(BaseModel):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.metrics import DONE, STANDARD_METRICS, STEP
+from sweeps.plan import LINK_KEYS
 
 TRIALS_FILE = "trials.csv"
 CURVES_FILE = "curves.csv"
@@ -129,7 +130,10 @@ class ResultTables:
     # -- output -------------------------------------------------------------------------------
     def _identity(self, point: Any, status: str) -> dict[str, Any]:
         row = {"trial_id": point.trial_id, "tag": point.tag, "stage": self.stage, "status": status}
-        row.update(point.assignment)
+        # Swept values as columns; a later stage's upstream model and checkpoint are shown
+        # through the upstream.* columns instead.
+        row.update({k: v for k, v in point.assignment.items() if k not in LINK_KEYS})
+        row.update(point.upstream)
         row.setdefault("model.size", point.config.model.size)
         if hasattr(point.config, "data"):
             row.setdefault("data.fraction", point.config.data.fraction)

@@ -25,7 +25,8 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from sweeps.cluster import check_address, connect
 from sweeps.metrics import TOKENS
-from sweeps.plan import Plan, TrialPoint, make_trial
+from sweeps.pipeline import PipelineSpec, Stage, select_upstream, stage_plan
+from sweeps.plan import Plan, TrialPoint, make_plan, make_trial
 from sweeps.progress import Progress
 from sweeps.resources import max_concurrent
 from sweeps.space import to_tune
@@ -52,7 +53,9 @@ def _point_from_config(config: dict[str, Any]) -> TrialPoint:
         if spec_key not in _SPECS:
             _SPECS[spec_key] = spec_from_dict(config["spec"], source="<sweep>")
         spec = _SPECS[spec_key]
-        _POINTS[point_key] = make_trial(spec, dict(trial["assignment"]), trial.get("train_tokens"))
+        _POINTS[point_key] = make_trial(
+            spec, dict(trial["assignment"]), trial.get("train_tokens"), trial.get("upstream")
+        )
     return _POINTS[point_key]
 
 
@@ -227,6 +230,7 @@ def run_stage(
     tables: ResultTables,
     available: dict[str, float],
     attempt: int,
+    stage: str = "main",
 ) -> None:
     """Run the trials of one stage under one Tuner: `todo` (planned searches) or `remaining`
     trials chosen by Optuna."""
@@ -268,7 +272,10 @@ def run_stage(
         )
         num_samples = remaining
     else:
-        points = [{"assignment": t.assignment, "train_tokens": t.train_tokens} for t in todo]
+        points = [
+            {"assignment": t.assignment, "train_tokens": t.train_tokens, "upstream": t.upstream}
+            for t in todo
+        ]
         param_space = {**common, "trial": tune.grid_search(points)}
     # A trial that fails before its first evaluation ends without the metric; that is a
     # recorded failure, not a reason for Tune to abort the whole sweep.
@@ -289,7 +296,7 @@ def run_stage(
             trial_dirname_creator=lambda t: _point_from_config(t.config).dirname,
         ),
         run_config=tune.RunConfig(
-            name=f"attempt-{attempt}",
+            name=f"{stage}-attempt-{attempt}",
             storage_path=str((sweep_dir / "tune").resolve()),
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
             callbacks=[_Tables(tables, Progress(spec.name, total))],
@@ -307,32 +314,78 @@ def run_sweep(
     force: bool = False,
     retry_failed: bool = False,
 ) -> int:
-    """Run what is left of the plan in <storage>/<name>/ and return the exit status."""
-    spec = plan.spec
+    """Run what is left of a one-stage sweep in <storage>/<name>/; returns the exit status."""
+    stage = Stage("main", plan.spec, None)
+    return _run_stages(
+        plan.spec, [stage], {"main": plan}, storage, address, resume, force, retry_failed
+    )
+
+
+def run_pipeline(
+    pipeline: PipelineSpec,
+    storage: str,
+    address: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    retry_failed: bool = False,
+) -> int:
+    """Run the stages in order in one sweep folder; finished stages and trials are skipped."""
+    return _run_stages(pipeline, pipeline.stages, {}, storage, address, resume, force, retry_failed)
+
+
+def _run_stages(
+    identity: Any,
+    stages: list[Stage],
+    plans: dict[str, Plan],
+    storage: str,
+    address: str | None,
+    resume: bool,
+    force: bool,
+    retry_failed: bool,
+) -> int:
     check_address(address)
-    sweep_dir = open_sweep_dir(spec, storage, resume=resume, force=force).resolve()
+    sweep_dir = open_sweep_dir(identity, storage, resume=resume, force=force).resolve()
+    available: dict[str, float] | None = None
+    settled = {FINISHED, STOPPED} | (set() if retry_failed else {FAILED})
     with SweepLock(sweep_dir):
-        tables = ResultTables(sweep_dir, spec.search.metric, spec.search.mode)
-        settled = {FINISHED, STOPPED} | (set() if retry_failed else {FAILED})
-        if plan.adaptive:
-            # Optuna picks trials as it goes: count what earlier runs settled, run the rest.
-            done = sum(1 for row in tables.trials.values() if row["status"] in settled)
-            todo, remaining = [], max(0, spec.search.num_samples - done)
-        else:
-            todo = [t for t in plan.trials if tables.status(t.trial_id) not in settled]
-            done, remaining = len(plan.trials) - len(todo), len(todo)
-            for point in todo:
-                tables.trial_planned(point)
-        tables.flush()
-        print(
-            f"[{spec.name}] {remaining} trials to run, {done} already done -> {sweep_dir}",
-            flush=True,
-        )
-        if remaining:
-            available = connect(address)
-            attempt = len(list((sweep_dir / "tune").glob("attempt-*"))) + 1
-            run_stage(plan, todo, remaining, sweep_dir, tables, available, attempt)
+        for stage in stages:
+            search = stage.spec.search
+            tables = ResultTables(sweep_dir, search.metric, search.mode, stage=stage.name)
+            plan = plans.get(stage.name) or _plan_stage(stage, stages, tables, sweep_dir)
+            if plan.adaptive:
+                # Optuna picks trials as it goes: count what earlier runs settled, run the rest.
+                done = sum(
+                    1
+                    for row in tables.trials.values()
+                    if row["status"] in settled and row.get("stage") == stage.name
+                )
+                todo, remaining = [], max(0, search.num_samples - done)
+            else:
+                todo = [t for t in plan.trials if tables.status(t.trial_id) not in settled]
+                done, remaining = len(plan.trials) - len(todo), len(todo)
+                for point in todo:
+                    tables.trial_planned(point)
+            tables.flush()
+            label = identity.name + (f" / {stage.name}" if len(stages) > 1 else "")
+            print(
+                f"[{label}] {remaining} trials to run, {done} already done -> {sweep_dir}",
+                flush=True,
+            )
+            if remaining:
+                available = available or connect(address)
+                attempt = len(list((sweep_dir / "tune").glob(f"{stage.name}-attempt-*"))) + 1
+                run_stage(plan, todo, remaining, sweep_dir, tables, available, attempt, stage.name)
         counts = tables.summary()
-    print(f"[{spec.name}] finished: {counts}; tables in {sweep_dir}", flush=True)
+    print(f"[{identity.name}] finished: {counts}; tables in {sweep_dir}", flush=True)
     statuses = [row["status"] for row in tables.trials.values()]
     return 1 if statuses and all(status == FAILED for status in statuses) else 0
+
+
+def _plan_stage(stage: Stage, stages: list[Stage], tables: ResultTables, sweep_dir: Path) -> Plan:
+    """A stage's trials; a later stage's depend on what its upstream stage finished."""
+    if stage.source is None:
+        return make_plan(stage.spec)
+    upstream = next(s for s in stages if s.name == stage.source.stage)
+    metric, mode = upstream.spec.search.metric, upstream.spec.search.mode
+    rows = select_upstream(list(tables.trials.values()), upstream.name, stage.source, metric, mode)
+    return stage_plan(stage, rows, sweep_dir, metric)
