@@ -116,7 +116,8 @@ def make_trial(
     config = spec.trial_config(assignment)
     if train_tokens is None and not spec.is_rl:
         train_tokens = config.train_size()
-    model_cfg = config.model_config_resolved() if not spec.is_rl else config.model.resolve()
+    # RL trials count the policy/value networks RLlib builds for the env, not the bare preset.
+    model_cfg = config if spec.is_rl else config.model_config_resolved()
     tokens = config.num_tokens() if spec.is_rl else config.num_tokens(train_tokens)
     resources = spec.resources.for_size(config.model.size)
     return TrialPoint(

@@ -168,15 +168,19 @@ class ResultTables:
         rows = [{**{c: r.get(c) for c in front}, **r} for r in ordered]
         _write_atomic(self.dir / TRIALS_FILE, rows)
 
-    def summary(self) -> dict[str, int]:
+    def _rows(self, all_stages: bool) -> list[dict[str, Any]]:
+        return [r for r in self.trials.values() if all_stages or r.get("stage") == self.stage]
+
+    def summary(self, all_stages: bool = False) -> dict[str, int]:
+        """Trials per status, of this stage or of every stage."""
         counts: dict[str, int] = {}
-        for row in self.trials.values():
+        for row in self._rows(all_stages):
             counts[row["status"]] = counts.get(row["status"], 0) + 1
         return counts
 
     def best(self) -> dict[str, Any] | None:
         key = f"best/{self.metric}"
-        scored = [r for r in self.trials.values() if isinstance(r.get(key), (int, float))]
+        scored = [r for r in self._rows(False) if isinstance(r.get(key), (int, float))]
         if not scored:
             return None
         pick = min if self.mode == "min" else max

@@ -375,7 +375,7 @@ def _run_stages(
                 available = available or connect(address)
                 attempt = len(list((sweep_dir / "tune").glob(f"{stage.name}-attempt-*"))) + 1
                 run_stage(plan, todo, remaining, sweep_dir, tables, available, attempt, stage.name)
-        counts = tables.summary()
+        counts = tables.summary(all_stages=True)
     print(f"[{identity.name}] finished: {counts}; tables in {sweep_dir}", flush=True)
     statuses = [row["status"] for row in tables.trials.values()]
     return 1 if statuses and all(status == FAILED for status in statuses) else 0
