@@ -1,29 +1,55 @@
-"""Start a new sweep YAML from a template: `python -m sweeps.new NAME --from sweeps/smoke.yaml`.
+"""Start a new sweep YAML: a copy of a template, or the continuation of a finished sweep.
 
-The copy keeps the template's comments and layout, gets `name: NAME`, is validated like any
-spec, and is never written over an existing file.
+`--from` copies a template, keeping its comments and layout, with `name: NAME`. `--continue`
+writes a one-stage pipeline whose trials train each finished trial of a sweep folder on from
+its final checkpoint (continued pretraining: same model and swept values, fresh optimizer and
+schedule, a larger token budget). The result is validated and never written over a file.
 
     python -m sweeps.new lr-scan --from sweeps/scaling.yaml            # -> sweeps/lr-scan.yaml
     python -m sweeps.new lr-scan --from sweeps/scaling.yaml --out my/lr-scan.yaml
+    python -m sweeps.new scaling-2x --continue results/scaling --more-tokens-factor 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from sweeps.errors import SpecError, report_user_error
+from sweeps.pipeline import (
+    FINISHED,
+    load_pipeline,
+    pipeline_from_dict,
+    read_sweep_origin,
+)
+from sweeps.space import is_axis_node
 from sweeps.spec import load_spec
+from sweeps.tables import TRIALS_FILE, read_csv_rows
 
 NAME_LINE = re.compile(r"^name:.*$", flags=re.MULTILINE)
+DEFAULT_TOKENS_FACTOR = 2.0
+"""A continuation's default budget, as a multiple of the largest upstream trial's tokens."""
+SECTIONS = ("model", "data", "optim", "trainer", "task", "seed")
+"""Trial sections a continuation copies from its upstream spec."""
+CONTINUABLE_TASKS = ("lm", "mlm")
+"""Tasks whose trials restart from their full weights (task.init_from)."""
+
+
+def _check_name(name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise SpecError(f"{name!r}: a sweep name uses letters, digits, '_', '.' and '-'")
 
 
 def new_spec(name: str, template: Path, out: Path | None = None) -> Path:
     """Write a copy of `template` named `name`; returns its path. Raises SpecError."""
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise SpecError(f"{name!r}: a sweep name uses letters, digits, '_', '.' and '-'")
+    _check_name(name)
     load_spec(template)  # a broken template is reported as such, not as the copy's fault
     out = out or template.parent / f"{name}.yaml"
     if out.exists():
@@ -38,22 +64,145 @@ def new_spec(name: str, template: Path, out: Path | None = None) -> Path:
     return out
 
 
+def _without_axes(node: Any) -> Any:
+    """`node` with every axis removed: the continued trials take those values from upstream."""
+    if isinstance(node, dict):
+        return {k: _without_axes(v) for k, v in node.items() if not is_axis_node(v)}
+    return node
+
+
+def _epochs_for(folder: Path, rows: list[dict[str, Any]], budget: int) -> int:
+    """Epochs that let `budget` tokens bind for every upstream trial: a trial that saw `tokens`
+    in `epochs` passes has a training split of at least tokens / epochs."""
+    need = 1.0
+    for row in rows:
+        trial_dir = next((folder / "trials").glob(f"*-{row['trial_id']}"), None)
+        if trial_dir is not None:
+            record = json.loads((trial_dir / "config.json").read_text(encoding="utf-8"))
+            need = max(need, budget * record["config"]["trainer"]["epochs"] / row["tokens"])
+    return math.ceil(need)
+
+
+def continuation(
+    name: str, folder: Path, tokens: int | None = None, factor: float | None = None
+) -> tuple[dict[str, Any], int, int]:
+    """The continuation pipeline of the sweep folder `folder` as a YAML-ready mapping, with the
+    token budget of each trial and how many trials it continues. Raises SpecError."""
+    _check_name(name)
+    folder = folder.expanduser().resolve()
+    origin = read_sweep_origin(folder, "--continue")
+    if origin.task not in CONTINUABLE_TASKS:
+        raise SpecError(
+            f"--continue: {folder} trains {origin.task or 'rl'}; only "
+            f"{' and '.join(CONTINUABLE_TASKS)} sweeps continue from their checkpoints"
+        )
+    if name == folder.name:
+        raise SpecError(f"{name}: the continuation needs a name of its own, not {folder.name}")
+    rows = [
+        row
+        for row in read_csv_rows(folder / TRIALS_FILE)
+        if row.get("stage") == origin.stage
+        and row.get("status") == FINISHED
+        and isinstance(row.get("tokens"), int)
+    ]
+    if not rows:
+        raise SpecError(f"--continue: {folder} has no finished trials to continue")
+    if tokens is not None and tokens <= 0:
+        raise SpecError(f"--tokens: must be positive, got {tokens}")
+    if factor is not None and factor <= 0:
+        raise SpecError(f"--more-tokens-factor: must be positive, got {factor:g}")
+    most = max(row["tokens"] for row in rows)
+    budget = tokens if tokens is not None else int(most * (factor or DEFAULT_TOKENS_FACTOR))
+
+    sections = {k: _without_axes(origin.raw[k]) for k in SECTIONS if k in origin.raw}
+    task = {k: v for k, v in sections.get("task", {}).items() if k != "init_from"}
+    trainer = sections.get("trainer", {})
+    epochs = max(float(trainer.get("epochs", 1.0)), _epochs_for(folder, rows, budget))
+    sections["trainer"] = {**trainer, "max_tokens": budget, "epochs": epochs}
+    if task:
+        sections["task"] = task
+    stage: dict[str, Any] = {
+        "name": "continue",
+        "from": {"sweep": str(folder), "select": "all", "checkpoint": "final", "inherit": True},
+        **sections,
+        "search": {"metric": origin.search.metric, "mode": origin.search.mode},
+    }
+    if "resources" in origin.raw:
+        stage["resources"] = origin.raw["resources"]
+    run = {**origin.raw.get("run", {}), "storage": str(folder.parent)}
+    description = f"Continued pretraining of {folder.name}: {budget} more tokens per trial."
+    raw = {"name": name, "description": description, "run": run, "stages": [stage]}
+    return raw, budget, len(rows)
+
+
+def continue_spec(
+    name: str,
+    folder: Path,
+    out: Path | None = None,
+    tokens: int | None = None,
+    factor: float | None = None,
+) -> Path:
+    """Write the continuation of the sweep folder `folder` (see `continuation`); returns its
+    path (default sweeps/NAME.yaml). Raises SpecError."""
+    raw, budget, count = continuation(name, folder, tokens, factor)
+    out = out or Path("sweeps") / f"{name}.yaml"
+    if out.exists():
+        raise SpecError(f"{out}: already exists; pick another name or --out")
+    pipeline_from_dict(raw, source=str(out))
+    header = (
+        f"# Continued pretraining: each of the {count} finished trials of\n"
+        f"# {raw['stages'][0]['from']['sweep']}\n"
+        f"# trains on from its final checkpoint (same model and swept values, fresh optimizer\n"
+        f"# and schedule) for {budget} tokens; trials.csv names each one's upstream trial.\n"
+        f"#   python -m sweeps.run {out} --dry-run\n"
+        f"#   python -m sweeps.run {out}         # -> {raw['run']['storage']}/{name}\n"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(header + yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    load_pipeline(out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sweeps.new", description=__doc__.splitlines()[0]
     )
     parser.add_argument("name", help="name of the new sweep (its results folder)")
-    parser.add_argument(
-        "--from",
-        dest="template",
-        required=True,
-        type=Path,
-        help="template YAML, e.g. sweeps/scaling.yaml",
+    start = parser.add_mutually_exclusive_group(required=True)
+    start.add_argument(
+        "--from", dest="template", type=Path, help="template YAML, e.g. sweeps/scaling.yaml"
     )
-    parser.add_argument("--out", type=Path, help="where to write (default: next to the template)")
+    start.add_argument(
+        "--continue",
+        dest="upstream",
+        type=Path,
+        help="a finished sweep folder (<storage>/<name>) whose trials train on",
+    )
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--tokens", type=int, help="--continue: training tokens of every trial")
+    budget.add_argument(
+        "--more-tokens-factor",
+        type=float,
+        help="--continue: budget as a multiple of the largest upstream trial's tokens "
+        f"(default {DEFAULT_TOKENS_FACTOR:g})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where to write (default: next to the template; sweeps/NAME.yaml for --continue)",
+    )
     args = parser.parse_args(argv)
     try:
-        path = new_spec(args.name, args.template, args.out)
+        if args.template is not None:
+            if args.tokens is not None or args.more_tokens_factor is not None:
+                raise SpecError("--tokens / --more-tokens-factor: only with --continue")
+            path = new_spec(args.name, args.template, args.out)
+        else:
+            path = continue_spec(
+                args.name, args.upstream, args.out, args.tokens, args.more_tokens_factor
+            )
+            print(f"wrote {path}; check it with --dry-run, then run: python -m sweeps.run {path}")
+            return 0
     except SpecError as err:
         return report_user_error(err)
     print(f"wrote {path}; run it with: python -m sweeps.run {path} --dry-run")

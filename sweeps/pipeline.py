@@ -1,14 +1,16 @@
 """Multi-stage sweeps: `stages:` run in order in one sweep folder, later stages starting from
-earlier stages' checkpoints (pretrain -> fine-tune).
+earlier stages' checkpoints (pretrain -> fine-tune), or from another finished sweep's.
 
 Top-level trial sections (model, data, optim, trainer, task, search, resources) are defaults
 that every stage may override. A stage with ``from: {stage: pretrain, select: all}`` (or
 ``select: best``, or ``best_per: [model.size]``) gets one trial per selected upstream trial and
 per point of its own axes; each starts from the upstream trial's final checkpoint with the
 upstream model, and carries the upstream's identity and swept values as ``upstream.*`` columns.
+``from: {sweep: results/scaling, inherit: true}`` takes the trials of a finished sweep folder
+instead (continued pretraining: `python -m sweeps.new NAME --continue results/scaling`).
 
     pipeline = load_pipeline("sweeps/pipeline.yaml")
-    plan = stage_plan(pipeline.stages[1], upstream_rows)     # after stage 0 has run
+    plan = linked_plan(pipeline.stages[1], pipeline.stages, rows, sweep_dir)  # after stage 0
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,23 +27,32 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from sweeps.errors import SpecError, format_validation_error
-from sweeps.plan import Plan, TrialPoint, make_plan, make_trial
-from sweeps.space import SpaceError, is_axis_node, set_dotted
-from sweeps.spec import SweepSpec, parse_override, read_yaml, spec_from_dict
+from sweeps.plan import LINK_KEYS, Plan, TrialPoint, make_plan, make_trial
+from sweeps.space import SpaceError, get_dotted, is_axis_node, set_dotted
+from sweeps.spec import SearchConfig, SweepSpec, parse_override, read_yaml, spec_from_dict
+from sweeps.tables import TRIALS_FILE, read_csv_rows
 
 PIPELINE_KEYS = ("name", "description", "run", "stages")
 STAGE_KEYS = ("name", "from")
 UPSTREAM_PREFIX = "upstream."
 FINISHED = "TERMINATED"
+SPEC_FILE = "spec.yaml"
+"""The resolved spec a sweep folder keeps (written by sweeps.sweep_dir)."""
+NEW_SOURCE_FIELDS = {"sweep": None, "inherit": False}
+"""StageSource fields newer than the pipeline fingerprint, with their defaults."""
 
 
 class StageSource(BaseModel):
-    """Where a stage starts from: the upstream stage and which of its trials."""
+    """Where a stage starts from: an earlier stage or a finished sweep folder, and which of its
+    trials."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    stage: str
-    """Name of an earlier stage."""
+    stage: str | None = None
+    """Name of an earlier stage of this sweep (set this or `sweep`)."""
+    sweep: str | None = None
+    """Path of a finished sweep folder (<storage>/<name>, made absolute) whose trials this stage
+    starts from; their metric and mode come from its spec.yaml (set this or `stage`)."""
     select: Literal["all", "best", "best_per"] = "all"
     """all: one downstream trial per finished upstream trial; best: the best one overall;
     best_per: the best per value of the `best_per` keys."""
@@ -47,6 +60,19 @@ class StageSource(BaseModel):
     """Dotted keys (e.g. model.size) for select: best_per (setting it implies best_per)."""
     checkpoint: Literal["final", "best"] = "final"
     """Which upstream checkpoint to start from."""
+    inherit: bool = False
+    """Also take each upstream trial's own swept values (data.fraction, optim.lr, seed, ...) for
+    every key this stage's sections leave unset, so each trial continues its upstream's run."""
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> StageSource:
+        if (self.stage is None) == (self.sweep is None):
+            raise ValueError(
+                "from: set exactly one of stage (an earlier stage) or sweep (a sweep folder)"
+            )
+        if self.sweep is not None:
+            object.__setattr__(self, "sweep", os.path.abspath(os.path.expanduser(self.sweep)))
+        return self
 
     @model_validator(mode="after")
     def _keys_for_best_per(self) -> StageSource:
@@ -55,6 +81,57 @@ class StageSource(BaseModel):
         if self.select == "best_per" and not self.best_per:
             raise ValueError("from.best_per: list the keys, e.g. [model.size]")
         return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # str() feeds PipelineSpec.fingerprint: newer fields left at their defaults stay out
+        # of it, so pipeline folders fingerprinted before those fields existed still resume.
+        for key, value in super().__repr_args__():
+            if key not in NEW_SOURCE_FIELDS or value != NEW_SOURCE_FIELDS[key]:
+                yield key, value
+
+    @property
+    def origin(self) -> str:
+        """The upstream in words, for messages."""
+        return f"stage {self.stage}" if self.stage is not None else f"sweep {self.sweep}"
+
+
+@dataclass(frozen=True)
+class SweepOrigin:
+    """What a linked stage needs to know of a finished sweep folder it starts from."""
+
+    folder: Path
+    stage: str
+    """The stage whose trials are taken: the folder's last stage ("main" for a plain sweep)."""
+    search: SearchConfig
+    """That stage's search section: the metric and mode that select: best ranks by."""
+    task: str | None
+    """That stage's task type (None for RL sweeps, which keep no model checkpoints)."""
+    raw: dict[str, Any]
+    """That stage's sections as its spec.yaml has them (a pipeline's defaults merged in)."""
+
+
+def read_sweep_origin(folder: str | Path, where: str = "from.sweep") -> SweepOrigin:
+    """Read a finished sweep folder's spec.yaml; raises a SpecError naming `where`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SpecError(f"{where}: {folder} is not a folder")
+    for name in (TRIALS_FILE, SPEC_FILE):
+        if not (folder / name).is_file():
+            raise SpecError(f"{where}: {folder} has no {name}; is it a sweep folder?")
+    try:
+        raw = read_yaml(folder / SPEC_FILE)
+        stage, section = "main", raw
+        if is_pipeline(raw):
+            last = raw["stages"][-1]
+            defaults = {k: v for k, v in raw.items() if k not in ("stages", "name")}
+            body = {k: v for k, v in last.items() if k not in STAGE_KEYS}
+            stage, section = last["name"], _merge(defaults, body)
+        spec = spec_from_dict(section, source=str(folder / SPEC_FILE), name=folder.name)
+    except SpecError as err:
+        raise SpecError(f"{where}: {err}") from None
+    task = getattr(spec.base, "task", None)
+    kind = task.type if task is not None else None
+    return SweepOrigin(folder, stage, spec.search, kind, section)
 
 
 @dataclass(frozen=True)
@@ -121,17 +198,36 @@ def pipeline_from_dict(raw: dict[str, Any], source: str, name: str | None = None
             except ValidationError as err:
                 detail = format_validation_error(err, stage_raw["from"], StageSource)
                 raise SpecError(f"{where}.from: {detail}") from None
-            if src.stage not in {s.name for s in stages}:
+            if src.stage is not None and src.stage not in {s.name for s in stages}:
                 raise SpecError(f"{where}.from.stage: {src.stage!r} is not an earlier stage")
         body = {k: v for k, v in stage_raw.items() if k not in STAGE_KEYS}
         spec = spec_from_dict(_merge(defaults, body), source=f"{where} ({stage_name})", name=name)
-        if src is not None and not hasattr(spec.base.task, "init_from"):
-            raise SpecError(
-                f"{where}.task.type: {spec.base.task.type} cannot start from a checkpoint; "
-                "a stage with `from:` needs a task with init_from (e.g. classify)"
-            )
+        if src is not None:
+            _check_link(spec, src, stages, where)
         stages.append(Stage(stage_name, spec, src))
     return PipelineSpec(name=name, stages=stages, raw=raw)
+
+
+def _check_link(spec: SweepSpec, src: StageSource, stages: list[Stage], where: str) -> None:
+    """The stage's task must be able to start from the upstream task's checkpoints."""
+    task = getattr(spec.base, "task", None)
+    allowed = type(task).init_from_tasks if task is not None else ()
+    kind = task.type if task is not None else "rl"
+    if not allowed:
+        raise SpecError(
+            f"{where}.task.type: {kind} cannot start from a checkpoint; "
+            "a stage with `from:` needs a task with init_from (lm, mlm, classify)"
+        )
+    if src.sweep is not None:
+        upstream = read_sweep_origin(src.sweep, f"{where}.from.sweep").task
+    else:
+        upstream_spec = next(s for s in stages if s.name == src.stage).spec
+        upstream = getattr(getattr(upstream_spec.base, "task", None), "type", None)
+    if upstream not in allowed:
+        raise SpecError(
+            f"{where}.task.type: {kind} cannot start from a checkpoint of a {upstream or 'rl'} "
+            f"task ({src.origin}); it starts from {', '.join(allowed)} checkpoints"
+        )
 
 
 def load_pipeline(path: str | Path, overrides: list[str] = (), name: str | None = None):
@@ -179,32 +275,77 @@ def upstream_columns(row: dict[str, Any], metric: str) -> dict[str, Any]:
     return {f"{UPSTREAM_PREFIX}{k}": row.get(k) for k in (*keep, *swept)}
 
 
+def _is_set(tree: dict[str, Any], path: str) -> bool:
+    """Whether the dotted `path` is present in `tree` (a config dumped with exclude_unset)."""
+    try:
+        get_dotted(tree, path)
+    except (KeyError, TypeError):
+        return False
+    return True
+
+
 def stage_plan(
     stage: Stage, upstream: list[dict[str, Any]], sweep_dir: Path, upstream_metric: str
 ) -> Plan:
-    """Cross the stage's own trials with the selected upstream trials."""
+    """Cross the stage's own trials with the selected upstream trials, whose folders are in
+    `sweep_dir` (in from.sweep when the stage starts from another sweep)."""
     own = make_plan(stage.spec)
-    if stage.source is None:
+    src = stage.source
+    if src is None:
         return own
-    trials: list[TrialPoint] = []
+    folder = Path(src.sweep) if src.sweep is not None else sweep_dir
+    own_tree = stage.spec.base.model_dump(mode="json", exclude_unset=True)
+    trials: dict[str, TrialPoint] = {}
     for row in upstream:
-        trial_dir = next((sweep_dir / "trials").glob(f"*-{row['trial_id']}"), None)
+        trial_dir = next((folder / "trials").glob(f"*-{row['trial_id']}"), None)
         if trial_dir is None:
             continue
         record = json.loads((trial_dir / "config.json").read_text())
         extra = {
             "model": record["config"]["model"],
-            "task.init_from": str(trial_dir / "checkpoints" / stage.source.checkpoint),
+            "task.init_from": str(trial_dir / "checkpoints" / src.checkpoint),
+        }
+        inherited = {
+            k: v
+            for k, v in record["assignment"].items()
+            if src.inherit
+            and k not in LINK_KEYS
+            and not k.startswith("model.")
+            and not _is_set(own_tree, k)
         }
         link = upstream_columns(row, upstream_metric)
         for point in own.trials:
-            trials.append(make_trial(stage.spec, {**point.assignment, **extra}, upstream=link))
-    return Plan(spec=stage.spec, trials=trials, notes=own.notes)
+            assignment = {**point.assignment, **inherited, **extra}
+            trial = make_trial(stage.spec, assignment, upstream=link)
+            trials.setdefault(trial.trial_id, trial)  # inherited values may repeat own points
+    return Plan(spec=stage.spec, trials=list(trials.values()), notes=own.notes)
+
+
+def linked_plan(
+    stage: Stage, stages: list[Stage], rows: list[dict[str, Any]], sweep_dir: Path
+) -> Plan:
+    """The trials of a stage with `from:` once its upstream has run: an earlier stage of this
+    sweep (its rows among `rows`, its folders in `sweep_dir`) or a finished sweep folder."""
+    src = stage.source
+    if src is None:
+        return make_plan(stage.spec)
+    if src.sweep is not None:
+        origin = read_sweep_origin(src.sweep)
+        rows, name, search = read_csv_rows(origin.folder / TRIALS_FILE), origin.stage, origin.search
+    else:
+        name, search = src.stage, next(s for s in stages if s.name == src.stage).spec.search
+    selected = select_upstream(rows, name, src, search.metric, search.mode)
+    return stage_plan(stage, selected, sweep_dir, search.metric)
 
 
 def estimate_plan(stage: Stage, upstream_plan: Plan | None) -> Plan:
     """Dry-run stand-in for a later stage: its trials on the upstream's planned models (all of
     them for select: all; one per group for best and best_per, chosen after upstream runs)."""
+    if stage.source is not None and stage.source.sweep is not None:
+        # A finished folder: the selected trials are known already.
+        plan = linked_plan(stage, [], [], Path(stage.source.sweep))
+        note = f"stage {stage.name}: {len(plan.trials)} trials from {stage.source.origin}"
+        return Plan(spec=plan.spec, trials=plan.trials, notes=[*plan.notes, note])
     own = make_plan(stage.spec)
     if stage.source is None or upstream_plan is None:
         return own

@@ -25,7 +25,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from sweeps.cluster import check_address, connect
 from sweeps.metrics import TOKENS
-from sweeps.pipeline import PipelineSpec, Stage, select_upstream, stage_plan
+from sweeps.pipeline import PipelineSpec, Stage, linked_plan
 from sweeps.plan import Plan, TrialPoint, make_plan, make_trial
 from sweeps.progress import Progress
 from sweeps.resources import max_concurrent
@@ -382,10 +382,8 @@ def _run_stages(
 
 
 def _plan_stage(stage: Stage, stages: list[Stage], tables: ResultTables, sweep_dir: Path) -> Plan:
-    """A stage's trials; a later stage's depend on what its upstream stage finished."""
+    """A stage's trials; a later stage's depend on what its upstream (an earlier stage, or a
+    finished sweep folder) finished."""
     if stage.source is None:
         return make_plan(stage.spec)
-    upstream = next(s for s in stages if s.name == stage.source.stage)
-    metric, mode = upstream.spec.search.metric, upstream.spec.search.mode
-    rows = select_upstream(list(tables.trials.values()), upstream.name, stage.source, metric, mode)
-    return stage_plan(stage, rows, sweep_dir, metric)
+    return linked_plan(stage, stages, list(tables.trials.values()), sweep_dir)

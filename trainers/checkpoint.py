@@ -3,7 +3,8 @@
 A checkpoint is a folder holding one `state.pt` written with torch.save and read back with
 torch.load(weights_only=True), so the state may contain only tensors and primitive containers
 (dicts, lists, tuples, str, int, float, bool, None). Writes are atomic: a crash mid-write
-leaves the previous checkpoint intact.
+leaves the previous checkpoint intact. `upstream_checkpoint` resolves the folder a later
+run's `task.init_from` names (a checkpoint, or a trial folder meaning its final one).
 
     ckpts = CheckpointManager("runs/t0/checkpoints", keep=True)
     folder = ckpts.save_latest(state, eval_loss=2.31)
@@ -46,6 +47,18 @@ def load_state(folder: str | Path, map_location: str | torch.device = "cpu") -> 
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint folder {folder} has no {STATE_FILE}")
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def upstream_checkpoint(path: str) -> Path:
+    """The checkpoint folder a `task.init_from` path names: itself, or a trial folder's
+    checkpoints/final. Raises FileNotFoundError naming task.init_from."""
+    folder = Path(path)
+    for candidate in (folder, folder / "checkpoints" / FINAL):
+        if (candidate / STATE_FILE).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"task.init_from: {path} holds neither {STATE_FILE} nor checkpoints/{FINAL}/{STATE_FILE}"
+    )
 
 
 def _copy_state(src: Path, dst: Path) -> None:

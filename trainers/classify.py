@@ -13,7 +13,6 @@ sequences x seq_len.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,24 +25,13 @@ from data.synthetic import transition_matrix
 from models import count_params
 from models.heads import SequenceModel, sequence_model_flops_per_token
 from sweeps.metrics import EVAL_ACCURACY, EVAL_LOSS
-from trainers.checkpoint import FINAL, STATE_FILE, load_state
+from trainers.checkpoint import load_state, upstream_checkpoint
 from trainers.config import RunConfig
 from trainers.loop import Batch, ModelCounts, run
 from trainers.lora import apply_lora
 from trainers.reporter import Context, Reporter
 from trainers.sampled import SampleMethod
 from trainers.tasks import ClassifyTask
-
-
-def upstream_checkpoint(path: str) -> Path:
-    """The checkpoint folder `path` names: itself, or a trial folder's checkpoints/final."""
-    folder = Path(path)
-    for candidate in (folder, folder / "checkpoints" / FINAL):
-        if (candidate / STATE_FILE).is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"task.init_from: {path} holds neither {STATE_FILE} nor checkpoints/{FINAL}/{STATE_FILE}"
-    )
 
 
 def backbone_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:

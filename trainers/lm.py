@@ -2,7 +2,9 @@
 
 The token data (train shard and a fixed held-out slice) and the next-token loss; everything
 else (optimizer, schedule, reports, checkpoints, resume, divergence) is the shared loop in
-`trainers.loop`. Ray Train runs this same function on each worker.
+`trainers.loop`. Ray Train runs this same function on each worker. With task.init_from the
+model starts from an upstream run's full weights (continued pretraining: same model, fresh
+optimizer and schedule for this run's own budget).
 
     reporter = ListReporter()
     final = train(RunConfig(model=ModelSpec(size="gpt-50k")), reporter)
@@ -20,11 +22,28 @@ from data import random_windows, sequential_windows, shard
 from models import GPT
 from sweeps.metrics import EVAL_LOSS
 from trainers import runtime
+from trainers.checkpoint import load_state, upstream_checkpoint
 from trainers.config import RunConfig
 from trainers.loop import Batch, Method, ModelCounts, build_optimizer, run
 from trainers.reporter import Context, Reporter
 
-__all__ = ["LMMethod", "build_optimizer", "evaluate", "train"]
+__all__ = ["LMMethod", "build_optimizer", "evaluate", "load_init_weights", "train"]
+
+
+def load_init_weights(model: nn.Module, path: str, weights: dict[str, torch.Tensor]) -> None:
+    """Copy an upstream checkpoint's model `weights` (read from `path`) into `model`, strictly:
+    every tensor must exist with the same shape. Raises ValueError naming task.init_from."""
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        # torch lists every mismatch on its own line; the first one says enough.
+        problems = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
+        first = problems[0] if problems else " ".join(str(err).split())
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ValueError(
+            f"task.init_from: {path} holds a different model than this trial's "
+            f"(continued training needs the same model config): {first}{more}"
+        ) from None
 
 
 @torch.no_grad()
@@ -71,9 +90,17 @@ class LMMethod(Method):
             )
         windows = sequential_windows(tokens, self.seq_len, cfg.trainer.batch_size)
         self.eval_batches = [(x.to(device), y.to(device)) for x, y in windows]
+        init_from = cfg.task.init_from
+        self.init_weights: dict[str, torch.Tensor] | None = None
+        if init_from is not None:
+            self.init_weights = load_state(upstream_checkpoint(init_from))["model"]
 
     def build_model(self) -> GPT:
-        return self.model_cfg.build()
+        model = self.model_cfg.build()
+        if self.init_weights is not None:
+            # A resumed trial then overwrites these with its own latest checkpoint.
+            load_init_weights(model, self.cfg.task.init_from, self.init_weights)
+        return model
 
     def counts(self, model: nn.Module) -> ModelCounts:
         m = self.model_cfg

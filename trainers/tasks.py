@@ -2,8 +2,9 @@
 
 Polymorphic on `type` (lm, mlm, regression, diffusion, classify); `TASKS` maps each type to
 its config class. A task also says which model family it trains, how it adapts the resolved
-model config (an encoder for mlm, the denoiser's input width for diffusion), and how big its
-training split is in tokens (samples for regression and diffusion).
+model config (an encoder for mlm, the denoiser's input width for diffusion), how big its
+training split is in tokens (samples for regression and diffusion), and which tasks'
+checkpoints its `init_from` may start from.
 
     RunConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.15})
     ClassifyTask(num_classes=4, lora=LoRAConfig(rank=4, target_modules=("wq", "wv")))
@@ -41,6 +42,9 @@ class _Task(BaseModel):
     model_config = FROZEN
     family: ClassVar[str] = "gpt"
     """Model family the task trains."""
+    init_from_tasks: ClassVar[tuple[str, ...]] = ()
+    """Task types whose checkpoints `task.init_from` may start this task from (none: the task
+    has no init_from)."""
 
     def resolve_model(
         self, model_cfg: GPTConfig | MLPConfig, spec: ModelSpec
@@ -53,14 +57,39 @@ class _Task(BaseModel):
         return count_train_tokens(cfg.data)
 
 
-class LMTask(_Task):
+def absolute_path(path: str | None) -> str | None:
+    """`path` made absolute (user folder expanded); None stays None."""
+    # Trials run in other processes and folders; pin the path to where it was given.
+    return None if path is None else os.path.abspath(os.path.expanduser(path))
+
+
+class _PretrainTask(_Task):
+    """A pretraining task that can continue from an earlier run of the same task."""
+
+    # Left out of the serialised config when unset, so configs (and so trial ids and sweep
+    # fingerprints) written before this field existed stay the same.
+    init_from: str | None = Field(None, exclude_if=lambda path: path is None)
+    """Checkpoint folder of an upstream run of the same task and model (its checkpoints/final,
+    best or latest, or the trial folder itself, meaning its final checkpoint) whose full model
+    weights start training (continued pretraining, with a fresh optimizer and schedule);
+    null = freshly initialised weights."""
+
+    @field_validator("init_from", mode="after")
+    @classmethod
+    def _absolute(cls, path: str | None) -> str | None:
+        return absolute_path(path)
+
+
+class LMTask(_PretrainTask):
     """Next-token language-model pretraining (causal transformer)."""
+
+    init_from_tasks: ClassVar[tuple[str, ...]] = ("lm",)
 
     type: Literal["lm"] = "lm"
     """Task kind."""
 
 
-class MLMTask(_Task):
+class MLMTask(_PretrainTask):
     """Masked-language-model pretraining: a bidirectional encoder predicts masked tokens.
 
     Each position is chosen with probability mask_rate; a chosen token becomes the [MASK] id
@@ -69,6 +98,7 @@ class MLMTask(_Task):
     The loss is the cross-entropy on chosen positions only.
     """
 
+    init_from_tasks: ClassVar[tuple[str, ...]] = ("mlm",)
     type: Literal["mlm"] = "mlm"
     """Task kind."""
     mask_rate: float = Field(0.15, gt=0, lt=1)
@@ -229,6 +259,7 @@ class ClassifyTask(_Task):
     synthetic, else a fresh one) mixed with a table of their own by `separation`.
     """
 
+    init_from_tasks: ClassVar[tuple[str, ...]] = ("lm", "mlm", "classify")
     type: Literal["classify"] = "classify"
     """Task kind."""
     num_classes: int = Field(4, ge=2)
@@ -260,8 +291,7 @@ class ClassifyTask(_Task):
     @field_validator("init_from", mode="after")
     @classmethod
     def _absolute(cls, path: str | None) -> str | None:
-        # Trials run in other processes and folders; pin the path to where it was given.
-        return None if path is None else os.path.abspath(os.path.expanduser(path))
+        return absolute_path(path)
 
     @model_validator(mode="after")
     def _one_way_to_freeze(self) -> ClassifyTask:

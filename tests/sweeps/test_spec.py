@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from sweeps.cli import main
 from sweeps.plan import make_plan
 from sweeps.schema import spec_json_schema
-from sweeps.spec import load_spec, spec_from_dict
+from sweeps.pipeline import estimate_plan, is_pipeline, load_pipeline
+from sweeps.spec import load_spec, read_yaml, spec_from_dict
 from trainers.config import RunConfig
 
 SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.yaml"))
@@ -26,10 +27,16 @@ BASE = {
 
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
 def test_every_sweep_yaml_loads_and_expands(path: Path):
-    spec = load_spec(path)
-    plan = make_plan(spec)
-    assert plan.trials, path
-    assert all(t.params > 0 and t.tokens > 0 and t.flops > 0 for t in plan.trials)
+    if is_pipeline(read_yaml(path)):
+        plans, upstream = [], None
+        for stage in load_pipeline(path).stages:
+            upstream = estimate_plan(stage, upstream)
+            plans.append(upstream)
+    else:
+        plans = [make_plan(load_spec(path))]
+    for plan in plans:
+        assert plan.trials, path
+        assert all(t.params > 0 and t.tokens > 0 and t.flops > 0 for t in plan.trials)
 
 
 def test_sweep_yamls_exist():
