@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from sweeps.errors import SpecError, format_validation_error
 from sweeps.plan import LINK_KEYS, Plan, TrialPoint, make_plan, make_trial
-from sweeps.space import SpaceError, get_dotted, is_axis_node, set_dotted
-from sweeps.spec import SearchConfig, SweepSpec, parse_override, read_yaml, spec_from_dict
+from sweeps.space import get_dotted, is_axis_node
+from sweeps.spec import SearchConfig, SweepSpec, read_with_overrides, read_yaml, spec_from_dict
 from sweeps.tables import TRIALS_FILE, read_csv_rows
 
 PIPELINE_KEYS = ("name", "description", "run", "stages")
@@ -232,13 +232,7 @@ def _check_link(spec: SweepSpec, src: StageSource, stages: list[Stage], where: s
 
 def load_pipeline(path: str | Path, overrides: list[str] = (), name: str | None = None):
     """Load a sweep file with `stages:`; overrides apply to the shared defaults."""
-    raw = read_yaml(path)
-    for text in overrides:
-        key, value = parse_override(text)
-        try:
-            set_dotted(raw, key, value)
-        except SpaceError as err:
-            raise SpecError(f"--set {err}") from None
+    raw = read_with_overrides(path, overrides)
     unknown = [
         k
         for k in raw

@@ -221,8 +221,8 @@ def spec_from_dict(
     return spec
 
 
-def load_spec(path: str | Path, overrides: list[str] = (), name: str | None = None) -> SweepSpec:
-    """Load a sweep YAML, apply ``--set`` overrides, validate. Raises SpecError."""
+def read_with_overrides(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
+    """A sweep YAML as a raw mapping with the ``--set key=value`` overrides applied."""
     raw = read_yaml(path)
     for text in overrides:
         key, value = parse_override(text)
@@ -230,7 +230,12 @@ def load_spec(path: str | Path, overrides: list[str] = (), name: str | None = No
             set_dotted(raw, key, value)
         except SpaceError as err:
             raise SpecError(f"--set {err}") from None
-    return spec_from_dict(raw, source=str(path), name=name)
+    return raw
+
+
+def load_spec(path: str | Path, overrides: list[str] = (), name: str | None = None) -> SweepSpec:
+    """Load a sweep YAML, apply ``--set`` overrides, validate. Raises SpecError."""
+    return spec_from_dict(read_with_overrides(path, overrides), source=str(path), name=name)
 
 
 def _trial_config_class(trial_raw: dict[str, Any]) -> type[BaseModel]:
