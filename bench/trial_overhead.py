@@ -7,9 +7,10 @@ with the same tiny trainings run as plain processes, in one run.
 Plain: the trials' `train()` calls in a pool of `concurrency` warm processes (torch imported,
 one thread each, as Ray gives a 1-CPU trial). Sweep: the same configs through the product on
 an already started local Ray (warm cluster): Ray Tune -> TorchTrainer -> the same loop.
-  overhead_s       median over trials of (sweep trial time - plain train() time), where the
-                   sweep trial time is its share of the sweep's wall time (wall x concurrency
-                   / trials), so actor start, scheduling and reporting all count
+  overhead_s       per-trial cost beyond the plain train() call: the extra wall time of a sweep
+                   with twice the trials, x concurrency / extra trials, minus the median plain
+                   train() time (scheduling, gaps between trials and reporting all count; the
+                   once-per-sweep start-up is printed separately)
   throughput_ratio median over trials of sweep tokens/s / plain tokens/s (same config)
   core_use         busy fraction of all cores (from /proc/stat) while the sweep ran
 The last line is `overhead_s=<x> throughput_ratio=<y> core_use=<z>`.
@@ -30,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sweeps.metrics import TOKENS_PER_S  # noqa: E402
 
 
-def spec_dict(trials: int, max_tokens: int) -> dict:
+def spec_dict(trials: int, max_tokens: int, first_seed: int = 0, name: str = "overhead") -> dict:
     return {
-        "name": "overhead",
+        "name": name,
         "model": {"size": "gpt-20k", "seq_len": 64},
         "data": {"dataset": {"type": "synthetic", "vocab_size": 32, "num_tokens": 200_000}},
         "trainer": {
@@ -42,7 +43,7 @@ def spec_dict(trials: int, max_tokens: int) -> dict:
             "eval_tokens": 4096,
             "keep_checkpoints": False,
         },
-        "search": {"seeds": list(range(trials))},
+        "search": {"seeds": list(range(first_seed, first_seed + trials))},
     }
 
 
@@ -104,39 +105,47 @@ def main() -> None:
         logging_level="ERROR",
     )
     connect()
+    double = make_plan(
+        spec_from_dict(
+            spec_dict(2 * args.trials, args.max_tokens, first_seed=args.trials, name="overhead2")
+        )
+    )
     with tempfile.TemporaryDirectory() as storage:
-        busy0, total0 = _cpu_times()
         start = time.perf_counter()
         run_sweep(plan, storage=storage)
         sweep_wall = time.perf_counter() - start
-        busy1, total1 = _cpu_times()
         trials = pd.read_csv(Path(storage) / "overhead" / "trials.csv").set_index("trial_id")
+        busy0, total0 = _cpu_times()
+        start = time.perf_counter()
+        run_sweep(double, storage=storage)
+        double_wall = time.perf_counter() - start
+        busy1, total1 = _cpu_times()
     ray.shutdown()
 
-    share = sweep_wall * args.concurrency / len(configs)
-    overheads = [share - wall for wall, _ in plain]
+    n, slots = len(configs), args.concurrency
+    plain_median = statistics.median(w for w, _ in plain)
+    # The n extra trials of the second sweep cost (double_wall - sweep_wall) x slots core-slot
+    # seconds: Tune's start-up and the first actor starts cancel out, the gaps between trials
+    # and every per-trial cost stay in.
+    marginal = (double_wall - sweep_wall) * slots / n - plain_median
+    amortised = sweep_wall * slots / n - plain_median
     ratios = [
         trials.loc[t.trial_id, TOKENS_PER_S] / tps
         for t, (_, tps) in zip(plan.trials, plain, strict=True)
     ]
     core_use = (busy1 - busy0) / max(1, total1 - total0)
-    print(f"trials: {len(configs)}, {args.concurrency} at a time, {args.max_tokens} tokens each")
+    print(f"trials: {n} then {2 * n}, {slots} at a time, {args.max_tokens} tokens each")
+    print(f"plain processes: {plain_wall:.1f} s wall, median train() {plain_median:.2f} s")
+    print(f"sweeps on warm Ray: {sweep_wall:.1f} s for {n} trials, {double_wall:.1f} s for {2 * n}")
     print(
-        f"plain processes: {plain_wall:.1f} s wall, median train() "
-        f"{statistics.median(w for w, _ in plain):.2f} s"
-    )
-    print(f"sweep on warm Ray: {sweep_wall:.1f} s wall ({share:.2f} s per trial slot)")
-    in_tune = statistics.median(trials["wall_s"]) - statistics.median(w for w, _ in plain)
-    print(
-        f"median per-trial overhead: {statistics.median(overheads):.2f} s "
-        f"({in_tune:.2f} s between a trial's start and its last report, the rest is Tune "
-        "start-up and actor starts shared by all trials)"
+        f"per-trial overhead: {marginal:.2f} s per extra trial; {amortised:.2f} s per trial "
+        f"when one {n}-trial sweep also carries Tune's start-up and the first actor starts"
     )
     print(f"in-trial throughput, sweep / plain: {statistics.median(ratios):.3f}")
-    print(f"core use during the sweep: {core_use:.2%}")
+    print(f"core use during the {2 * n}-trial sweep: {core_use:.2%}")
     print(
-        f"overhead_s={statistics.median(overheads):.2f} "
-        f"throughput_ratio={statistics.median(ratios):.3f} core_use={core_use:.3f}"
+        f"overhead_s={marginal:.2f} throughput_ratio={statistics.median(ratios):.3f} "
+        f"core_use={core_use:.3f}"
     )
 
 

@@ -161,6 +161,7 @@ class HFTextConfig(BaseModel):
     def _absolute_if_local(cls, path: str) -> str:
         local = os.path.expanduser(path)
         return os.path.abspath(local) if os.path.exists(local) else path
+
     name: str | None = None
     """Hub configuration name, if the dataset has several."""
     split: str = "train"

@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from sweeps.cli import main
+from sweeps.pipeline import estimate_plan, is_pipeline, load_pipeline
 from sweeps.plan import make_plan
 from sweeps.schema import spec_json_schema
-from sweeps.pipeline import estimate_plan, is_pipeline, load_pipeline
 from sweeps.spec import load_spec, read_yaml, spec_from_dict
 from trainers.config import RunConfig
 
