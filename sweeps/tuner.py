@@ -33,6 +33,7 @@ from sweeps.space import to_tune
 from sweeps.spec import spec_from_dict
 from sweeps.sweep_dir import SweepLock, open_sweep_dir
 from sweeps.tables import FAILED, FINISHED, STOPPED, ResultTables
+from trainers.config import RunConfig
 
 ERROR_FILE = "error.txt"
 ATTEMPTS_FILE = "attempts.log"
@@ -86,11 +87,11 @@ def _driver(config: dict[str, Any]) -> None:
     (trial_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
     _log_attempt(trial_dir)
     try:
-        if type(point.config).__name__ == "RLRunConfig":
+        if not isinstance(point.config, RunConfig):  # an RL trial
             from rl import train as rl_train
-            from trainers.ray_worker import _TrialReporter
+            from trainers.ray_worker import TrialReporter
 
-            reporter = _TrialReporter(trial_dir, tune.report)
+            reporter = TrialReporter(trial_dir, tune.report)
             rl_train(point.config, reporter, point.resources.cpus_per_worker, str(trial_dir))
         else:
             from trainers.ray_worker import fit_trial
@@ -213,7 +214,7 @@ def _scheduler(plan: Plan) -> TrialScheduler:
 
 def _resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     point = _point_from_config(config)
-    if point.config.__class__.__name__ == "RLRunConfig":
+    if not isinstance(point.config, RunConfig):  # an RL trial
         from rl import resources as rl_resources
 
         return tune.PlacementGroupFactory(

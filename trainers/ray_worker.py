@@ -32,7 +32,7 @@ PLACEMENT_GROUP_FILE = "placement_group.id"
 """The worker group's placement group, recorded so the runner can release it."""
 
 
-class _TrialReporter:
+class TrialReporter:
     """Reporter for one trial: metrics to `report` (local mode) or `ray.train.report`.
 
     Checkpoints live in the trial folder (a shared file system on clusters), so resuming
@@ -82,7 +82,7 @@ def _train_loop(config: dict[str, Any]) -> None:
         group = ray.util.get_current_placement_group()
         if rank == 0 and group is not None:
             (trial_dir / PLACEMENT_GROUP_FILE).write_text(group.id.hex())
-    get_trainer(cfg.trainer.task)(cfg, _TrialReporter(trial_dir, config.get("report")), ctx)
+    get_trainer(cfg.trainer.task)(cfg, TrialReporter(trial_dir, config.get("report")), ctx)
 
 
 def fit_trial(
