@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 from sweeps.errors import SpecError, report_user_error
 
@@ -77,38 +78,40 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not args.spec:
         raise SpecError("no spec given: python -m sweeps.run SPEC.yaml [--dry-run]")
-    from sweeps.pipeline import is_pipeline
-    from sweeps.spec import read_yaml
-
-    if is_pipeline(read_yaml(args.spec)):
-        return _run_pipeline(args)
+    from sweeps.pipeline import is_pipeline, pipeline_from_raw
     from sweeps.plan import make_plan, render_plan
-    from sweeps.spec import load_spec
+    from sweeps.spec import read_with_overrides, spec_from_dict
 
-    spec = load_spec(args.spec, args.overrides, name=args.name)
+    raw = read_with_overrides(args.spec, args.overrides)
+    if is_pipeline(raw):
+        return _run_pipeline(args, pipeline_from_raw(raw, source=args.spec, name=args.name))
+    spec = spec_from_dict(raw, source=args.spec, name=args.name)
     plan = make_plan(spec)
     if args.dry_run:
         print(render_plan(plan))
         return 0
     from sweeps.tuner import run_sweep
 
-    return run_sweep(
-        plan,
-        storage=args.storage or spec.run.storage,
-        address=args.address,
-        resume=args.resume,
-        force=args.force,
-        retry_failed=args.retry_failed or spec.run.retry_failed,
-    )
+    return run_sweep(plan, **_run_options(args, spec.run))
 
 
-def _run_pipeline(args: argparse.Namespace) -> int:
-    from sweeps.pipeline import estimate_plan, load_pipeline
+def _run_options(args: argparse.Namespace, run: Any) -> dict[str, Any]:
+    """Where and how to run, from the command line over the spec's `run:` section."""
+    return {
+        "storage": args.storage or run.storage,
+        "address": args.address,
+        "resume": args.resume,
+        "force": args.force,
+        "retry_failed": args.retry_failed or run.retry_failed,
+    }
+
+
+def _run_pipeline(args: argparse.Namespace, pipeline: Any) -> int:
+    from sweeps.pipeline import estimate_plan
     from sweeps.plan import render_plan
 
-    pipeline = load_pipeline(args.spec, args.overrides, name=args.name)
     if args.dry_run:
-        plans: dict[str, object] = {}
+        plans: dict[str, Any] = {}
         for stage in pipeline.stages:
             upstream = plans.get(stage.source.stage) if stage.source else None
             plans[stage.name] = estimate_plan(stage, upstream)
@@ -117,11 +120,4 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         return 0
     from sweeps.tuner import run_pipeline
 
-    return run_pipeline(
-        pipeline,
-        storage=args.storage or pipeline.run.storage,
-        address=args.address,
-        resume=args.resume,
-        force=args.force,
-        retry_failed=args.retry_failed or pipeline.run.retry_failed,
-    )
+    return run_pipeline(pipeline, **_run_options(args, pipeline.run))

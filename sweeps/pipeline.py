@@ -29,10 +29,17 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from sweeps.errors import SpecError, format_validation_error
 from sweeps.plan import LINK_KEYS, Plan, TrialPoint, make_plan, make_trial
 from sweeps.space import get_dotted, is_axis_node
-from sweeps.spec import SearchConfig, SweepSpec, read_with_overrides, read_yaml, spec_from_dict
+from sweeps.spec import (
+    SWEEP_KEYS,
+    TRIAL_KEYS,
+    SearchConfig,
+    SweepSpec,
+    read_with_overrides,
+    read_yaml,
+    spec_from_dict,
+)
 from sweeps.tables import TRIALS_FILE, read_csv_rows
 
-PIPELINE_KEYS = ("name", "description", "run", "stages")
 STAGE_KEYS = ("name", "from")
 UPSTREAM_PREFIX = "upstream."
 FINISHED = "TERMINATED"
@@ -230,19 +237,20 @@ def _check_link(spec: SweepSpec, src: StageSource, stages: list[Stage], where: s
         )
 
 
-def load_pipeline(path: str | Path, overrides: list[str] = (), name: str | None = None):
-    """Load a sweep file with `stages:`; overrides apply to the shared defaults."""
-    raw = read_with_overrides(path, overrides)
-    unknown = [
-        k
-        for k in raw
-        if k not in PIPELINE_KEYS
-        and k not in ("search", "resources")
-        and k not in ("model", "data", "optim", "trainer", "task", "seed")
-    ]
+def pipeline_from_raw(raw: dict[str, Any], source: str, name: str | None = None) -> PipelineSpec:
+    """A sweep mapping with `stages:` (overrides already applied) -> PipelineSpec."""
+    allowed = (*SWEEP_KEYS, *TRIAL_KEYS, "stages")
+    unknown = [k for k in raw if k not in allowed]
     if unknown:
-        raise SpecError(f"{path}: {unknown[0]}: unknown key")
-    return pipeline_from_dict(raw, source=str(path), name=name)
+        raise SpecError(f"{source}: {unknown[0]}: unknown key; valid: {', '.join(allowed)}")
+    return pipeline_from_dict(raw, source=source, name=name)
+
+
+def load_pipeline(
+    path: str | Path, overrides: list[str] = (), name: str | None = None
+) -> PipelineSpec:
+    """Load a sweep file with `stages:`; overrides apply to the shared defaults."""
+    return pipeline_from_raw(read_with_overrides(path, overrides), source=str(path), name=name)
 
 
 def select_upstream(
