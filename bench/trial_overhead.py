@@ -11,7 +11,8 @@ an already started local Ray (warm cluster): Ray Tune -> TorchTrainer -> the sam
                    with twice the trials, x concurrency / extra trials, minus the median plain
                    train() time (scheduling, gaps between trials and reporting all count; the
                    once-per-sweep start-up is printed separately)
-  throughput_ratio median over trials of sweep tokens/s / plain tokens/s (same config)
+  throughput_ratio median over trials of sweep tokens/s / plain tokens/s (same config), each
+                   over the whole run: tokens / training seconds (evaluation excluded)
   core_use         busy fraction of all cores (from /proc/stat) while the sweep ran
 The last line is `overhead_s=<x> throughput_ratio=<y> core_use=<z>`.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sweeps.metrics import TOKENS_PER_S  # noqa: E402
+from sweeps.metrics import TOKENS, TRAIN_TIME_S  # noqa: E402
 
 
 def spec_dict(trials: int, max_tokens: int, first_seed: int = 0, name: str = "overhead") -> dict:
@@ -64,7 +65,7 @@ def _plain_train(config_json: str) -> tuple[float, float]:
         final = get_trainer(cfg.trainer.task)(
             cfg, ListReporter(), Context(num_threads=1, trial_dir=tmp)
         )
-    return time.perf_counter() - start, final[TOKENS_PER_S]
+    return time.perf_counter() - start, final[TOKENS] / final[TRAIN_TIME_S]
 
 
 def _cpu_times() -> tuple[int, int]:
@@ -130,7 +131,7 @@ def main() -> None:
     marginal = (double_wall - sweep_wall) * slots / n - plain_median
     amortised = sweep_wall * slots / n - plain_median
     ratios = [
-        trials.loc[t.trial_id, TOKENS_PER_S] / tps
+        trials.loc[t.trial_id, TOKENS] / trials.loc[t.trial_id, TRAIN_TIME_S] / tps
         for t, (_, tps) in zip(plan.trials, plain, strict=True)
     ]
     core_use = (busy1 - busy0) / max(1, total1 - total0)

@@ -102,7 +102,7 @@ def _driver(config: dict[str, Any]) -> None:
                 trial_dir,
                 f"train-trial_id={point.trial_id}",
                 report=tune.report,
-                callbacks=[TuneReportCallback()],
+                make_callbacks=lambda: [TuneReportCallback()],
             )
     except Exception as err:
         (trial_dir / ERROR_FILE).write_text(_failure_text(err))

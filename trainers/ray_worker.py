@@ -8,7 +8,7 @@ GPU); every rank reports through `ray.train.report` and the caller's callbacks f
 0's metrics to Tune.
 
     fit_trial(cfg, resources, trial_dir, run_name="train-trial_id=3f9a0c21d4",
-              report=tune.report, callbacks=[TuneReportCallback()])
+              report=tune.report, make_callbacks=lambda: [TuneReportCallback()])
 """
 
 from __future__ import annotations
@@ -91,9 +91,15 @@ def fit_trial(
     trial_dir: Path,
     run_name: str,
     report: Callable[[dict[str, Any]], None],
-    callbacks: list[Any],
+    make_callbacks: Callable[[], list[Any]],
 ) -> None:
-    """Train one trial through `TorchTrainer`; raises what the loop raised."""
+    """Train one trial through `TorchTrainer`; raises what the loop raised.
+
+    `make_callbacks` is called only for a worker group: Tune's `TuneReportCallback` creates a
+    queue actor in the trial's session when built, and that session then polls it on every
+    result, so building it for a local-mode trial would start an extra Ray worker process per
+    trial and add a remote call to every report.
+    """
     local = not resources.uses_worker_group
     if local:
         scaling = ScalingConfig(num_workers=0)
@@ -120,7 +126,7 @@ def fit_trial(
         run_config=ray.train.RunConfig(
             name=run_name,
             storage_path=str((trial_dir / "ray_train").resolve()),
-            callbacks=[] if local else callbacks,
+            callbacks=[] if local else make_callbacks(),
         ),
     )
     trainer.fit()
