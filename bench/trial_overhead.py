@@ -1,20 +1,28 @@
 """Per-trial orchestration cost, in-trial throughput and core use of a sweep, side by side
 with the same tiny trainings run as plain processes, in one run.
 
-    python bench/trial_overhead.py                 # 16 trials, 2 at a time
-    python bench/trial_overhead.py --trials 8 --max-tokens 20480
+    python bench/trial_overhead.py                        # 2 rounds of 16 + 32 trials
+    python bench/trial_overhead.py --max-tokens 163840    # 2 s trainings
+    python bench/trial_overhead.py --group-trials 0       # skip the worker-group part
 
 Plain: the trials' `train()` calls in a pool of `concurrency` warm processes (torch imported,
 one thread each, as Ray gives a 1-CPU trial). Sweep: the same configs through the product on
 an already started local Ray (warm cluster): Ray Tune -> TorchTrainer -> the same loop.
+Plain and sweep runs alternate for `--rounds` rounds, so a slow spell of a shared machine
+lands on both sides rather than on one.
   overhead_s       per-trial cost beyond the plain train() call: the extra wall time of a sweep
                    with twice the trials, x concurrency / extra trials, minus the median plain
-                   train() time (scheduling, gaps between trials and reporting all count; the
-                   once-per-sweep start-up is printed separately)
-  throughput_ratio median over trials of sweep tokens/s / plain tokens/s (same config), each
-                   over the whole run: tokens / training seconds (evaluation excluded)
-  core_use         busy fraction of all cores (from /proc/stat) while the sweep ran
+                   train() time of the same round (scheduling, gaps between trials and
+                   reporting all count; the once-per-sweep start-up is printed separately);
+                   median over rounds
+  throughput_ratio median sweep tokens/s over median plain tokens/s, each trial's over its
+                   whole run: tokens / training seconds (evaluation excluded)
+  core_use         busy fraction of all cores (from /proc/stat) while the larger sweeps ran
 The last line is `overhead_s=<x> throughput_ratio=<y> core_use=<z>`.
+
+The worker-group part runs 2-worker DDP trials (a real Train controller and worker group per
+trial, one trial at a time) and prints their marginal wall time per trial next to the training
+seconds inside them: the difference is what Ray's worker group costs per trial here.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,7 +41,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sweeps.metrics import TOKENS, TRAIN_TIME_S  # noqa: E402
 
 
-def spec_dict(trials: int, max_tokens: int, first_seed: int = 0, name: str = "overhead") -> dict:
+def spec_dict(
+    trials: int,
+    max_tokens: int,
+    first_seed: int = 0,
+    name: str = "overhead",
+    resources: dict | None = None,
+) -> dict:
     return {
         "name": name,
         "model": {"size": "gpt-20k", "seq_len": 64},
@@ -45,6 +60,7 @@ def spec_dict(trials: int, max_tokens: int, first_seed: int = 0, name: str = "ov
             "keep_checkpoints": False,
         },
         "search": {"seeds": list(range(first_seed, first_seed + trials))},
+        **({"resources": resources} if resources else {}),
     }
 
 
@@ -74,80 +90,131 @@ def _cpu_times() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+@dataclass
+class SweepRun:
+    """One sweep's wall time, core use and finished trials table."""
+
+    wall_s: float
+    core_use: float
+    trials: object  # pandas DataFrame of trials.csv
+
+    @property
+    def tokens_per_s(self) -> list[float]:
+        return list(self.trials[TOKENS] / self.trials[TRAIN_TIME_S])
+
+
+def _sweep(raw: dict, storage: str) -> SweepRun:
+    import pandas as pd
+
+    from sweeps.plan import make_plan
+    from sweeps.spec import spec_from_dict
+    from sweeps.tuner import run_sweep
+
+    plan = make_plan(spec_from_dict(raw))
+    busy0, total0 = _cpu_times()
+    start = time.perf_counter()
+    run_sweep(plan, storage=storage)
+    wall = time.perf_counter() - start
+    busy1, total1 = _cpu_times()
+    trials = pd.read_csv(Path(storage) / raw["name"] / "trials.csv")
+    if not (trials["status"] == "TERMINATED").all():
+        sys.exit(
+            f"bench sweep {raw['name']}: not every trial finished: {trials['status'].tolist()}"
+        )
+    return SweepRun(wall, (busy1 - busy0) / max(1, total1 - total0), trials)
+
+
+def _pair(n: int, max_tokens: int, storage: str, tag: str, resources: dict | None = None):
+    """A sweep of n trials, then one of 2n fresh trials (other seeds): the difference is the
+    marginal cost of n trials, free of Tune's start-up and the first actor starts."""
+    single = _sweep(spec_dict(n, max_tokens, 0, f"{tag}-n", resources), storage)
+    double = _sweep(spec_dict(2 * n, max_tokens, n, f"{tag}-2n", resources), storage)
+    return single, double
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=40_960)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--group-trials", type=int, default=3)
     args = parser.parse_args()
 
     from sweeps.plan import make_plan
     from sweeps.spec import spec_from_dict
 
-    plan = make_plan(spec_from_dict(spec_dict(args.trials, args.max_tokens)))
+    n, slots = args.trials, args.concurrency
+    plan = make_plan(spec_from_dict(spec_dict(n, args.max_tokens)))
     configs = [t.config.model_dump_json() for t in plan.trials]
 
-    with ProcessPoolExecutor(args.concurrency, initializer=_plain_worker_init) as pool:
-        list(pool.map(_plain_train, configs[: args.concurrency]))  # warm: imports, data cache
-        start = time.perf_counter()
-        plain = list(pool.map(_plain_train, configs))
-        plain_wall = time.perf_counter() - start
+    import os
 
-    import pandas as pd
     import ray
 
-    from sweeps.cluster import connect
-    from sweeps.tuner import run_sweep
+    from sweeps.cluster import WORKER_ENV, connect
 
-    ray.init(
-        num_cpus=args.concurrency,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level="ERROR",
-    )
-    connect()
-    double = make_plan(
-        spec_from_dict(
-            spec_dict(2 * args.trials, args.max_tokens, first_seed=args.trials, name="overhead2")
+    plain_walls: list[list[float]] = []
+    plain_tps: list[float] = []
+    pairs = []
+    with ProcessPoolExecutor(slots, initializer=_plain_worker_init) as pool:
+        list(pool.map(_plain_train, configs[:slots]))  # warm: imports, data cache
+        os.environ.update(WORKER_ENV)  # as `connect` does: Ray's processes inherit it
+        ray.init(
+            num_cpus=slots, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
         )
-    )
-    with tempfile.TemporaryDirectory() as storage:
-        start = time.perf_counter()
-        run_sweep(plan, storage=storage)
-        sweep_wall = time.perf_counter() - start
-        trials = pd.read_csv(Path(storage) / "overhead" / "trials.csv").set_index("trial_id")
-        busy0, total0 = _cpu_times()
-        start = time.perf_counter()
-        run_sweep(double, storage=storage)
-        double_wall = time.perf_counter() - start
-        busy1, total1 = _cpu_times()
-    ray.shutdown()
+        connect()
+        with tempfile.TemporaryDirectory() as storage:
+            for r in range(args.rounds):
+                plain = list(pool.map(_plain_train, configs))
+                plain_walls.append([w for w, _ in plain])
+                plain_tps += [tps for _, tps in plain]
+                pairs.append(_pair(n, args.max_tokens, storage, f"round{r}"))
+            group = None
+            if args.group_trials:
+                workers = {"workers": 2, "cpus_per_worker": (slots - 0.5) / 2}
+                group = _pair(args.group_trials, args.max_tokens, storage, "group", workers)
+        ray.shutdown()
 
-    n, slots = len(configs), args.concurrency
-    plain_median = statistics.median(w for w, _ in plain)
-    # The n extra trials of the second sweep cost (double_wall - sweep_wall) x slots core-slot
-    # seconds: Tune's start-up and the first actor starts cancel out, the gaps between trials
-    # and every per-trial cost stay in.
-    marginal = (double_wall - sweep_wall) * slots / n - plain_median
-    amortised = sweep_wall * slots / n - plain_median
-    ratios = [
-        trials.loc[t.trial_id, TOKENS] / trials.loc[t.trial_id, TRAIN_TIME_S] / tps
-        for t, (_, tps) in zip(plan.trials, plain, strict=True)
+    marginals = [
+        (double.wall_s - single.wall_s) * slots / n - statistics.median(walls)
+        for (single, double), walls in zip(pairs, plain_walls, strict=True)
     ]
-    core_use = (busy1 - busy0) / max(1, total1 - total0)
-    print(f"trials: {n} then {2 * n}, {slots} at a time, {args.max_tokens} tokens each")
-    print(f"plain processes: {plain_wall:.1f} s wall, median train() {plain_median:.2f} s")
-    print(f"sweeps on warm Ray: {sweep_wall:.1f} s for {n} trials, {double_wall:.1f} s for {2 * n}")
+    amortised = [
+        single.wall_s * slots / n - statistics.median(walls)
+        for (single, _), walls in zip(pairs, plain_walls, strict=True)
+    ]
+    sweep_tps = [tps for pair in pairs for run in pair for tps in run.tokens_per_s]
+    ratio = statistics.median(sweep_tps) / statistics.median(plain_tps)
+    core_use = statistics.mean(double.core_use for _, double in pairs)
+    overhead = statistics.median(marginals)
+
     print(
-        f"per-trial overhead: {marginal:.2f} s per extra trial; {amortised:.2f} s per trial "
-        f"when one {n}-trial sweep also carries Tune's start-up and the first actor starts"
+        f"trials: {n} then {2 * n} per round, {args.rounds} rounds, {slots} at a time, "
+        f"{args.max_tokens} tokens each"
     )
-    print(f"in-trial throughput, sweep / plain: {statistics.median(ratios):.3f}")
-    print(f"core use during the {2 * n}-trial sweep: {core_use:.2%}")
+    for r, ((single, double), walls) in enumerate(zip(pairs, plain_walls, strict=True)):
+        print(
+            f"round {r}: plain median train() {statistics.median(walls):.2f} s; sweeps "
+            f"{single.wall_s:.1f} s for {n} trials, {double.wall_s:.1f} s for {2 * n}; "
+            f"{marginals[r]:+.2f} s per extra trial, {amortised[r]:.2f} s per trial with "
+            f"Tune's start-up; core use {double.core_use:.1%}"
+        )
     print(
-        f"overhead_s={marginal:.2f} throughput_ratio={statistics.median(ratios):.3f} "
-        f"core_use={core_use:.3f}"
+        f"in-trial throughput: sweep {statistics.median(sweep_tps):.0f} tokens/s, plain "
+        f"{statistics.median(plain_tps):.0f} tokens/s, ratio {ratio:.3f}"
     )
+    if group is not None:
+        single, double = group
+        k = args.group_trials
+        per_trial = (double.wall_s - single.wall_s) / k
+        train_s = statistics.median(double.trials[TRAIN_TIME_S])
+        print(
+            f"2-worker DDP trials (worker group, one at a time): {per_trial:.2f} s wall per "
+            f"extra trial, {train_s:.2f} s of it training -> {per_trial - train_s:.2f} s of "
+            f"controller, worker group, evaluation and teardown per trial"
+        )
+    print(f"overhead_s={overhead:.2f} throughput_ratio={ratio:.3f} core_use={core_use:.3f}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """The result tables of a sweep folder: `trials.csv` and `curves.csv`, written as trials run.
 
-They are the interface to `analysis`. Every change is on disk before the next event is
-handled (trials.csv is rewritten atomically, curves.csv appended and flushed), so a sweep
-killed at any moment keeps every row it had; rows of earlier runs of the same sweep are
-loaded first and kept.
+They are the interface to `analysis`. Every result is appended to curves.csv before the next
+event is handled, and trials.csv is rewritten atomically whenever a trial starts or ends, so a
+sweep killed at any moment keeps every row it had; rows of earlier runs of the same sweep are
+loaded first and kept. Intermediate results update trials.csv at most once per
+`RESULT_FLUSH_S`: a rewrite costs the driver time in proportion to the number of trials, and
+the driver shares the machine with the trials.
 
     tables = ResultTables(sweep_dir, metric="eval/loss", mode="min")
     tables.trial_started(point)
@@ -32,6 +34,9 @@ FAILED = "ERROR"
 RUNNING = "RUNNING"
 PENDING = "PENDING"
 ID_COLUMNS = ("trial_id", "tag", "stage", "status")
+RESULT_FLUSH_S = 2.0
+"""Least time between trials.csv rewrites caused by intermediate results (curves.csv has
+every result at once; a trial's start and end always rewrite trials.csv)."""
 
 
 def _number(value: Any) -> Any:
@@ -80,6 +85,7 @@ class ResultTables:
         }
         self._curve_columns: list[str] | None = None
         self._started: dict[str, float] = {}
+        self._flushed_at = -math.inf
 
     # -- what earlier runs left -------------------------------------------------------------
     def status(self, trial_id: str) -> str | None:
@@ -116,13 +122,16 @@ class ResultTables:
         if numbers.get(DONE):
             row["done"] = 1
         self._append_curve(trial_id, numbers)
-        self.flush()
+        if time.monotonic() - self._flushed_at >= RESULT_FLUSH_S:
+            self.flush()
 
     def trial_ended(self, trial_id: str, status: str, error: str | None = None) -> None:
         row = self.trials[trial_id]
         if status == FINISHED and not row.get("done"):
             status = STOPPED
         row["status"] = status
+        if trial_id in self._started:
+            row["wall_s"] = round(time.monotonic() - self._started[trial_id], 2)
         if error:
             row["error"] = " ".join(error.split())[:500]
         self.flush()
@@ -167,6 +176,7 @@ class ResultTables:
         front = [c for c in ID_COLUMNS]
         rows = [{**{c: r.get(c) for c in front}, **r} for r in ordered]
         _write_atomic(self.dir / TRIALS_FILE, rows)
+        self._flushed_at = time.monotonic()
 
     def _rows(self, all_stages: bool) -> list[dict[str, Any]]:
         return [r for r in self.trials.values() if all_stages or r.get("stage") == self.stage]

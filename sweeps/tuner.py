@@ -60,6 +60,19 @@ def _point_from_config(config: dict[str, Any]) -> TrialPoint:
     return _POINTS[point_key]
 
 
+_BY_TUNE_TRIAL: dict[str, TrialPoint] = {}
+
+
+def _point_of(trial: Any) -> TrialPoint:
+    """The TrialPoint of a Tune trial, looked up by Tune's trial id: the driver's callbacks
+    and scheduler ask on every event, and re-keying the config each time showed up in the
+    driver's profile."""
+    point = _BY_TUNE_TRIAL.get(trial.trial_id)
+    if point is None:
+        point = _BY_TUNE_TRIAL[trial.trial_id] = _point_from_config(trial.config)
+    return point
+
+
 def _failure_text(err: BaseException) -> str:
     """The innermost error's own message: Ray wraps worker errors in several layers."""
     while err.__cause__ is not None:
@@ -128,21 +141,21 @@ class _Tables(tune.Callback):
         self.tables, self.progress = tables, progress
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.tables.trial_started(_point_from_config(trial.config))
+        self.tables.trial_started(_point_of(trial))
         self.progress.update(self.tables)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.tables.trial_reported(_point_from_config(trial.config).trial_id, result)
+        self.tables.trial_reported(_point_of(trial).trial_id, result)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        point = _point_from_config(trial.config)
+        point = _point_of(trial)
         _release(trial, point)
         error = _read_error(point, trial)
         self.tables.trial_ended(point.trial_id, FAILED if error else FINISHED, error)
         self.progress.update(self.tables)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        point = _point_from_config(trial.config)
+        point = _point_of(trial)
         _release(trial, point)
         error = _read_error(point, trial) or "trial process failed (see Ray logs)"
         self.tables.trial_ended(point.trial_id, FAILED, error)
@@ -174,7 +187,7 @@ class StratifiedScheduler(FIFOScheduler):
         self.keys, self.asha, self.brackets = keys, asha, {}
 
     def _bracket(self, trial) -> ASHAScheduler:
-        assignment = _point_from_config(trial.config).assignment
+        assignment = _point_of(trial).assignment
         key = tuple(assignment.get(k) for k in self.keys)
         if key not in self.brackets:
             self.brackets[key] = ASHAScheduler(**self.asha)
@@ -281,6 +294,10 @@ def run_stage(
     # A trial that fails before its first evaluation ends without the metric; that is a
     # recorded failure, not a reason for Tune to abort the whole sweep.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    # trials.csv and curves.csv hold every result; Tune's own per-trial JSON, CSV and
+    # TensorBoard loggers would write them a second time and cost the driver CPU that, on a
+    # small machine, comes out of the trials' share.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     tuner = tune.Tuner(
         tune.with_resources(_driver, _resources),
         param_space=param_space,
@@ -289,12 +306,14 @@ def run_stage(
             scheduler=_scheduler(plan),
             num_samples=num_samples,
             max_concurrent_trials=limit,
-            # Reuse pays off for in-process (local mode) trials only. A stopped trial's actor
-            # must die with it when it owns a worker group: a reused actor would keep the
-            # group's controller and placement group alive.
-            reuse_actors=not any(t.resources.uses_worker_group for t in plan.trials),
-            trial_name_creator=lambda t: _point_from_config(t.config).dirname,
-            trial_dirname_creator=lambda t: _point_from_config(t.config).dirname,
+            # A reused trial process skips a Ray worker start and the torch import. But a
+            # trial that the scheduler stops early must take its process with it when it owns
+            # a worker group: a reused actor would keep the group's controller and placement
+            # group alive. Trials that always run to the end can reuse either way.
+            reuse_actors=search.scheduler.type == "fifo"
+            or not any(t.resources.uses_worker_group for t in plan.trials),
+            trial_name_creator=lambda t: _point_of(t).dirname,
+            trial_dirname_creator=lambda t: _point_of(t).dirname,
         ),
         run_config=tune.RunConfig(
             name=f"{stage}-attempt-{attempt}",
