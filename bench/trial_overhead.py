@@ -1,7 +1,7 @@
 """Per-trial orchestration cost, in-trial throughput and core use of a sweep, side by side
 with the same tiny trainings run as plain processes, in one run.
 
-    python bench/trial_overhead.py                        # 2 rounds of 16 + 32 trials
+    python bench/trial_overhead.py                        # 3 rounds of 12 + 24 trials
     python bench/trial_overhead.py --max-tokens 163840    # 2 s trainings
     python bench/trial_overhead.py --group-trials 0       # skip the worker-group part
 
@@ -15,8 +15,12 @@ lands on both sides rather than on one.
                    train() time of the same round (scheduling, gaps between trials and
                    reporting all count; the once-per-sweep start-up is printed separately);
                    median over rounds
-  throughput_ratio median sweep tokens/s over median plain tokens/s, each trial's over its
-                   whole run: tokens / training seconds (evaluation excluded)
+  throughput_ratio median sweep tokens/s over median plain tokens/s, measured side by side
+                   at the same time: a one-at-a-time sweep on one core while a plain process
+                   trains the same configs on the other, so the shared machine's drift
+                   between moments hits both alike; each trial's tokens/s is over its whole
+                   run (tokens / training seconds, evaluation excluded); median over rounds.
+                   The same ratio between the alternating 2-slot runs is printed too.
   core_use         busy fraction of all cores (from /proc/stat) while the larger sweeps ran
 The last line is `overhead_s=<x> throughput_ratio=<y> core_use=<z>`.
 
@@ -31,6 +35,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -124,6 +129,29 @@ def _sweep(raw: dict, storage: str) -> SweepRun:
     return SweepRun(wall, (busy1 - busy0) / max(1, total1 - total0), trials)
 
 
+def _side_by_side(
+    pool: ProcessPoolExecutor, configs: list[str], n: int, max_tokens: int, storage: str, tag: str
+) -> tuple[list[float], list[float]]:
+    """tokens/s of n one-at-a-time sweep trials and of plain trainings run alongside them."""
+    stop, plain = threading.Event(), []
+
+    def train_plain() -> None:
+        i = 0
+        while not stop.is_set():
+            plain.append(pool.submit(_plain_train, configs[i % len(configs)]).result()[1])
+            i += 1
+
+    thread = threading.Thread(target=train_plain)
+    thread.start()
+    raw = spec_dict(n, max_tokens, 2 * n, tag, {"max_concurrent_trials": 1})
+    try:
+        swept = _sweep(raw, storage).tokens_per_s
+    finally:
+        stop.set()
+        thread.join()
+    return swept, plain
+
+
 def _pair(n: int, max_tokens: int, storage: str, tag: str, resources: dict | None = None):
     """A sweep of n trials, then one of 2n fresh trials (other seeds): the difference is the
     marginal cost of n trials, free of Tune's start-up and the first actor starts."""
@@ -134,10 +162,10 @@ def _pair(n: int, max_tokens: int, storage: str, tag: str, resources: dict | Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--max-tokens", type=int, default=40_960)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--group-trials", type=int, default=3)
     args = parser.parse_args()
 
@@ -155,9 +183,13 @@ def main() -> None:
     from sweeps.cluster import WORKER_ENV, connect
 
     plain_walls: list[list[float]] = []
-    plain_tps: list[float] = []
-    pairs = []
-    with ProcessPoolExecutor(slots, initializer=_plain_worker_init) as pool:
+    plain_tps: list[list[float]] = []
+    pairs, side = [], []
+    with (
+        ProcessPoolExecutor(slots, initializer=_plain_worker_init) as pool,
+        ProcessPoolExecutor(1, initializer=_plain_worker_init) as alongside,
+    ):
+        alongside.submit(_plain_train, configs[0]).result()
         list(pool.map(_plain_train, configs[:slots]))  # warm: imports, data cache
         os.environ.update(WORKER_ENV)  # as `connect` does: Ray's processes inherit it
         ray.init(
@@ -168,8 +200,11 @@ def main() -> None:
             for r in range(args.rounds):
                 plain = list(pool.map(_plain_train, configs))
                 plain_walls.append([w for w, _ in plain])
-                plain_tps += [tps for _, tps in plain]
+                plain_tps.append([tps for _, tps in plain])
                 pairs.append(_pair(n, args.max_tokens, storage, f"round{r}"))
+                side.append(
+                    _side_by_side(alongside, configs, n, args.max_tokens, storage, f"side{r}")
+                )
             group = None
             if args.group_trials:
                 workers = {"workers": 2, "cpus_per_worker": (slots - 0.5) / 2}
@@ -184,8 +219,13 @@ def main() -> None:
         single.wall_s * slots / n - statistics.median(walls)
         for (single, _), walls in zip(pairs, plain_walls, strict=True)
     ]
-    sweep_tps = [tps for pair in pairs for run in pair for tps in run.tokens_per_s]
-    ratio = statistics.median(sweep_tps) / statistics.median(plain_tps)
+    sweep_tps = [[tps for run in pair for tps in run.tokens_per_s] for pair in pairs]
+    ratios = [
+        statistics.median(swept) / statistics.median(plain)
+        for swept, plain in zip(sweep_tps, plain_tps, strict=True)
+    ]
+    side_ratios = [statistics.median(swept) / statistics.median(plain) for swept, plain in side]
+    ratio = statistics.median(side_ratios)
     core_use = statistics.mean(double.core_use for _, double in pairs)
     overhead = statistics.median(marginals)
 
@@ -201,8 +241,18 @@ def main() -> None:
             f"Tune's start-up; core use {double.core_use:.1%}"
         )
     print(
-        f"in-trial throughput: sweep {statistics.median(sweep_tps):.0f} tokens/s, plain "
-        f"{statistics.median(plain_tps):.0f} tokens/s, ratio {ratio:.3f}"
+        "in-trial throughput side by side, sweep / plain tokens/s per round: "
+        + ", ".join(
+            f"{statistics.median(swept):.0f} / {statistics.median(plain):.0f} = {r:.3f}"
+            for (swept, plain), r in zip(side, side_ratios, strict=True)
+        )
+    )
+    print(
+        "in-trial throughput of the alternating runs, sweep / plain tokens/s per round: "
+        + ", ".join(
+            f"{statistics.median(swept):.0f} / {statistics.median(plain):.0f} = {r:.3f}"
+            for swept, plain, r in zip(sweep_tps, plain_tps, ratios, strict=True)
+        )
     )
     if group is not None:
         single, double = group

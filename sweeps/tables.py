@@ -72,7 +72,7 @@ def _write_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 class ResultTables:
-    """In-memory view of the tables, mirrored to disk on every event."""
+    """In-memory view of the tables, mirrored to disk as trials start, report and end."""
 
     def __init__(self, sweep_dir: Path, metric: str, mode: str, stage: str = "main") -> None:
         self.dir = Path(sweep_dir)
