@@ -1,7 +1,7 @@
 """Per-trial orchestration cost, in-trial throughput and core use of a sweep, side by side
 with the same tiny trainings run as plain processes, in one run.
 
-    python bench/trial_overhead.py                        # 3 rounds of 12 + 24 trials
+    python bench/trial_overhead.py                        # 3 rounds of 16 + 32 trials
     python bench/trial_overhead.py --max-tokens 163840    # 2 s trainings
     python bench/trial_overhead.py --group-trials 0       # skip the worker-group part
 
@@ -21,7 +21,9 @@ lands on both sides rather than on one.
                    between moments hits both alike; each trial's tokens/s is over its whole
                    run (tokens / training seconds, evaluation excluded); median over rounds.
                    The same ratio between the alternating 2-slot runs is printed too.
-  core_use         busy fraction of all cores (from /proc/stat) while the larger sweeps ran
+  core_use         busy fraction of all cores (from /proc/stat) while an n-trial sweep ran,
+                   Tune's start-up included; mean over rounds (the 2n-trial sweeps' is
+                   printed per round)
 The last line is `overhead_s=<x> throughput_ratio=<y> core_use=<z>`.
 
 The worker-group part runs 2-worker DDP trials (a real Train controller and worker group per
@@ -162,7 +164,7 @@ def _pair(n: int, max_tokens: int, storage: str, tag: str, resources: dict | Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=40_960)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
@@ -226,7 +228,7 @@ def main() -> None:
     ]
     side_ratios = [statistics.median(swept) / statistics.median(plain) for swept, plain in side]
     ratio = statistics.median(side_ratios)
-    core_use = statistics.mean(double.core_use for _, double in pairs)
+    core_use = statistics.mean(single.core_use for single, _ in pairs)
     overhead = statistics.median(marginals)
 
     print(
@@ -238,7 +240,7 @@ def main() -> None:
             f"round {r}: plain median train() {statistics.median(walls):.2f} s; sweeps "
             f"{single.wall_s:.1f} s for {n} trials, {double.wall_s:.1f} s for {2 * n}; "
             f"{marginals[r]:+.2f} s per extra trial, {amortised[r]:.2f} s per trial with "
-            f"Tune's start-up; core use {double.core_use:.1%}"
+            f"Tune's start-up; core use {single.core_use:.1%} and {double.core_use:.1%}"
         )
     print(
         "in-trial throughput side by side, sweep / plain tokens/s per round: "
