@@ -20,12 +20,11 @@ import pandas as pd
 import yaml
 
 from analysis.laws import VARIABLES, derive_missing
-from sweeps.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
+from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
+from contract.results import CURVES_FILE, FINISHED, SPEC_FILE, TRIALS_FILE
 
-TRIALS_FILES = ("trials.csv", "trials.parquet")
-CURVES_FILES = ("curves.csv", "curves.parquet")
-SPEC_FILE = "spec.yaml"
-FINISHED = "TERMINATED"
+TRIALS_FILES = (TRIALS_FILE, TRIALS_FILE.replace(".csv", ".parquet"))
+CURVES_FILES = (CURVES_FILE, CURVES_FILE.replace(".csv", ".parquet"))
 CANONICAL: tuple[str, ...] = (*VARIABLES, "loss")
 ALIASES: dict[str, tuple[str, ...]] = {
     "N": ("N", PARAMS),

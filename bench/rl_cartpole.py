@@ -29,11 +29,11 @@ import ray  # noqa: E402
 import yaml  # noqa: E402
 from ray import tune  # noqa: E402
 
+from contract.metrics import EPISODE_RETURN, TOKENS, TRAIN_TIME_S  # noqa: E402
 from rl import resources, train  # noqa: E402
 from rl.algos import get_algo  # noqa: E402
 from rl.config import RLRunConfig  # noqa: E402
 from rl.metrics import env_steps, episode_return  # noqa: E402
-from sweeps.metrics import EPISODE_RETURN, TOKENS, TRAIN_TIME_S  # noqa: E402
 
 TRIAL_S = "bench/trial_s"
 REPORT_S = "bench/report_s"

@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sweeps.metrics import TOKENS, TRAIN_TIME_S  # noqa: E402
+from contract.metrics import TOKENS, TRAIN_TIME_S  # noqa: E402
 
 
 def spec_dict(

@@ -1,7 +1,7 @@
 """Parameter and compute accounting shared by every model family.
 
-Training compute is 3 x forward FLOPs per token x tokens (forward once, backward twice); this
-module is the one place that formula lives, so trainers, the planner and the analysis agree.
+Training compute is 3 x forward FLOPs per token x tokens (forward once, backward twice); the formula
+itself lives in `contract.compute`, so trainers, the planner and the analysis agree.
 
     from models import from_name, training_flops
     cfg = from_name("gpt-1m")
@@ -14,8 +14,7 @@ from typing import Protocol
 
 from torch import nn
 
-TRAIN_FLOPS_MULTIPLIER = 3
-"""Training FLOPs per forward FLOP: the backward pass costs about twice the forward."""
+from contract.compute import training_flops as _training_flops
 
 
 class Countable(Protocol):
@@ -29,9 +28,7 @@ class Countable(Protocol):
 
 def training_flops(cfg: Countable, num_tokens: int) -> float:
     """Training FLOPs for ``num_tokens`` tokens (samples) seen: 3 * flops_per_token * tokens."""
-    if num_tokens < 0:
-        raise ValueError(f"num_tokens must be >= 0, got {num_tokens}")
-    return float(TRAIN_FLOPS_MULTIPLIER * cfg.flops_per_token * num_tokens)
+    return _training_flops(cfg.flops_per_token, num_tokens)
 
 
 def count_params(module: nn.Module, exclude: tuple[str, ...] = ()) -> int:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sweeps.metrics import (
+from contract.metrics import (
     EPISODE_RETURN,
     FLOPS,
     LR,

@@ -20,14 +20,14 @@ from pathlib import Path
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
+from contract.metrics import DONE, EPISODE_RETURN, TOKENS, TRAIN_TIME_S
+from contract.results import trial_checkpoints
 from rl.algos import get_algo
 from rl.config import RLRunConfig
 from rl.metrics import check_finite, env_steps, standard_metrics
-from sweeps.metrics import DONE, EPISODE_RETURN, TOKENS, TRAIN_TIME_S
 from trainers.checkpoint import LATEST, load_state, save_state
 from trainers.reporter import Reporter
 
-CHECKPOINTS = "checkpoints"
 """Folder inside the trial folder holding `latest/`: state.pt (loop counters) + algorithm/."""
 ALGORITHM = "algorithm"
 """Sub-folder of a checkpoint written by RLlib's `save_to_path`."""
@@ -89,7 +89,7 @@ def train(
     entry = get_algo(rl.algo)
     params = cfg.num_params
     config = entry.build(cfg, num_cpus)
-    root = Path(trial_dir or tempfile.mkdtemp(prefix="rl-trial-")) / CHECKPOINTS
+    root = trial_checkpoints(Path(trial_dir or tempfile.mkdtemp(prefix="rl-trial-")))
     algo = config.build_algo()
     try:
         step, time_before = _restore(algo, reporter.latest_checkpoint())

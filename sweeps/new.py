@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from contract.results import TRIALS_FILE, find_trial_dir
 from sweeps.errors import SpecError, report_user_error
 from sweeps.pipeline import (
     FINISHED,
@@ -31,7 +32,7 @@ from sweeps.pipeline import (
 )
 from sweeps.space import is_axis_node
 from sweeps.spec import load_spec
-from sweeps.tables import TRIALS_FILE, read_csv_rows
+from sweeps.tables import read_csv_rows
 
 NAME_LINE = re.compile(r"^name:.*$", flags=re.MULTILINE)
 DEFAULT_TOKENS_FACTOR = 2.0
@@ -76,7 +77,7 @@ def _epochs_for(folder: Path, rows: list[dict[str, Any]], budget: int) -> int:
     in `epochs` passes has a training split of at least tokens / epochs."""
     need = 1.0
     for row in rows:
-        trial_dir = next((folder / "trials").glob(f"*-{row['trial_id']}"), None)
+        trial_dir = find_trial_dir(folder, row["trial_id"])
         if trial_dir is not None:
             record = json.loads((trial_dir / "config.json").read_text(encoding="utf-8"))
             need = max(need, budget * record["config"]["trainer"]["epochs"] / row["tokens"])

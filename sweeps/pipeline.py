@@ -26,6 +26,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from contract.results import (
+    FINISHED,
+    SPEC_FILE,
+    TRIALS_FILE,
+    best_column,
+    find_trial_dir,
+    trial_checkpoints,
+)
 from sweeps.errors import SpecError, format_validation_error
 from sweeps.plan import LINK_KEYS, Plan, TrialPoint, make_plan, make_trial
 from sweeps.space import get_dotted, is_axis_node
@@ -38,12 +46,10 @@ from sweeps.spec import (
     read_yaml,
     spec_from_dict,
 )
-from sweeps.tables import TRIALS_FILE, read_csv_rows
+from sweeps.tables import read_csv_rows
 
 STAGE_KEYS = ("name", "from")
 UPSTREAM_PREFIX = "upstream."
-FINISHED = "TERMINATED"
-SPEC_FILE = "spec.yaml"
 """The resolved spec a sweep folder keeps (written by sweeps.sweep_dir)."""
 NEW_SOURCE_FIELDS = {"sweep": None, "inherit": False}
 """StageSource fields newer than the pipeline fingerprint, with their defaults."""
@@ -258,8 +264,10 @@ def select_upstream(
 ) -> list[dict[str, Any]]:
     """The finished upstream rows a downstream stage starts from."""
     done = [r for r in rows if r.get("stage") == stage and r.get("status") == FINISHED]
-    scored = [r for r in done if isinstance(r.get(f"best/{metric}"), (int, float))]
-    better = (lambda r: r[f"best/{metric}"]) if mode == "min" else (lambda r: -r[f"best/{metric}"])
+    scored = [r for r in done if isinstance(r.get(best_column(metric)), (int, float))]
+    better = (
+        (lambda r: r[best_column(metric)]) if mode == "min" else (lambda r: -r[best_column(metric)])
+    )
     if source.select == "all":
         return done
     if source.select == "best":
@@ -272,7 +280,7 @@ def select_upstream(
 
 def upstream_columns(row: dict[str, Any], metric: str) -> dict[str, Any]:
     """What a downstream row records of its upstream trial."""
-    keep = ("trial_id", "stage", "params", "params_total", "tokens", "flops", f"best/{metric}")
+    keep = ("trial_id", "stage", "params", "params_total", "tokens", "flops", best_column(metric))
     swept = [k for k in row if "." in k and not k.startswith(UPSTREAM_PREFIX)]
     return {f"{UPSTREAM_PREFIX}{k}": row.get(k) for k in (*keep, *swept)}
 
@@ -299,13 +307,13 @@ def stage_plan(
     own_tree = stage.spec.base.model_dump(mode="json", exclude_unset=True)
     trials: dict[str, TrialPoint] = {}
     for row in upstream:
-        trial_dir = next((folder / "trials").glob(f"*-{row['trial_id']}"), None)
+        trial_dir = find_trial_dir(folder, row["trial_id"])
         if trial_dir is None:
             continue
         record = json.loads((trial_dir / "config.json").read_text())
         extra = {
             "model": record["config"]["model"],
-            "task.init_from": str(trial_dir / "checkpoints" / src.checkpoint),
+            "task.init_from": str(trial_checkpoints(trial_dir) / src.checkpoint),
         }
         inherited = {
             k: v

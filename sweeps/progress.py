@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from sweeps.tables import FAILED, FINISHED, RUNNING, STOPPED
+from contract.results import FAILED, FINISHED, RUNNING, STOPPED, best_column
 
 
 class Progress:
@@ -26,7 +26,9 @@ class Progress:
         )
         best = tables.best()
         if best is not None:
-            text += f" | best {tables.metric} {best[f'best/{tables.metric}']:.4g} ({best['tag']})"
+            text += (
+                f" | best {tables.metric} {best[best_column(tables.metric)]:.4g} ({best['tag']})"
+            )
         return text
 
     def update(self, tables: Any) -> None:

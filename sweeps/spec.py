@@ -20,8 +20,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from contract.metrics import EVAL_LOSS
 from sweeps.errors import SpecError, format_validation_error
-from sweeps.metrics import EVAL_LOSS
 from sweeps.resources import ResourcesConfig
 from sweeps.space import Axis, SpaceError, extract_axes, set_dotted
 from trainers.config import RunConfig

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
+from contract.results import SPEC_FILE
 from sweeps.errors import SpecError
 from sweeps.spec import SweepSpec
 
-SPEC_FILE = "spec.yaml"
 LOCK_FILE = ".lock"
 FINGERPRINT_FILE = ".fingerprint"
 """Hash of the spec without its grid values (see SweepSpec.fingerprint)."""

@@ -22,18 +22,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sweeps.metrics import DONE, STANDARD_METRICS, STEP
+from contract.metrics import DONE, STANDARD_METRICS, STEP
+from contract.results import (
+    CURVES_FILE,
+    FINISHED,
+    ID_COLUMNS,
+    PENDING,
+    RUNNING,
+    STOPPED,
+    TRIALS_FILE,
+    best_column,
+)
 from sweeps.plan import LINK_KEYS
 
-TRIALS_FILE = "trials.csv"
-CURVES_FILE = "curves.csv"
-FINISHED = "TERMINATED"
-STOPPED = "STOPPED"
-"""Ended early by the scheduler (ASHA) before its budget."""
-FAILED = "ERROR"
-RUNNING = "RUNNING"
-PENDING = "PENDING"
-ID_COLUMNS = ("trial_id", "tag", "stage", "status")
 RESULT_FLUSH_S = 2.0
 """Least time between trials.csv rewrites caused by intermediate results (curves.csv has
 every result at once; a trial's start and end always rewrite trials.csv)."""
@@ -112,7 +113,7 @@ class ResultTables:
         row.update({k: numbers[k] for k in STANDARD_METRICS if k in numbers})
         if self.metric in numbers:
             row[self.metric] = numbers[self.metric]
-            best_key = f"best/{self.metric}"
+            best_key = best_column(self.metric)
             best = row.get(best_key)
             value = numbers[self.metric]
             better = min if self.mode == "min" else max
@@ -189,7 +190,7 @@ class ResultTables:
         return counts
 
     def best(self) -> dict[str, Any] | None:
-        key = f"best/{self.metric}"
+        key = best_column(self.metric)
         scored = [r for r in self._rows(False) if isinstance(r.get(key), (int, float))]
         if not scored:
             return None

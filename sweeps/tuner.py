@@ -23,8 +23,18 @@ from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
+from contract.metrics import TOKENS
+from contract.results import (
+    ATTEMPTS_FILE,
+    ERROR_FILE,
+    FAILED,
+    FINISHED,
+    STOPPED,
+    TRIALS_DIR,
+    best_column,
+    trial_checkpoints,
+)
 from sweeps.cluster import check_address, connect
-from sweeps.metrics import TOKENS
 from sweeps.pipeline import PipelineSpec, Stage, linked_plan
 from sweeps.plan import Plan, TrialPoint, make_plan, make_trial
 from sweeps.progress import Progress
@@ -32,13 +42,8 @@ from sweeps.resources import max_concurrent
 from sweeps.space import to_tune
 from sweeps.spec import spec_from_dict
 from sweeps.sweep_dir import SweepLock, open_sweep_dir
-from sweeps.tables import FAILED, FINISHED, STOPPED, ResultTables
+from sweeps.tables import ResultTables
 from trainers.config import RunConfig
-
-ERROR_FILE = "error.txt"
-ATTEMPTS_FILE = "attempts.log"
-TRIALS_DIR = "trials"
-
 
 _SPECS: dict[str, Any] = {}
 _POINTS: dict[str, TrialPoint] = {}
@@ -126,7 +131,7 @@ def _driver(config: dict[str, Any]) -> None:
 
 def _log_attempt(trial_dir: Path) -> None:
     """Append this attempt to the trial's attempts.log: when, which process, from where."""
-    latest = trial_dir / "checkpoints" / "latest"
+    latest = trial_checkpoints(trial_dir) / "latest"
     start = "resumed from checkpoints/latest" if latest.is_dir() else "started fresh"
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     node = ray.get_runtime_context().get_node_id()
@@ -272,7 +277,7 @@ def run_stage(
         known = [
             row
             for row in tables.trials.values()
-            if isinstance(row.get(f"best/{search.metric}"), (int, float))
+            if isinstance(row.get(best_column(search.metric)), (int, float))
         ]
         search_alg = OptunaSearch(
             metric=search.metric,
@@ -282,7 +287,7 @@ def run_stage(
                 {f"assignment/{path}": row[path] for path in spec.axes} for row in known
             ]
             or None,
-            evaluated_rewards=[row[f"best/{search.metric}"] for row in known] or None,
+            evaluated_rewards=[row[best_column(search.metric)] for row in known] or None,
         )
         num_samples = remaining
     else:

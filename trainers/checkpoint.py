@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from contract.results import trial_checkpoints
+
 STATE_FILE = "state.pt"
 LATEST, BEST, FINAL = "latest", "best", "final"
 
@@ -53,7 +55,7 @@ def upstream_checkpoint(path: str) -> Path:
     """The checkpoint folder a `task.init_from` path names: itself, or a trial folder's
     checkpoints/final. Raises FileNotFoundError naming task.init_from."""
     folder = Path(path)
-    for candidate in (folder, folder / "checkpoints" / FINAL):
+    for candidate in (folder, trial_checkpoints(folder) / FINAL):
         if (candidate / STATE_FILE).is_file():
             return candidate
     raise FileNotFoundError(

@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contract.metrics import EVAL_ACCURACY, EVAL_LOSS
 from data.config import SyntheticConfig
 from data.labelled import markov_sources
 from data.synthetic import transition_matrix
 from models import count_params
 from models.heads import SequenceModel, sequence_model_flops_per_token
-from sweeps.metrics import EVAL_ACCURACY, EVAL_LOSS
 from trainers.checkpoint import load_state, upstream_checkpoint
 from trainers.config import RunConfig
 from trainers.loop import Batch, ModelCounts, run

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contract.metrics import EVAL_LOSS
 from data.continuous import point_cloud
 from models.heads import Denoiser
-from sweeps.metrics import EVAL_LOSS
 from trainers.config import RunConfig
 from trainers.loop import Batch, ModelCounts, run
 from trainers.reporter import Context, Reporter

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contract.metrics import EVAL_LOSS
 from data import build as build_data
 from data import random_windows, sequential_windows, shard
 from models import GPT
-from sweeps.metrics import EVAL_LOSS
 from trainers import runtime
 from trainers.checkpoint import load_state, upstream_checkpoint
 from trainers.config import RunConfig

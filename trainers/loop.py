@@ -30,8 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models import training_flops
-from sweeps.metrics import (
+from contract.metrics import (
     DONE,
     EVAL_LOSS,
     FLOPS,
@@ -44,6 +43,8 @@ from sweeps.metrics import (
     TRAIN_LOSS,
     TRAIN_TIME_S,
 )
+from contract.results import trial_checkpoints
+from models import training_flops
 from trainers import runtime
 from trainers.checkpoint import CheckpointManager, load_state
 from trainers.config import OptimConfig, RunConfig
@@ -206,7 +207,7 @@ def run(
     if trial_dir is None and ctx.is_main:
         trial_dir = tempfile.mkdtemp(prefix="trial-")
     # Other ranks never write, so their manager's folder is never created.
-    ckpts = CheckpointManager(Path(trial_dir or ".") / "checkpoints", keep=t.keep_checkpoints)
+    ckpts = CheckpointManager(trial_checkpoints(Path(trial_dir or ".")), keep=t.keep_checkpoints)
     step, train_time_s = 0, 0.0
     resume_dir = reporter.latest_checkpoint()
     if resume_dir is not None:

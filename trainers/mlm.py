@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sweeps.metrics import EVAL_LOSS
+from contract.metrics import EVAL_LOSS
 from trainers.config import RunConfig
 from trainers.lm import LMMethod
 from trainers.loop import Batch, run

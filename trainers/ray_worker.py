@@ -22,12 +22,12 @@ import ray.train
 from ray.train import ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from contract.results import trial_checkpoints
 from trainers import get_trainer
 from trainers.checkpoint import LATEST, STATE_FILE
 from trainers.config import RunConfig
 from trainers.reporter import Context
 
-CHECKPOINTS = "checkpoints"
 PLACEMENT_GROUP_FILE = "placement_group.id"
 """The worker group's placement group, recorded so the runner can release it."""
 
@@ -49,7 +49,7 @@ class TrialReporter:
             ray.train.report(dict(metrics))
 
     def latest_checkpoint(self) -> str | None:
-        latest = self.trial_dir / CHECKPOINTS / LATEST
+        latest = trial_checkpoints(self.trial_dir) / LATEST
         return str(latest) if (latest / STATE_FILE).is_file() else None
 
 

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contract.metrics import EVAL_LOSS
 from data.continuous import regression_set
-from sweeps.metrics import EVAL_LOSS
 from trainers.config import RunConfig
 from trainers.loop import Batch, ModelCounts, run
 from trainers.reporter import Context, Reporter

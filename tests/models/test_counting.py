@@ -16,7 +16,7 @@ def test_training_flops_is_three_forward_passes() -> None:
 
 
 def test_negative_tokens_rejected() -> None:
-    with pytest.raises(ValueError, match="num_tokens"):
+    with pytest.raises(ValueError, match="tokens must be >= 0"):
         training_flops(from_name("gpt-20k"), -1)
 
 

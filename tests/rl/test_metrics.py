@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from rl.metrics import check_finite, standard_metrics, training_flops
-from sweeps.metrics import (
+from contract.metrics import (
     EPISODE_RETURN,
     FLOPS,
     LR,
@@ -19,6 +18,7 @@ from sweeps.metrics import (
     TRAIN_LOSS,
     TRAIN_TIME_S,
 )
+from rl.metrics import check_finite, standard_metrics, training_flops
 from trainers.reporter import TrialDiverged
 
 # The parts of a real RLlib 2.60 PPO result that the mapping reads (trimmed).

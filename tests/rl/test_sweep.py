@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from contract.metrics import EPISODE_RETURN, PARAMS, TOKENS
 from sweeps.cli import main
-from sweeps.metrics import EPISODE_RETURN, PARAMS, TOKENS
 
 REPO = Path(__file__).resolve().parents[2]
 

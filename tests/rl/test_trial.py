@@ -7,11 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from models import ModelSpec
-from rl.algos import get_algo
-from rl.config import RLConfig, RLRunConfig
-from rl.trial import train
-from sweeps.metrics import (
+from contract.metrics import (
     DONE,
     EPISODE_RETURN,
     FLOPS,
@@ -21,6 +17,10 @@ from sweeps.metrics import (
     TOKENS_PER_S,
     TRAIN_LOSS,
 )
+from models import ModelSpec
+from rl.algos import get_algo
+from rl.config import RLConfig, RLRunConfig
+from rl.trial import train
 from trainers.reporter import ListReporter, TrialDiverged
 
 pytestmark = pytest.mark.ray

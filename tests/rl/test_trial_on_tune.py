@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from contract.metrics import DONE, EPISODE_RETURN, PARAMS, TOKENS
 from models import ModelSpec
 from rl import resources, train
 from rl.config import RLConfig, RLRunConfig
-from sweeps.metrics import DONE, EPISODE_RETURN, PARAMS, TOKENS
 
 pytestmark = pytest.mark.ray
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
 from sweeps.cli import main
-from sweeps.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.ray

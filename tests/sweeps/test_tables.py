@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from contract.metrics import DONE, EVAL_LOSS, STEP, TOKENS
+from contract.results import CURVES_FILE, FAILED, FINISHED, STOPPED, TRIALS_FILE
 from sweeps import tables as tables_module
-from sweeps.metrics import DONE, EVAL_LOSS, STEP, TOKENS
 from sweeps.plan import make_plan
 from sweeps.spec import spec_from_dict
-from sweeps.tables import CURVES_FILE, FAILED, FINISHED, STOPPED, TRIALS_FILE, ResultTables
+from sweeps.tables import ResultTables
 
 SPEC = {
     "name": "t",

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import count_params
-from sweeps.metrics import (
+from contract.metrics import (
     DONE,
     EVAL_ACCURACY,
     EVAL_LOSS,
@@ -19,6 +18,7 @@ from sweeps.metrics import (
     STEP,
     TRAIN_LOSS,
 )
+from models import count_params
 from trainers import lm, mlm
 from trainers.checkpoint import load_state
 from trainers.classify import ClassifyMethod, train

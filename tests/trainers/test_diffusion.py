@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from sweeps.metrics import DONE, EVAL_LOSS, STANDARD_METRICS, TOKENS, TRAIN_LOSS
+from contract.metrics import DONE, EVAL_LOSS, STANDARD_METRICS, TOKENS, TRAIN_LOSS
 from trainers.diffusion import SAMPLES_CSV, SAMPLES_PNG, Schedule, betas, train
 from trainers.reporter import Context, ListReporter
 from trainers.tasks import DiffusionTask

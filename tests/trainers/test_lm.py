@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from sweeps.metrics import (
+from contract.metrics import (
     DONE,
     EVAL_LOSS,
     FLOPS,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from contract.metrics import DONE, EVAL_LOSS, TOKENS
 from models import ModelSpec
-from sweeps.metrics import DONE, EVAL_LOSS, TOKENS
 from trainers import lm, mlm
 from trainers.checkpoint import load_state
 from trainers.config import OptimConfig, RunConfig

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from contract.metrics import EVAL_LOSS
 from sweeps.cli import main
-from sweeps.metrics import EVAL_LOSS
 
 SYNTHETIC = {"dataset": {"type": "synthetic", "vocab_size": 16, "order": 1, "num_tokens": 60_000}}
 METHODS = {

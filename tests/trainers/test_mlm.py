@@ -7,7 +7,15 @@ import math
 import pytest
 import torch
 
-from sweeps.metrics import DONE, EVAL_LOSS, PARAMS, PARAMS_TOTAL, STANDARD_METRICS, STEP, TRAIN_LOSS
+from contract.metrics import (
+    DONE,
+    EVAL_LOSS,
+    PARAMS,
+    PARAMS_TOTAL,
+    STANDARD_METRICS,
+    STEP,
+    TRAIN_LOSS,
+)
 from trainers.checkpoint import load_state
 from trainers.lm import train as train_lm
 from trainers.mlm import IGNORE, mask_tokens, train

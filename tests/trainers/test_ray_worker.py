@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.metrics import DONE, EVAL_LOSS
+from contract.metrics import DONE, EVAL_LOSS
 from sweeps.resources import WorkerResources
 from trainers.ray_worker import fit_trial
 

@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from models import ModelSpec
-from sweeps.metrics import (
+from contract.metrics import (
     EVAL_LOSS,
     FLOPS,
     PARAMS,
@@ -17,6 +16,7 @@ from sweeps.metrics import (
     TOKENS,
     TRAIN_LOSS,
 )
+from models import ModelSpec
 from trainers.regression import train
 from trainers.reporter import Context, ListReporter
 

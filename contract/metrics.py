@@ -4,7 +4,7 @@ Schedulers, result tables and the analysis read these keys, so no code downstrea
 trainer needs to know which task produced a row. Import the constants; never spell the
 strings out elsewhere.
 
-    from sweeps.metrics import EVAL_LOSS, TOKENS
+    from contract.metrics import EVAL_LOSS, TOKENS
     reporter.report({TOKENS: 4096, EVAL_LOSS: 2.31})
 """
 
