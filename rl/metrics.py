@@ -1,10 +1,14 @@
 """RLlib's nested training result mapped to the standard metric names every trial reports.
 
 Data seen is env steps sampled (lifetime, so it survives a resume), the main metric is the
-mean episode return, and compute follows the scaling-law convention used for every trainer:
-FLOPs = 3 (forward + backward) x 2 x params (forward FLOPs per sample) x env steps.
+mean episode return, and compute is the one definition every trainer uses
+(`contract.compute.training_flops`) with the policy's forward FLOPs per env step
+(`RLRunConfig.flops_per_token`, 2 per parameter). It deliberately ignores how often the
+algorithm reuses a sample (PPO's epochs, DQN's replay ratio) and the sampling forward pass, so
+RL runs sit on the same data axis as the other trainers.
 
-    metrics = standard_metrics(result, step=3, params=34_691, train_time_s=12.5, tokens_per_s=900)
+    metrics = standard_metrics(result, step=3, params=34_691, flops_per_step=69_382,
+                               train_time_s=12.5, tokens_per_s=900)
     metrics[TOKENS], metrics[EPISODE_RETURN]
     check_finite(metrics, lr=1e-3)   # TrialDiverged on a NaN loss or return
 """
@@ -15,6 +19,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from contract.compute import training_flops
 from contract.metrics import (
     EPISODE_RETURN,
     FLOPS,
@@ -31,16 +36,6 @@ from trainers.reporter import TrialDiverged
 
 DEFAULT_MODULE = "default_policy"
 """RLlib's module id of the single policy in single-agent training."""
-
-
-def training_flops(params: int, env_steps: float) -> float:
-    """Training FLOPs after `env_steps`: 3 x (2 x params forward FLOPs per sample) x steps.
-
-    This is the data-axis convention (C = 6 N D) shared with the other trainers, so RL runs
-    sit on the same compute axis; it deliberately ignores how often the algorithm reuses a
-    sample (PPO's epochs, DQN's replay ratio) and the inference forward pass when sampling.
-    """
-    return 6.0 * params * env_steps
 
 
 def env_steps(result: Mapping[str, Any]) -> float:
@@ -66,6 +61,7 @@ def standard_metrics(
     *,
     step: int,
     params: int,
+    flops_per_step: float,
     train_time_s: float,
     tokens_per_s: float,
 ) -> dict[str, float]:
@@ -81,7 +77,7 @@ def standard_metrics(
         TOKENS: tokens,
         PARAMS: float(params),
         PARAMS_TOTAL: float(params),
-        FLOPS: training_flops(params, tokens),
+        FLOPS: training_flops(flops_per_step, tokens),
         TRAIN_TIME_S: train_time_s,
         TOKENS_PER_S: tokens_per_s,
     }

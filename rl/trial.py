@@ -106,6 +106,7 @@ def train(
                 result,
                 step=step,
                 params=params,
+                flops_per_step=cfg.flops_per_token,
                 train_time_s=time_before + elapsed,
                 tokens_per_s=(env_steps(result) - tokens_before) / elapsed,
             )

@@ -218,6 +218,7 @@ def spec_from_dict(
         axes["seed"] = Axis("seed", "grid", tuple(spec.search.seeds))
     spec = spec.model_copy(update={"axes": axes})
     _check_axes(spec)
+    _check_rl_resources(spec)
     return spec
 
 
@@ -244,6 +245,30 @@ def _trial_config_class(trial_raw: dict[str, Any]) -> type[BaseModel]:
     from rl.config import RLRunConfig
 
     return RLRunConfig
+
+
+def _check_rl_resources(spec: SweepSpec) -> None:
+    """An RL trial's resources come from RLlib's own request (env runners, learner GPUs), so a
+    Train-worker GPU request would be silently ignored: refuse it and say what to set."""
+    if not spec.is_rl:
+        return
+    res = spec.resources
+    asked = [("resources.gpus_per_worker", res.gpus_per_worker)]
+    asked += [
+        (f"resources.by_size.{k}.gpus_per_worker", o.gpus_per_worker)
+        for k, o in res.by_size.items()
+    ]
+    for key, gpus in asked:
+        if gpus:
+            raise SpecError(
+                f"{spec.source}: {key}: RL trials take GPUs through rl.num_learner_gpus; "
+                "set that instead"
+            )
+    if res.workers > 1:
+        raise SpecError(
+            f"{spec.source}: resources.workers: RL trials scale with rl.num_env_runners, "
+            "not Train workers; leave workers at 1"
+        )
 
 
 def _check_axes(spec: SweepSpec) -> None:

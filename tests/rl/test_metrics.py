@@ -18,7 +18,7 @@ from contract.metrics import (
     TRAIN_LOSS,
     TRAIN_TIME_S,
 )
-from rl.metrics import check_finite, standard_metrics, training_flops
+from rl.metrics import check_finite, standard_metrics
 from trainers.reporter import TrialDiverged
 
 # The parts of a real RLlib 2.60 PPO result that the mapping reads (trimmed).
@@ -43,7 +43,9 @@ CANNED = {
 
 
 def test_canned_result_maps_to_standard_names():
-    m = standard_metrics(CANNED, step=2, params=9155, train_time_s=4.0, tokens_per_s=251.5)
+    m = standard_metrics(
+        CANNED, step=2, params=9155, flops_per_step=2 * 9155, train_time_s=4.0, tokens_per_s=251.5
+    )
     assert m[STEP] == 2.0
     assert m[TOKENS] == 1006.0
     assert m[PARAMS] == m[PARAMS_TOTAL] == 9155.0
@@ -58,20 +60,20 @@ def test_canned_result_maps_to_standard_names():
 def test_missing_values_are_left_out_not_nan():
     # Before the first finished episode / the first SGD step (DQN warm-up) RLlib has no value.
     early = {"env_runners": {"num_env_steps_sampled_lifetime": 100.0}, "learners": {}}
-    m = standard_metrics(early, step=1, params=10, train_time_s=1.0, tokens_per_s=100.0)
+    m = standard_metrics(
+        early, step=1, params=10, flops_per_step=20, train_time_s=1.0, tokens_per_s=100.0
+    )
     assert EPISODE_RETURN not in m and TRAIN_LOSS not in m and LR not in m
     assert m[TOKENS] == 100.0
     check_finite(m, lr=1e-3)
 
 
-def test_training_flops_is_six_n_d():
-    assert training_flops(1000, 2000) == 3 * (2 * 1000) * 2000
-
-
 @pytest.mark.parametrize("key", [TRAIN_LOSS, EPISODE_RETURN])
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_nan_or_inf_raises_trial_diverged_with_reason(key, bad):
-    m = standard_metrics(CANNED, step=7, params=1, train_time_s=1.0, tokens_per_s=1.0)
+    m = standard_metrics(
+        CANNED, step=7, params=1, flops_per_step=2, train_time_s=1.0, tokens_per_s=1.0
+    )
     m[key] = bad
     with pytest.raises(TrialDiverged, match=r"iteration 7 after 1006 env steps \(lr=0.001\)"):
         check_finite(m, lr=1e-3)

@@ -1,0 +1,59 @@
+"""Dependencies point one way, and the contract stays importable anywhere.
+
+The ground floor is `contract` (the shared vocabulary), then `models` and `data`, then
+`trainers`, then `rl`, then `sweeps`; `analysis` depends only on the contract so it runs on a
+laptop with neither torch nor Ray. Every import statement is checked, function-local ones too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OURS = ("contract", "models", "data", "trainers", "rl", "sweeps", "analysis")
+MAY_IMPORT: dict[str, set[str]] = {
+    "contract": set(),
+    "models": {"contract"},
+    "data": {"contract"},
+    "trainers": {"contract", "models", "data"},
+    "rl": {"contract", "models", "data", "trainers"},
+    "sweeps": {"contract", "models", "data", "trainers", "rl"},
+    "analysis": {"contract"},
+}
+FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {
+    "contract": {"torch", "ray", "numpy", "pandas"},
+    "models": {"ray"},
+    "data": {"ray"},
+    "analysis": {"ray", "torch"},
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    """Top-level package of every absolute import in a file."""
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", OURS)
+def test_imports_point_down(package: str) -> None:
+    allowed = MAY_IMPORT[package] | {package}
+    forbidden = FORBIDDEN_THIRD_PARTY.get(package, set())
+    for path in sorted((ROOT / package).rglob("*.py")):
+        roots = imported_roots(path)
+        upward = (roots & set(OURS)) - allowed
+        assert not upward, f"{path.relative_to(ROOT)} imports {sorted(upward)} (above {package})"
+        heavy = roots & forbidden
+        assert not heavy, f"{path.relative_to(ROOT)} imports {sorted(heavy)}"
+
+
+def test_every_package_has_a_layer() -> None:
+    found = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    assert found == set(OURS), "a new top-level package needs a place in MAY_IMPORT"
