@@ -369,10 +369,10 @@ def _run_stages(
     retry_failed: bool,
 ) -> int:
     check_address(address)
-    sweep_dir = open_sweep_dir(identity, storage, resume=resume, force=force).resolve()
     available: dict[str, float] | None = None
     settled = {FINISHED, STOPPED} | (set() if retry_failed else {FAILED})
-    with SweepLock(sweep_dir):
+    with SweepLock(Path(storage) / identity.name):  # before anything in the folder is written
+        sweep_dir = open_sweep_dir(identity, storage, resume=resume, force=force).resolve()
         for stage in stages:
             search = stage.spec.search
             tables = ResultTables(sweep_dir, search.metric, search.mode, stage=stage.name)
