@@ -1,11 +1,13 @@
-"""The ``model:`` section of a sweep YAML: a preset name plus optional field overrides.
+"""The ``model:`` section of a sweep YAML: a preset name (or a parameter count) plus overrides.
 
 Every override left at None keeps the preset's value, so a sweep's size axis can swap ``size``
-while the overrides stay put. ``resolve`` turns the section into a concrete model config.
+while the overrides stay put. ``params`` asks for a GPT of about that many non-embedding
+parameters instead of a preset (shape by ``models.shapes``), so a size axis can run between
+presets. ``resolve`` turns the section into a concrete model config.
 
     spec = ModelSpec(size="gpt-1m", dropout=0.1)
     cfg = spec.resolve(vocab_size=512)  # GPTConfig with vocab_size=512, dropout=0.1
-    spec.family                          # "gpt"
+    ModelSpec(params=3.0e5).label       # "gpt-n300k"
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from models.gpt import GPTConfig
 from models.mlp import MLPConfig
 from models.presets import PRESETS, canonical_name, from_name
+from models.shapes import gpt_shape, shape_label
 
+DEFAULT_SIZE = "gpt-1m"
 _OVERRIDES = (
     "d_model",
     "n_layers",
@@ -39,8 +43,11 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    size: str = "gpt-1m"
+    size: str = DEFAULT_SIZE
     """Preset name (gpt-20k ... gpt-10m, mlp-1k ... mlp-1m) or alias: tiny, small, medium, large."""
+    params: float | None = None
+    """A GPT of about this many non-embedding parameters (shape by models.shapes) instead of
+    the preset; overrides still apply on top. None uses `size`."""
     d_model: int | None = None
     """Override: residual / hidden width (features); None keeps the preset's value."""
     n_layers: int | None = None
@@ -73,6 +80,14 @@ class ModelSpec(BaseModel):
         return size
 
     @model_validator(mode="after")
+    def _size_or_params(self) -> ModelSpec:
+        # Compared with the default rather than "was it set", so a dumped and reloaded spec
+        # (which writes size back) still loads.
+        if self.params is not None and self.size != DEFAULT_SIZE:
+            raise ValueError("model.params and model.size both set; choose one")
+        return self
+
+    @model_validator(mode="after")
     def _resolves(self) -> ModelSpec:
         # Resolve once here so a bad override fails when the sweep YAML loads, not in a trial.
         self.resolve()
@@ -90,8 +105,13 @@ class ModelSpec(BaseModel):
 
     @property
     def family(self) -> str:
-        """Model family of the preset: "gpt" or "mlp"."""
-        return PRESETS[self.preset]().type
+        """Model family of the preset: "gpt" or "mlp" (a size by `params` is always gpt)."""
+        return "gpt" if self.params is not None else PRESETS[self.preset]().type
+
+    @property
+    def label(self) -> str:
+        """Readable size name for tags and tables: the preset, or e.g. gpt-n300k."""
+        return self.size if self.params is None else shape_label(self.params)
 
     def resolve(self, vocab_size: int | None = None) -> GPTConfig | MLPConfig:
         """The concrete config: preset, then overrides, then ``vocab_size`` where the family
@@ -99,4 +119,8 @@ class ModelSpec(BaseModel):
         overrides = self.overrides
         if vocab_size is not None and self.family == "gpt":
             overrides["vocab_size"] = vocab_size
+        if self.params is not None:
+            # The derived shape enters as overrides of a GPT preset, so user overrides (which
+            # come after) and validation behave exactly as for a preset.
+            return from_name("gpt-1m", **{**gpt_shape(self.params), **overrides})
         return from_name(self.size, **overrides)
