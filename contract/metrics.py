@@ -44,3 +44,33 @@ STANDARD_METRICS: tuple[str, ...] = (
     TRAIN_TIME_S,
     TOKENS_PER_S,
 )
+
+# Scaling-law points of a run besides its end: a wsd run's cooldown branches (optim.cooldowns).
+# A report that carries them is still an ordinary report of the trial (its own step, tokens,
+# eval/loss); the branch/* keys describe the point the branch reached, which the trial's row
+# id (trial_id, the contract's RUN_ID for points) ties to its run.
+BRANCH_FRACTION = "branch/fraction"
+"""Fraction (0-1] of the trial's token budget where the point lies; 1.0 is the run's end."""
+BRANCH_STEP = "branch/step"
+"""Optimizer steps behind the point: the stable steps it forked after plus its own decay."""
+BRANCH_TOKENS = "branch/tokens"
+"""Tokens behind the point (its D): the stable tokens plus the branch's own."""
+BRANCH_FLOPS = "branch/flops"
+"""Training FLOPs behind the point (its C): 3 x forward FLOPs per token x branch/tokens, what
+a separate run to the same D costs. The trial's `flops` counts every branch on top."""
+BRANCH_EVAL_LOSS = "branch/eval/loss"
+"""Held-out loss at the end of the branch's decay."""
+
+POINT_METRICS: tuple[str, ...] = (
+    BRANCH_FRACTION,
+    BRANCH_STEP,
+    BRANCH_TOKENS,
+    BRANCH_FLOPS,
+    BRANCH_EVAL_LOSS,
+)
+"""Keys of a report that is also a scaling-law point of its run (absent on other reports)."""
+
+
+def branch_metric(metric: str) -> str:
+    """The key of a branch's value of an evaluation `metric` (e.g. eval/accuracy)."""
+    return f"branch/{metric}"

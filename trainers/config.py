@@ -10,10 +10,11 @@ training method is `task.type` (with its options in `task:`), mirrored in `train
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from data.config import DataConfig
 from models.spec import ModelSpec
@@ -25,7 +26,13 @@ TASK_MODEL_FAMILY = {name: cls.family for name, cls in TASKS.items()}
 
 
 class OptimConfig(BaseModel):
-    """AdamW with decoupled weight decay and a warmup + decay learning-rate schedule."""
+    """AdamW with decoupled weight decay and a warmup + decay learning-rate schedule.
+
+    With `schedule: wsd` and `cooldowns`, one run yields several scaling-law points: at each
+    listed fraction f of the token budget, a branch forked from the stable phase decays so
+    that it ends at f x the budget (see trainers.cooldown); the run itself ends with the same
+    decay, so every point, the final one included, has the same shape of schedule.
+    """
 
     model_config = FROZEN
 
@@ -45,14 +52,61 @@ class OptimConfig(BaseModel):
     """Shape after warmup: cosine to min_lr_ratio, warmup-stable-decay, or constant."""
     warmup_fraction: float = Field(0.05, ge=0, lt=1)
     """Fraction (0-1) of the trial's steps spent warming up linearly from 0."""
-    decay_fraction: float = Field(0.2, gt=0, le=1)
-    """wsd only: fraction (0-1) of the steps spent in the final linear decay."""
+    cooldown_fraction: float = Field(0.2, gt=0, lt=1)
+    """wsd only: fraction (0-1) of a run's (or a cooldown branch's) steps spent in its final
+    linear decay to min_lr_ratio."""
+    cooldowns: tuple[float, ...] = ()
+    """wsd only: fractions (0-1] of the token budget where a cooldown branch ends and is
+    evaluated as its own point, e.g. [0.25, 0.5, 1.0]; sorted, unique. The run's own decay
+    is always the last point (listing 1.0 is optional). Empty: one point per run."""
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
     """Final learning rate as a fraction of lr (cosine and wsd)."""
 
-    def lr_at(self, step: int, total_steps: int) -> float:
-        """Learning rate for optimizer step `step` (0-based) of a run of `total_steps`."""
-        warmup = int(self.warmup_fraction * total_steps)
+    @field_validator("cooldowns")
+    @classmethod
+    def _cooldowns_in_order(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        bad = [f for f in value if not 0 < f <= 1]
+        if bad:
+            raise ValueError(f"every cooldown must be a fraction in (0, 1], got {bad[0]}")
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError(f"cooldowns must be sorted and unique, got {list(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _cooldowns_fit_schedule(self) -> OptimConfig:
+        if not self.cooldowns:
+            return self
+        if self.schedule != "wsd":
+            raise ValueError(
+                f"optim.cooldowns: cooldown branches need schedule: wsd, got {self.schedule}"
+            )
+        # A branch forks at (1 - cooldown_fraction) x its end; forking inside the warmup
+        # would decay from a learning rate the stable phase never reached.
+        fork = (1 - self.cooldown_fraction) * self.cooldowns[0]
+        if fork < self.warmup_fraction:
+            raise ValueError(
+                f"optim.cooldowns: the first cooldown ({self.cooldowns[0]}) forks at "
+                f"{fork:.3g} of the run, inside the warmup (warmup_fraction "
+                f"{self.warmup_fraction})"
+            )
+        return self
+
+    def warmup_steps(self, total_steps: int) -> int:
+        """Steps of linear warmup in a run of `total_steps` (its branches share them)."""
+        return int(self.warmup_fraction * total_steps)
+
+    def decay_start(self, end_step: int) -> int:
+        """wsd: the step where the decay that ends at `end_step` begins."""
+        return end_step - int(self.cooldown_fraction * end_step)
+
+    def lr_at(self, step: int, total_steps: int, end_step: int | None = None) -> float:
+        """Learning rate for optimizer step `step` (0-based) of a run of `total_steps`.
+
+        `end_step` (wsd only) is where a cooldown branch of that run ends: the branch shares
+        the run's warmup and stable phase and decays over the last cooldown_fraction of its
+        own `end_step` steps. None means the run's own end.
+        """
+        warmup = self.warmup_steps(total_steps)
         if step < warmup:
             return self.lr * (step + 1) / warmup
         if self.schedule == "constant":
@@ -61,10 +115,11 @@ class OptimConfig(BaseModel):
         if self.schedule == "cosine":
             progress = (step - warmup) / max(1, total_steps - warmup)
             return floor + (self.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-        decay_start = total_steps - int(self.decay_fraction * total_steps)
+        end = total_steps if end_step is None else end_step
+        decay_start = self.decay_start(end)
         if step < decay_start:
             return self.lr
-        progress = (step - decay_start) / max(1, total_steps - decay_start)
+        progress = (step - decay_start) / max(1, end - decay_start)
         return self.lr - (self.lr - floor) * min(1.0, progress)
 
 

@@ -48,6 +48,13 @@ from models import training_flops
 from trainers import runtime
 from trainers.checkpoint import CheckpointManager, load_state
 from trainers.config import OptimConfig, RunConfig
+from trainers.cooldown import (
+    Snapshot,
+    branch_tokens_before,
+    plan_cooldowns,
+    point_metrics,
+    run_branch,
+)
 from trainers.ema import EMA
 from trainers.reporter import Context, Reporter, TrialDiverged
 
@@ -188,6 +195,11 @@ def run(
     Resumes from `reporter.latest_checkpoint()` when it names a folder: the step, schedule,
     batch order, weight average and token count continue exactly where it left off. Raises
     TrialDiverged when the train loss becomes NaN or infinite.
+
+    With optim.cooldowns (wsd), the run also evaluates and reports at each branch's fork step,
+    with the branch's point under the branch/* keys (trainers.cooldown); the last report
+    carries the run's own point (branch/fraction 1.0). The reported `flops` is all the
+    training compute the trial spent: its own tokens plus every branch's decay tokens.
     """
     runtime.set_threads(ctx.num_threads)
     device = runtime.pick_device(ctx.device, cfg.trainer.device)
@@ -196,6 +208,7 @@ def run(
     method = make_method(cfg, ctx, device)
     total_steps = cfg.num_steps(method.train_size, ctx.world_size)
     interval = t.eval_interval_steps or max(1, total_steps // 10)
+    cooldowns = plan_cooldowns(cfg.optim, total_steps)
 
     runtime.seed_everything(cfg.seed)
     raw = method.build_model().to(device)
@@ -229,13 +242,9 @@ def run(
 
     params = [p for p in raw.parameters() if p.requires_grad]
     accum, clip = t.grad_accum_steps, cfg.optim.grad_clip
-    pending: list[torch.Tensor] = []  # per-step losses not yet checked for NaN/inf
-    loss_sum, loss_steps, last_report_step = 0.0, 0, step
-    metrics: dict[str, float] = {}
-    runtime.synchronize(device)
-    t_start = time.perf_counter()
-    while step < total_steps:
-        lr = cfg.optim.lr_at(step, total_steps)
+
+    def train_step(lr: float) -> torch.Tensor:
+        """One optimizer step at `lr`; returns its mean loss, still on the device."""
         for group in optimizer.param_groups:
             group["lr"] = lr
         step_loss = None
@@ -253,9 +262,23 @@ def run(
         optimizer.zero_grad(set_to_none=True)
         if ema is not None:
             ema.update(raw)
-        pending.append(step_loss / accum if accum > 1 else step_loss)
+        return step_loss / accum if accum > 1 else step_loss
+
+    def evaluate() -> dict[str, float]:
+        with eval_mode(raw, ema), runtime.autocast(device, t.precision):
+            return method.evaluate(raw)
+
+    branch_tokens = branch_tokens_before(cooldowns, step, tokens_per_step)
+    pending: list[torch.Tensor] = []  # per-step losses not yet checked for NaN/inf
+    loss_sum, loss_steps, last_report_step = 0.0, 0, step
+    metrics: dict[str, float] = {}
+    runtime.synchronize(device)
+    t_start = time.perf_counter()
+    while step < total_steps:
+        lr = cfg.optim.lr_at(step, total_steps)
+        pending.append(train_step(lr))
         step += 1
-        at_eval = step % interval == 0 or step == total_steps
+        at_eval = step % interval == 0 or step == total_steps or step in cooldowns
         if len(pending) < DIVERGENCE_CHECK_STEPS and not at_eval:
             continue
         bad = _first_nonfinite(pending)
@@ -274,20 +297,44 @@ def run(
         segment_s = time.perf_counter() - t_start
         train_time_s += segment_s
         tokens = step * tokens_per_step
-        with eval_mode(raw, ema), runtime.autocast(device, t.precision):
-            evaluation = method.evaluate(raw)
+        evaluation = evaluate()
+        point: dict[str, float] = {}
+        if step == total_steps and cfg.optim.cooldowns:
+            fpt = counts.flops_per_token
+            point = point_metrics(1.0, step, tokens_per_step, fpt, evaluation)
+        elif step in cooldowns:
+            branch = cooldowns[step]
+            branch_start = time.perf_counter()
+            snapshot = Snapshot.take(raw, optimizer, ema, batch_rng)
+            branch_eval = run_branch(
+                branch,
+                snapshot,
+                train_step,
+                lambda k, end=branch.end_step: cfg.optim.lr_at(k, total_steps, end),
+                evaluate,
+            )
+            fpt = counts.flops_per_token
+            point = point_metrics(
+                branch.fraction, branch.end_step, tokens_per_step, fpt, branch_eval
+            )
+            branch_tokens += branch.decay_steps * tokens_per_step
+            runtime.synchronize(device)
+            # The branch's steps are training the trial paid for; its throughput is not the
+            # run's, so it stays out of the segment below.
+            train_time_s += time.perf_counter() - branch_start
         metrics = {
             STEP: step,
             TOKENS: tokens,
             PARAMS: counts.params,
             PARAMS_TOTAL: counts.params_total,
-            FLOPS: training_flops(counts, tokens),
+            FLOPS: training_flops(counts, tokens + branch_tokens),
             TRAIN_LOSS: loss_sum / loss_steps,
             EVAL_LOSS: evaluation.pop(EVAL_LOSS),
             LR: lr,
             TRAIN_TIME_S: train_time_s,
             TOKENS_PER_S: (step - last_report_step) * tokens_per_step / max(segment_s, 1e-9),
             **evaluation,
+            **point,
         }
         if step == total_steps:
             metrics[DONE] = 1.0

@@ -33,7 +33,7 @@ def test_cosine_decays_monotonically_to_the_floor():
 
 def test_wsd_holds_the_peak_then_decays_linearly():
     cfg = OptimConfig(
-        lr=1.0, warmup_fraction=0.1, schedule="wsd", decay_fraction=0.2, min_lr_ratio=0.0
+        lr=1.0, warmup_fraction=0.1, schedule="wsd", cooldown_fraction=0.2, min_lr_ratio=0.0
     )
     values = lrs(cfg)
     assert values[10:80] == pytest.approx([1.0] * 70)
