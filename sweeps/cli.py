@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from sweeps.errors import SpecError, report_user_error
@@ -82,21 +83,76 @@ def _run(args: argparse.Namespace) -> int:
     from sweeps.plan import make_plan, render_plan
     from sweeps.spec import read_with_overrides, spec_from_dict
 
+    _check_flags(args)
     raw = read_with_overrides(args.spec, args.overrides)
     if is_pipeline(raw):
         return _run_pipeline(args, pipeline_from_raw(raw, source=args.spec, name=args.name))
-    spec = spec_from_dict(raw, source=args.spec, name=args.name)
-    plan = make_plan(spec)
+    try:
+        spec = spec_from_dict(raw, source=args.spec, name=args.name)
+    except SpecError as err:
+        raise _blame_override(args, err) from None
+    try:
+        plan = make_plan(spec)
+    except SpecError:
+        raise
+    except (ValueError, TypeError, AssertionError, OSError) as err:
+        # Raised while building a trial (a data file, an RL environment): name the spec.
+        text = " ".join(str(err).split()) or err.__class__.__name__
+        key = "rl.env_config: " if spec.is_rl and not text.startswith("rl.") else ""
+        raise SpecError(f"{args.spec}: {key}{text}") from None
     if args.dry_run:
         print(render_plan(plan))
+        if spec.compute is not None and plan.trials:
+            from sweeps import walltime
+
+            print(walltime.render(walltime.estimate(plan, walltime.probe(plan))))
         return 0
     from sweeps.tuner import run_sweep
 
     return run_sweep(plan, **_run_options(args, spec.run))
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    """Flags whose empty value would silently mean a default (./results, the file name)."""
+    for flag, value in (("--storage", args.storage), ("--name", args.name)):
+        if value is not None and not value.strip():
+            raise SpecError(f"{flag}: empty value; give a path or drop the flag")
+
+
+def _blame_override(args: argparse.Namespace, err: SpecError) -> SpecError:
+    """Name the `--set` that made a valid spec file invalid, rather than the file."""
+    from sweeps.spec import read_with_overrides, spec_from_dict
+
+    if not args.overrides:
+        return err
+    try:
+        spec_from_dict(read_with_overrides(args.spec, []), name=args.name)
+    except SpecError:
+        return err  # the file is wrong by itself (or needs the overrides to be complete)
+    for n, text in enumerate(args.overrides):
+        try:
+            spec_from_dict(read_with_overrides(args.spec, args.overrides[: n + 1]), name=args.name)
+        except SpecError as sub:
+            message = str(sub).removeprefix("<spec>: ")
+            return SpecError(f"--set {text}: {message}")
+    return err
+
+
+def _check_storage(path: str, label: str) -> None:
+    """A results root that cannot hold the sweep fails now, naming where it came from."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise SpecError(f"{label} {path}: exists and is not a folder")
+    try:  # the one way to know: permissions, read-only mounts and /sys all answer here
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        reason = (err.strerror or err.__class__.__name__).lower()
+        raise SpecError(f"{label} {path}: cannot create the results folder ({reason})") from None
+
+
 def _run_options(args: argparse.Namespace, run: Any) -> dict[str, Any]:
     """Where and how to run, from the command line over the spec's `run:` section."""
+    _check_storage(args.storage or run.storage, "--storage" if args.storage else "run.storage")
     return {
         "storage": args.storage or run.storage,
         "address": args.address,

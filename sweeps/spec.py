@@ -24,6 +24,7 @@ from contract.metrics import EVAL_LOSS
 from sweeps.errors import SpecError, format_validation_error
 from sweeps.resources import ResourcesConfig
 from sweeps.space import Axis, SpaceError, extract_axes, set_dotted
+from sweeps.strict import check_axis_kinds, check_values, load_yaml
 from trainers.config import RunConfig
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -118,11 +119,16 @@ class SweepSpec(BaseModel):
         for path, value in assignment.items():
             set_dotted(tree, path, value)
         try:
-            return type(self.base).model_validate(tree)
+            config = type(self.base).model_validate(tree)
         except ValidationError as err:
             point = ", ".join(f"{k}={v}" for k, v in assignment.items())
             detail = format_validation_error(err, tree, type(self.base))
             raise SpecError(f"{self.source}: trial ({point}): {detail}") from None
+        swept: dict[str, Any] = {}
+        for path, value in assignment.items():
+            set_dotted(swept, path, value)
+        check_values(swept, config, self.source)
+        return config
 
     def to_dict(self, defaults: bool = False) -> dict[str, Any]:
         """The spec as YAML-ready data (loadable again), axes written back in YAML syntax;
@@ -155,7 +161,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise SpecError(f"--set {text!r}: expected dotted.key=value")
     try:
-        return key.strip(), yaml.safe_load(value) if value.strip() else None
+        return key.strip(), load_yaml(value) if value.strip() else None
+    except SpecError as err:
+        raise SpecError(f"--set {key}: {err}") from None
     except yaml.YAMLError as err:
         raise SpecError(
             f"--set {key}: value is not valid YAML ({err.__class__.__name__})"
@@ -172,7 +180,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except (IsADirectoryError, UnicodeDecodeError, PermissionError) as err:
         raise SpecError(f"{path}: cannot read spec ({err.__class__.__name__})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
+    except SpecError as err:
+        raise SpecError(f"{path}:{err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "?"
@@ -203,6 +213,7 @@ def spec_from_dict(
     try:
         base = config_cls.model_validate(fixed)
     except ValidationError as err:
+        check_axis_kinds(trial_raw, source)
         raise SpecError(f"{source}: {format_validation_error(err, fixed, config_cls)}") from None
     head = {k: raw[k] for k in SWEEP_KEYS if k in raw}
     head.setdefault("name", name or Path(source).stem)
@@ -212,6 +223,8 @@ def spec_from_dict(
         spec = SweepSpec.model_validate({**head, "base": base, "axes": {}, "source": source})
     except ValidationError as err:
         raise SpecError(f"{source}: {format_validation_error(err, head, SweepSpec)}") from None
+    check_values(fixed, base, source)
+    check_values(head, spec, source)
     if "seed" in axes:
         raise SpecError(f"{source}: seed: use search.seeds for replicates, not an axis on seed")
     if spec.search.seeds != [0] or "seed" not in fixed:

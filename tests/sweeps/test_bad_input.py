@@ -17,6 +17,11 @@ data: {dataset: {type: synthetic, vocab_size: 16, num_tokens: 20000}}
 trainer: {max_tokens: 4096, batch_size: 4}
 """
 
+TEXT_FILES = GOOD.replace(
+    "{type: synthetic, vocab_size: 16, num_tokens: 20000}",
+    "{type: text_files, paths: [/no/such/file.txt]}",
+)
+
 # (spec text or None for GOOD, extra CLI args, text the one-line error must contain)
 CASES = [
     ("name: t\nmodle: {size: gpt-20k}\n", [], "modle"),
@@ -50,7 +55,45 @@ CASES = [
     (GOOD, ["--set", "data.fraction=2"], "data.fraction"),
     (GOOD + "search: {scheduler: {type: asha, stratify_by: [model.size]}}\n", [], "stratify_by"),
     (GOOD.replace("{size: gpt-20k}", "{size: mlp-1k}"), [], "model"),
-    (GOOD + "data: {dataset: {type: text_files, paths: [/no/such/file.txt]}}\n", [], "/no/such"),
+    (TEXT_FILES, [], "/no/such"),
+    # Accepted silently before: non-finite, boolean and absurd numbers, duplicate keys.
+    (GOOD + "optim: {lr: .inf}\n", [], "optim.lr: inf is not a finite number"),
+    (GOOD + "optim: {lr: .nan}\n", [], "optim.lr"),
+    (GOOD + "optim: {lr: {grid: [1e-3, -.inf]}}\n", [], "optim.lr"),
+    (GOOD.replace("batch_size: 4", "batch_size: 1.0e+30"), [], "trainer.batch_size"),
+    (GOOD.replace("batch_size: 4", "batch_size: 1.0e+17"), [], "trainer.batch_size"),
+    (GOOD.replace("batch_size: 4", "batch_size: true"), [], "trainer.batch_size: expected a"),
+    (GOOD.replace("batch_size: 4", "batch_size: {grid: [4, true]}"), [], "boolean"),
+    (GOOD + "search: {num_samples: true}\n", [], "search.num_samples"),
+    (GOOD + "trainer: {max_tokens: 8192}\n", [], "line 5: duplicate key 'trainer'"),
+    (GOOD.replace("{size: gpt-20k}", "{size: gpt-20k, size: gpt-50k}"), [], "duplicate key"),
+    (GOOD, ["--set", "optim={lr: 1, lr: 2}"], "--set optim: line 1: duplicate key 'lr'"),
+    (GOOD, ["--set", "optim.lr=.inf"], "--set optim.lr=.inf: optim.lr"),
+    (GOOD, ["--storage", ""], "--storage: empty value"),
+    (GOOD, ["--name", ""], "--name: empty value"),
+    (GOOD, ["--name", " "], "--name: empty value"),
+    # Errors that named the wrong source or the wrong problem.
+    (GOOD, ["--set", "optim.lr=abc"], "--set optim.lr=abc: optim.lr"),
+    (GOOD, ["--set", "trainer.batch_size=true"], "--set trainer.batch_size=true"),
+    (GOOD + "optim: {lr: {gird: [0.1, 0.2]}}\n", [], "optim.lr: unknown axis kind 'gird'"),
+    (GOOD + "optim: {lr: {gird: [0.1, 0.2]}}\n", [], "did you mean 'grid'"),
+    (
+        TEXT_FILES,
+        [],
+        "spec.yaml: data.dataset.paths",
+    ),
+    (
+        "name: r\nmodel: {size: mlp-1k}\nrl: {algo: ppo, env: CartPole-v1, "
+        "env_config: {bogus: 1}}\n",
+        [],
+        "spec.yaml: rl.env_config",
+    ),
+    (
+        "name: r\nmodel: {size: mlp-1k}\nrl: {algo: ppo, env: CartPole-v1, "
+        "env_config: {max_episode_steps: abc}}\n",
+        [],
+        "spec.yaml: rl.env_config",
+    ),
 ]
 
 
@@ -118,3 +161,30 @@ def test_resume_without_a_sweep_and_a_folder_that_is_not_a_sweep(tmp_path: Path,
 def test_bad_address_writes_nothing(tmp_path: Path):
     assert main([str(SMOKE), "--storage", str(tmp_path), "--address", "127.0.0.1:1"]) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("storage", "needle"),
+    [
+        ("/sys/kernel/scalesweep-results", "--storage /sys/kernel/scalesweep-results"),
+        ("{file}/sub", "--storage"),
+        ("{file}", "is not a folder"),
+    ],
+)
+def test_unusable_storage_is_one_line_naming_the_flag(tmp_path: Path, capsys, storage, needle):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(GOOD)
+    (tmp_path / "afile").write_text("x")
+    storage = storage.format(file=tmp_path / "afile")
+    status = main([str(spec), "--storage", storage])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert needle in err and "Traceback" not in err
+
+
+def test_storage_from_the_spec_is_named_as_run_storage(tmp_path: Path, capsys):
+    spec = tmp_path / "spec.yaml"
+    (tmp_path / "afile").write_text("x")
+    spec.write_text(GOOD + f"run: {{storage: {tmp_path / 'afile'}}}\n")
+    assert main([str(spec)]) == 2
+    assert "run.storage" in capsys.readouterr().err
