@@ -36,46 +36,58 @@ from contract.results import (
 )
 from sweeps.cluster import check_address, connect
 from sweeps.pipeline import PipelineSpec, Stage, linked_plan
-from sweeps.plan import Plan, TrialPoint, make_plan, make_trial
+from sweeps.plan import Plan, TrialPoint, largest_first, make_plan, make_trial
 from sweeps.progress import Progress
-from sweeps.resources import max_concurrent
+from sweeps.resources import WorkerResources, max_concurrent
 from sweeps.space import to_tune
 from sweeps.spec import spec_from_dict
 from sweeps.sweep_dir import SweepLock, open_sweep_dir
 from sweeps.tables import ResultTables
 from trainers.config import RunConfig
 
-_SPECS: dict[str, Any] = {}
-_POINTS: dict[str, TrialPoint] = {}
-
-
-def _point_from_config(config: dict[str, Any]) -> TrialPoint:
-    """Rebuild a trial from its Tune config, which carries only plain data: the resolved spec
-    and the trial's swept values (memoised: callbacks ask for every result)."""
-    trial = config.get("trial") or config
-    spec_key = json.dumps(config["spec"], sort_keys=True, default=str)
-    point_key = spec_key + json.dumps(trial["assignment"], sort_keys=True, default=str)
-    if point_key not in _POINTS:
-        if spec_key not in _SPECS:
-            _SPECS[spec_key] = spec_from_dict(config["spec"], source="<sweep>")
-        spec = _SPECS[spec_key]
-        _POINTS[point_key] = make_trial(
-            spec, dict(trial["assignment"]), trial.get("train_tokens"), trial.get("upstream")
-        )
-    return _POINTS[point_key]
-
-
+_PLANNED: dict[str, TrialPoint] = {}
+"""Planned trials of this driver by trial id: the callbacks and the scheduler look them up."""
 _BY_TUNE_TRIAL: dict[str, TrialPoint] = {}
 
 
+def _payload(point: TrialPoint) -> dict[str, Any]:
+    """What a planned trial's process receives: its resolved config and identity as plain data
+    (validated once, in that process), never the whole spec."""
+    return {
+        "trial_id": point.trial_id,
+        "dirname": point.dirname,
+        "assignment": point.assignment,
+        "rl": not isinstance(point.config, RunConfig),
+        # Only what was set: validating defaults as if written would trip validators that
+        # reject options the user never chose (the spec validates its trees the same way).
+        "config": point.config.model_dump(mode="json", exclude_unset=True),
+        "resources": point.resources.model_dump(mode="json"),
+    }
+
+
+def _adaptive_point(config: dict[str, Any]) -> TrialPoint:
+    """An Optuna trial: the spec and the sampled assignment, resolved where it runs."""
+    spec = spec_from_dict(config["spec"], source="<sweep>")
+    return make_trial(spec, dict(config["assignment"]))
+
+
 def _point_of(trial: Any) -> TrialPoint:
-    """The TrialPoint of a Tune trial, looked up by Tune's trial id: the driver's callbacks
-    and scheduler ask on every event, and re-keying the config each time showed up in the
-    driver's profile."""
+    """The TrialPoint of a Tune trial in the driver: planned trials by their id, Optuna's by
+    Tune's trial id (resolved once; the callbacks and scheduler ask on every event)."""
     point = _BY_TUNE_TRIAL.get(trial.trial_id)
     if point is None:
-        point = _BY_TUNE_TRIAL[trial.trial_id] = _point_from_config(trial.config)
+        payload = trial.config.get("trial")
+        point = _PLANNED[payload["trial_id"]] if payload else _adaptive_point(trial.config)
+        _BY_TUNE_TRIAL[trial.trial_id] = point
     return point
+
+
+def _trial_config(payload: dict[str, Any]) -> Any:
+    if payload["rl"]:
+        from rl.config import RLRunConfig
+
+        return RLRunConfig.model_validate(payload["config"])
+    return RunConfig.model_validate(payload["config"])
 
 
 def _failure_text(err: BaseException) -> str:
@@ -92,33 +104,42 @@ def _is_divergence(err: BaseException) -> bool:
 
 def _driver(config: dict[str, Any]) -> None:
     """The Tune trainable of every trial: record its config, train, record why it failed."""
-    point = _point_from_config(config)
-    trial_dir = Path(config["sweep_dir"]) / TRIALS_DIR / point.dirname
+    payload = config.get("trial")
+    if payload:
+        trial_id, dirname = payload["trial_id"], payload["dirname"]
+        run_config = _trial_config(payload)
+        resources = WorkerResources.model_validate(payload["resources"])
+        assignment = payload.get("assignment", {})
+    else:
+        point = _adaptive_point(config)
+        trial_id, dirname, run_config = point.trial_id, point.dirname, point.config
+        resources, assignment = point.resources, point.assignment
+    trial_dir = Path(config["sweep_dir"]) / TRIALS_DIR / dirname
     trial_dir.mkdir(parents=True, exist_ok=True)
     (trial_dir / ERROR_FILE).unlink(missing_ok=True)
     record = {
-        "trial_id": point.trial_id,
-        "assignment": point.assignment,
-        "config": point.config.model_dump(mode="json"),
-        "resources": point.resources.model_dump(mode="json"),
+        "trial_id": trial_id,
+        "assignment": assignment,
+        "config": run_config.model_dump(mode="json"),
+        "resources": resources.model_dump(mode="json"),
     }
     (trial_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
     _log_attempt(trial_dir)
     try:
-        if not isinstance(point.config, RunConfig):  # an RL trial
+        if not isinstance(run_config, RunConfig):  # an RL trial
             from rl import train as rl_train
             from trainers.ray_worker import TrialReporter
 
             reporter = TrialReporter(trial_dir, tune.report)
-            rl_train(point.config, reporter, point.resources.cpus_per_worker, str(trial_dir))
+            rl_train(run_config, reporter, resources.cpus_per_worker, str(trial_dir))
         else:
             from trainers.ray_worker import fit_trial
 
             fit_trial(
-                point.config,
-                point.resources,
+                run_config,
+                resources,
                 trial_dir,
-                f"train-trial_id={point.trial_id}",
+                f"train-trial_id={trial_id}",
                 report=tune.report,
                 make_callbacks=lambda: [TuneReportCallback()],
             )
@@ -231,7 +252,9 @@ def _scheduler(plan: Plan) -> TrialScheduler:
 
 
 def _resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
-    point = _point_from_config(config)
+    """What Tune reserves for a trial (asked in the driver, before the trial starts)."""
+    payload = config.get("trial")
+    point = _PLANNED[payload["trial_id"]] if payload else _adaptive_point(config)
     if not isinstance(point.config, RunConfig):  # an RL trial
         from rl import resources as rl_resources
 
@@ -265,13 +288,13 @@ def run_stage(
             # Tune reserves everything a single-worker trial uses, so its own admission is
             # safe, and pending trials are what an autoscaling cluster scales up for.
             limit = None
-    common = {"sweep_dir": str(sweep_dir), "spec": spec.to_dict()}
+    common: dict[str, Any] = {"sweep_dir": str(sweep_dir)}
     search_alg = None
     num_samples = 1
     if plan.adaptive:
         from ray.tune.search.optuna import OptunaSearch
 
-        param_space = {**common, "assignment": to_tune(spec.axes)}
+        param_space = {**common, "spec": spec.to_dict(), "assignment": to_tune(spec.axes)}
         # Earlier runs of this sweep are Optuna's history (Tune does not restore a searcher's
         # state), and a new seed per attempt keeps it from re-proposing its first points.
         known = [
@@ -291,11 +314,11 @@ def run_stage(
         )
         num_samples = remaining
     else:
-        points = [
-            {"assignment": t.assignment, "train_tokens": t.train_tokens, "upstream": t.upstream}
-            for t in todo
-        ]
-        param_space = {**common, "trial": tune.grid_search(points)}
+        _PLANNED.update({t.trial_id: t for t in todo})
+        # Tune starts grid points in order: largest planned compute first, so the longest
+        # trial does not run alone at the end while the other slots idle.
+        ordered = largest_first(todo)
+        param_space = {**common, "trial": tune.grid_search([_payload(t) for t in ordered])}
     # A trial that fails before its first evaluation ends without the metric; that is a
     # recorded failure, not a reason for Tune to abort the whole sweep.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
