@@ -1,8 +1,10 @@
 """Bootstrap over runs: resample rows with replacement, refit, read intervals off percentiles.
 
-Resample i always draws its rows from ``default_rng([seed, i])``, and every refit starts from
-the same fixed points (the full-data optimum plus a few grid points), so the samples are
-identical whatever the number of worker processes.
+Resample i always draws its runs from ``default_rng([seed, i])``; rows that are points of one
+run (a ``run_id``: checkpoints, cooldown branches) are drawn together, because treated as
+independent they make intervals several times too narrow. Each refit starts from the better of
+the full-data optimum and the best variable-projection point of the resample (a 2-D search over
+the exponents), so the samples are identical whatever the number of worker processes.
 
     samples = bootstrap_theta(logx, logy, full.theta, FitConfig(), BootstrapConfig(n_resamples=400))
     est = summarize(samples[:, 0], point=1.82, level=0.95)     # Estimate(value, lo, hi, se)
@@ -19,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 from threadpoolctl import threadpool_limits
 
-from analysis.fitting import FitConfig, best_grid_starts, refine_unthrottled
+from analysis.fitting import FitConfig, grid_objective, projected_thetas, refine_unthrottled
 from analysis.laws import Estimate
 
 
@@ -36,8 +38,8 @@ class BootstrapConfig(BaseModel):
     """Worker processes (count); None uses every core available to this process."""
     level: float = 0.95
     """Two-sided coverage of the percentile intervals (fraction, 0-1)."""
-    n_grid_starts: int = 2
-    """Grid points refined in each resample besides the full-data optimum (count)."""
+    projection_grid: tuple[float, ...] = tuple(float(v) for v in np.linspace(0.05, 2.0, 12))
+    """Exponent values of each resample's variable-projection search (coarser than a fit's)."""
 
     @model_validator(mode="after")
     def _check(self) -> BootstrapConfig:
@@ -64,19 +66,34 @@ def resample_indices(n: int, seed: int, i: int) -> np.ndarray:
     return np.random.default_rng([seed, i]).integers(0, n, size=n)
 
 
-def _fit_chunk(
-    args: tuple[int, int, int, np.ndarray, np.ndarray, np.ndarray, FitConfig],
-) -> np.ndarray:
+def cluster_rows(groups: list[np.ndarray], seed: int, i: int) -> np.ndarray:
+    """Row indices of resample ``i`` when whole clusters (runs) are drawn with replacement."""
+    picked = resample_indices(len(groups), seed, i)
+    return np.concatenate([groups[g] for g in picked])
+
+
+def groups_from_ids(ids: np.ndarray | None, n: int) -> list[np.ndarray]:
+    """Row indices per run id (one row per run when ``ids`` is None)."""
+    if ids is None:
+        return [np.array([i]) for i in range(n)]
+    _, inverse = np.unique(np.asarray(ids).astype(str), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(inverse[order])) + 1)
+
+
+def _fit_chunk(args: tuple) -> np.ndarray:
     """Refit resamples [start, stop); a module-level function so worker processes can run it."""
-    start, stop, seed, logx, logy, starts, cfg = args
-    n = len(logy)
-    out = np.full((stop - start, starts.shape[1]), np.nan)
+    start, stop, seed, logx, logy, theta_full, groups, cfg, exponents = args
+    out = np.full((stop - start, len(theta_full)), np.nan)
     with threadpool_limits(limits=1, user_api="blas"):  # see analysis.fitting.refine
         for row, i in enumerate(range(start, stop)):
-            idx = resample_indices(n, seed, i)
-            results = refine_unthrottled(starts, logx[:, idx], logy[idx], cfg)
+            idx = cluster_rows(groups, seed, i)
+            lx, ly = logx[:, idx], logy[idx]
+            cands = np.vstack([theta_full[None], projected_thetas(lx, ly, cfg, exponents)])
+            best = cands[np.argmin(grid_objective(cands, lx, ly, cfg.huber_delta))]
+            results = refine_unthrottled(best[None], lx, ly, cfg)
             if results:
-                out[row] = min(results, key=lambda r: r[0])[1]
+                out[row] = results[0][1]
     return out
 
 
@@ -93,23 +110,48 @@ def bootstrap_theta(
     theta_full: np.ndarray,
     fit_cfg: FitConfig,
     boot_cfg: BootstrapConfig,
+    run_ids: np.ndarray | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> np.ndarray:
-    """Refit every resample; returns (R, len(theta)) log-space parameters, NaN rows on failure."""
+    """Refit every resample; returns (R, len(theta)) log-space parameters, NaN rows on failure.
+
+    ``run_ids`` (one per row) makes rows of one run a single resampling unit.
+    """
     if boot_cfg.n_resamples == 0:
         return np.empty((0, len(theta_full)))
-    grid = best_grid_starts(logx, logy, fit_cfg, boot_cfg.n_grid_starts)
-    starts = np.vstack([theta_full[None], grid])
+    groups = groups_from_ids(run_ids, len(logy))
     jobs = [
-        (a, b, boot_cfg.seed, logx, logy, starts, fit_cfg)
+        (a, b, boot_cfg.seed, logx, logy, theta_full, groups, fit_cfg, boot_cfg.projection_grid)
         for a, b in _chunks(boot_cfg.n_resamples, boot_cfg.n_workers)
     ]
-    if boot_cfg.n_workers > 1 and len(jobs) > 1:
+    return np.vstack(run_jobs(_fit_chunk, jobs, boot_cfg, progress))
+
+
+def run_jobs(
+    fn: Callable, jobs: list, cfg: BootstrapConfig, progress: Callable[[str], None] | None
+) -> list:
+    """``fn`` over ``jobs`` (chunks of resamples) on ``cfg.n_workers`` processes, in order."""
+    done, total, results = 0, cfg.n_resamples, []
+
+    def tick(job: tuple) -> None:
+        nonlocal done
+        done += job[1] - job[0]
+        if progress is not None:
+            progress(f"bootstrap {done}/{total}")
+
+    if cfg.n_workers > 1 and len(jobs) > 1:
         try:
-            with ProcessPoolExecutor(max_workers=min(boot_cfg.n_workers, len(jobs))) as pool:
-                return np.vstack(list(pool.map(_fit_chunk, jobs)))
+            with ProcessPoolExecutor(max_workers=min(cfg.n_workers, len(jobs))) as pool:
+                for job, res in zip(jobs, pool.map(fn, jobs), strict=True):
+                    results.append(res)
+                    tick(job)
+            return results
         except (OSError, NotImplementedError):
-            pass  # no process support here (e.g. no /dev/shm): same samples, computed serially
-    return np.vstack([_fit_chunk(job) for job in jobs])
+            results = []  # no process support (e.g. no /dev/shm): same samples, serially
+    for job in jobs:
+        results.append(fn(job))
+        tick(job)
+    return results
 
 
 def bootstrap_apply(

@@ -1,7 +1,9 @@
 """Load scaling data: a sweep folder (trials.csv + curves.csv + spec.yaml) or any CSV/parquet.
 
 Rows become canonical columns N (non-embedding parameters), D (tokens), C (training FLOPs) and
-loss; one missing axis is derived from C = 6 N D. Failed, unfinished and diverged trials are
+loss. C is the table's recorded ``flops`` (3 x forward FLOPs x tokens, ``contract.compute``);
+only a table without a FLOPs column gets the labelled approximation C = 6ND. A compute sweep's
+nominal ``budget`` and a ``run_id`` shared by points of one run are kept as columns. Failed, unfinished and diverged trials are
 set aside in ``excluded`` with the reason, so a report can list them.
 
     data = load_scaling_data("results/my-sweep")
@@ -19,13 +21,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis.laws import VARIABLES, derive_missing
+from analysis.laws import APPROX_6ND, VARIABLES, ComputeModel, derive_missing
+from analysis.where import apply_where
 from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
-from contract.results import CURVES_FILE, FINISHED, SPEC_FILE, TRIALS_FILE
+from contract.results import BUDGET, CURVES_FILE, FINISHED, RUN_ID, SPEC_FILE, TRIALS_FILE
 
 TRIALS_FILES = (TRIALS_FILE, TRIALS_FILE.replace(".csv", ".parquet"))
 CURVES_FILES = (CURVES_FILE, CURVES_FILE.replace(".csv", ".parquet"))
 CANONICAL: tuple[str, ...] = (*VARIABLES, "loss")
+APPROX = "approx 6ND"
+"""Source label of an axis derived with the 6ND approximation."""
 ALIASES: dict[str, tuple[str, ...]] = {
     "N": ("N", PARAMS),
     "D": ("D", TOKENS),
@@ -49,7 +54,27 @@ class ScalingData:
     metric: str = EVAL_LOSS
     mode: str = "min"
     columns: dict[str, str] | None = None
-    """Canonical name -> source column (``"derived"`` when computed from C = 6ND)."""
+    """Canonical name -> source column (``APPROX`` when computed from C = 6ND)."""
+    compute: ComputeModel = APPROX_6ND
+    """C / (N D) as the rows record it; allocations turn budgets into tokens with it."""
+    spec: dict | None = None
+    """The sweep's resolved spec (name, description), for the report's provenance."""
+
+    @property
+    def c_source(self) -> str:
+        """Which C the analysis used, in words for the report."""
+        col = (self.columns or {}).get("C", "missing")
+        if col == APPROX:
+            return "C = 6ND (approximation: the table has no FLOPs column)"
+        if col == "missing":
+            return "no C"
+        derived = [k for k in ("N", "D") if (self.columns or {}).get(k) == APPROX]
+        if derived:
+            return (
+                f"C = recorded training FLOPs (column {col!r}); {derived[0]} derived from it "
+                "with C = 6ND (approximation: the table has no such column)"
+            )
+        return f"C = recorded training FLOPs (column {col!r}); {self.compute.describe()}"
 
     def has(self, var: str) -> bool:
         """Whether every kept row has a value for ``var``."""
@@ -108,15 +133,21 @@ def _first_existing(folder: Path, names: tuple[str, ...]) -> Path | None:
     return next((folder / n for n in names if (folder / n).is_file()), None)
 
 
-def _read_metric(folder: Path) -> tuple[str, str]:
-    """The sweep's metric name and mode from spec.yaml (``search: {metric, mode}``)."""
+def _read_spec(folder: Path) -> dict:
+    """The sweep's resolved spec.yaml as a dict ({} when absent)."""
     path = folder / SPEC_FILE
     if not path.is_file():
-        return EVAL_LOSS, "min"
+        return {}
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    return spec if isinstance(spec, dict) else {}
+
+
+def _read_metric(folder: Path) -> tuple[str, str]:
+    """The sweep's metric name and mode from spec.yaml (``search: {metric, mode}``)."""
+    spec = _read_spec(folder)
     search = spec.get("search") if isinstance(spec, dict) else None
     search = search if isinstance(search, dict) else {}
     return str(search.get("metric") or EVAL_LOSS), str(search.get("mode") or "min")
@@ -156,7 +187,7 @@ def _canonical(frame: pd.DataFrame, cols: dict[str, str]) -> tuple[pd.DataFrame,
         given[key] = values
     derived = dict(zip(VARIABLES, derive_missing(given["N"], given["D"], given["C"]), strict=True))
     used = {
-        k: cols[k] if given[k] is not None else ("derived" if derived[k] is not None else "missing")
+        k: cols[k] if given[k] is not None else (APPROX if derived[k] is not None else "missing")
         for k in VARIABLES
     }
     nan = np.full(len(frame), np.nan)
@@ -235,10 +266,7 @@ def load_scaling_data(
     metric, mode = _read_metric(folder) if folder else (EVAL_LOSS, "min")
     frame = _read_table(table_path).reset_index(drop=True)
     if where:
-        try:
-            frame = frame.query(where)
-        except Exception as err:  # pandas raises many types for a bad expression
-            raise ValueError(f"--where {where!r}: {type(err).__name__}: {err}") from None
+        frame = apply_where(frame, where)  # never DataFrame.query: it can run code
     cols = _resolve_columns(frame, columns or {}, table_path, metric)
     canon, used = _canonical(frame, cols)
     reasons = _reasons(frame, canon)
@@ -248,6 +276,12 @@ def load_scaling_data(
         # Index labels survive --where, so "row k" stays the line number in a CSV file.
         ids = pd.Series([f"row {i + 2}" for i in frame.index], index=frame.index)
     canon.insert(0, "id", ids)
+    if BUDGET in frame.columns:
+        canon[BUDGET] = pd.to_numeric(frame[BUDGET], errors="coerce")
+    if RUN_ID in frame.columns:
+        canon[RUN_ID] = frame[RUN_ID].astype(str)
+    elif folder is not None:
+        canon[RUN_ID] = ids  # in a sweep folder every trial is one run
     keep = reasons == ""
     points = canon[keep].reset_index(drop=True)
     excluded = pd.DataFrame({"id": ids[~keep].to_numpy(), "reason": reasons[~keep].to_numpy()})
@@ -255,7 +289,11 @@ def load_scaling_data(
     if folder is not None and len(points):
         curves = _load_curves(folder, points["id"], points, cols["loss"], metric)
         points, excluded, curves = _drop_diverged(points, excluded, curves, mode)
-    return ScalingData(points, excluded, curves, str(path), metric, mode, used)
+    compute = APPROX_6ND
+    if APPROX not in used.values() and used.get("C") != "missing" and len(points):
+        compute = ComputeModel.estimate(points["N"], points["D"], points["C"])
+    spec = _read_spec(folder) if folder else None
+    return ScalingData(points, excluded, curves, str(path), metric, mode, used, compute, spec)
 
 
 def _drop_diverged(

@@ -10,13 +10,8 @@ import pytest
 
 from analysis.laws import ChinchillaFit
 
-EPOCH_CSV = (
-    Path(__file__).parents[3]
-    / "shared"
-    / "data"
-    / "scaling"
-    / "epoch_chinchilla_svg_extracted_data.csv"
-)
+EPOCH_CSV = Path(__file__).parent / "data" / "epoch_chinchilla.csv"
+"""Epoch's extraction of the Chinchilla points (source in data/README.md), shipped with the tests."""
 TRUE_LAW = ChinchillaFit(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 """The law the Chinchilla paper reported; synthetic data are drawn from it."""
 
@@ -28,8 +23,6 @@ def true_law() -> ChinchillaFit:
 
 @pytest.fixture(scope="session")
 def epoch_csv() -> Path:
-    if not EPOCH_CSV.is_file():
-        pytest.skip(f"shared data not present: {EPOCH_CSV} (tests pin a published refit on it)")
     return EPOCH_CSV
 
 

@@ -53,7 +53,8 @@ def test_foreign_csv_with_mapping_derives_tokens(tmp_path):
     ).to_csv(path, index=False)
     data = load_scaling_data(path, columns=parse_columns("N=Model Size,C=Training FLOP"))
     np.testing.assert_allclose(data.points["D"], [1e10, 2e10])
-    assert data.columns["D"] == "derived" and data.curves is None
+    assert data.columns["D"] == "approx 6ND" and data.curves is None
+    assert data.compute.is_6nd and "approximation" in data.c_source
 
 
 def test_plain_csv_recognises_standard_names_and_where(tmp_path):
