@@ -13,6 +13,8 @@ GPU); every rank reports through `ray.train.report` and the caller's callbacks f
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,15 @@ from ray.train.torch import TorchTrainer
 
 from contract.results import trial_checkpoints
 from trainers import get_trainer
-from trainers.checkpoint import LATEST, STATE_FILE
+from trainers.checkpoint import load_state, resume_folder
 from trainers.config import RunConfig
 from trainers.reporter import Context
 
 PLACEMENT_GROUP_FILE = "placement_group.id"
 """The worker group's placement group, recorded so the runner can release it."""
+REPORT_FILE = "report.json"
+"""The metrics reported with a checkpoint, kept in its folder: a resumed trial reports them
+again, so a point whose report died with the driver still reaches the curves."""
 
 
 class TrialReporter:
@@ -37,20 +42,49 @@ class TrialReporter:
 
     Checkpoints live in the trial folder (a shared file system on clusters), so resuming
     needs no checkpoint transfer through Ray: the latest one is simply the folder on disk.
+    A resumed trial first reports again what was reported with its checkpoint (the result
+    tables drop a step they already hold), so no point is lost when the driver died between
+    the checkpoint and the report.
     """
 
     def __init__(self, trial_dir: Path, report: Callable[[dict[str, Any]], None] | None) -> None:
         self.trial_dir, self._report = trial_dir, report
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str | None = None) -> None:
+        if checkpoint_dir is not None:
+            _write_json(Path(checkpoint_dir) / REPORT_FILE, metrics)
         if self._report is not None:
             self._report(dict(metrics))
         else:
             ray.train.report(dict(metrics))
 
     def latest_checkpoint(self) -> str | None:
-        latest = trial_checkpoints(self.trial_dir) / LATEST
-        return str(latest) if (latest / STATE_FILE).is_file() else None
+        """The checkpoint to resume from (a damaged `latest` falls back to `previous`)."""
+        folder = resume_folder(trial_checkpoints(self.trial_dir))
+        if folder is None:
+            return None
+        metrics = _checkpoint_metrics(folder)
+        if metrics:
+            self.report(metrics)
+        return str(folder)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, default=float))
+    os.replace(tmp, path)
+
+
+def _checkpoint_metrics(folder: Path) -> dict[str, Any] | None:
+    """What was reported with a checkpoint: its report.json, else the state's own copy."""
+    path = folder / REPORT_FILE
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+    metrics = load_state(folder).get("metrics")
+    return dict(metrics) if isinstance(metrics, dict) and metrics else None
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -82,7 +116,7 @@ def _train_loop(config: dict[str, Any]) -> None:
         group = ray.util.get_current_placement_group()
         if rank == 0 and group is not None:
             (trial_dir / PLACEMENT_GROUP_FILE).write_text(group.id.hex())
-    get_trainer(cfg.trainer.task)(cfg, TrialReporter(trial_dir, config.get("report")), ctx)
+    get_trainer(cfg.task.type)(cfg, TrialReporter(trial_dir, config.get("report")), ctx)
 
 
 def fit_trial(
