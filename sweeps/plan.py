@@ -18,6 +18,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.results import BUDGET
+from sweeps import compute
 from sweeps.resources import WorkerResources
 from sweeps.spec import SweepSpec
 
@@ -71,7 +73,9 @@ def trial_id(config: Any) -> str:
 
 
 def _tag(spec: SweepSpec, config: Any, assignment: dict[str, Any]) -> str:
-    parts = [config.model.size]
+    parts = [config.model.label]
+    if BUDGET in assignment:  # IsoFLOP runs are named by their budget first: C1e12_gpt-n300k
+        parts.insert(0, "C" + f"{assignment[BUDGET]:.0e}".replace("+", ""))
     if "data.fraction" in assignment:
         parts.append(f"f{assignment['data.fraction']:g}")
     seed_axis = spec.axes.get("seed")
@@ -135,21 +139,39 @@ def make_trial(
     )
 
 
+def largest_first(trials: list[TrialPoint]) -> list[TrialPoint]:
+    """Trials in the order a sweep should start them: largest planned compute first (ties keep
+    their planned order), so the last trials to finish are short ones and no slot idles long."""
+    return sorted(trials, key=lambda t: -t.flops)
+
+
 def make_plan(spec: SweepSpec) -> Plan:
     """Expand the spec. Counting training tokens may tokenize the corpus once (then cached)."""
     token_counts: dict[tuple, int] = {}
+
+    def counted(cfg: Any) -> int:
+        key = (cfg.data.model_dump_json(), cfg.task.model_dump_json(), cfg.seq_len)
+        if key not in token_counts:
+            token_counts[key] = cfg.train_size()
+        return token_counts[key]
+
     trials: list[TrialPoint] = []
-    for assignment in _assignments(spec):
+    notes: list[str] = []
+    assignments = _assignments(spec)
+    if spec.compute is not None:
+        # Every budget x size at each point of the other axes (lr, seeds, data.fraction, ...).
+        expanded = []
+        for assignment in assignments:
+            points, left_out = compute.expand(spec, assignment, counted)
+            expanded += points
+            notes += [n for n in left_out if n not in notes]
+        assignments = expanded
+    for assignment in assignments:
         train_tokens = None
         if not spec.is_rl:
-            cfg = spec.trial_config(assignment)
-            key = (cfg.data.model_dump_json(), cfg.task.model_dump_json(), cfg.seq_len)
-            if key not in token_counts:
-                token_counts[key] = cfg.train_size()
-            train_tokens = token_counts[key]
+            train_tokens = counted(spec.trial_config(assignment))
         trials.append(make_trial(spec, assignment, train_tokens))
     unique = list({t.trial_id: t for t in trials}.values())
-    notes = []
     if len(unique) < len(trials):
         notes.append(f"{len(trials) - len(unique)} duplicate trial configs dropped")
     adaptive = spec.search.algorithm == "optuna"
@@ -172,12 +194,24 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
     """One row per trial: identity, swept values and estimates (for printing and tables)."""
     rows = []
     for t in plan.trials:
-        row: dict[str, Any] = {"trial_id": t.trial_id, "model.size": t.config.model.size}
+        row: dict[str, Any] = {"trial_id": t.trial_id}
+        budget = t.assignment.get(BUDGET)
+        if budget is not None:
+            row[BUDGET] = budget
+        row["model.size"] = t.config.model.label
         row["params"] = t.params
         if not plan.spec.is_rl:
             row["data.fraction"] = t.config.data.fraction
-        row.update({"tokens": t.tokens, "flops": t.flops})
-        row.update({k: v for k, v in t.assignment.items() if k not in row and k not in LINK_KEYS})
+        row["tokens"] = t.tokens
+        if budget is not None:
+            row["D/N"] = t.tokens / t.params
+        row["flops"] = t.flops
+        if budget is not None:
+            row["vs_budget"] = f"{t.flops / budget - 1:+.2%}"
+            if "trainer.epochs" in t.assignment:  # only where compute.repeat_data allowed it
+                row["epochs"] = t.assignment["trainer.epochs"]
+        skip = (*LINK_KEYS, *compute.COMPUTE_KEYS)
+        row.update({k: v for k, v in t.assignment.items() if k not in row and k not in skip})
         row.update({k: v for k, v in t.upstream.items() if k.endswith("trial_id")})
         rows.append(row)
     return rows
@@ -190,7 +224,7 @@ def render_plan(plan: Plan) -> str:
     data_label = "env_steps" if plan.spec.is_rl else "tokens"
 
     def cell(key: str, value: Any) -> str:
-        if key in ("params", "tokens", "flops"):
+        if key in ("params", "tokens", "flops", BUDGET):
             return _si(value)
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -205,5 +239,22 @@ def render_plan(plan: Plan) -> str:
         f"sweep {plan.spec.name}: {len(plan.trials)} trials, {_si(total_tokens)} {data_label}, "
         f"{_si(total_flops)} training FLOPs"
     )
+    if plan.spec.compute is not None and plan.trials:
+        lines.append(_compute_summary(plan))
     lines += [f"note: {n}" for n in plan.notes]
     return "\n".join(lines)
+
+
+def _compute_summary(plan: Plan) -> str:
+    """Budgets, sizes per budget and the worst planned-FLOP miss of a compute sweep."""
+    budgets: dict[float, set[int]] = {}
+    for t in plan.trials:
+        budgets.setdefault(t.assignment[BUDGET], set()).add(t.params)
+    sizes = sorted(len(v) for v in budgets.values())
+    worst = max(abs(t.flops / t.assignment[BUDGET] - 1) for t in plan.trials)
+    span = max(budgets) / min(budgets)
+    return (
+        f"compute: {len(budgets)} budgets over {span:.3g}x, {sizes[0]}-{sizes[-1]} sizes per "
+        f"budget, planned FLOPs within {worst:.2%} of their budgets "
+        f"(tolerance {plan.spec.compute.tolerance:.0%})"
+    )

@@ -21,6 +21,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from contract.metrics import EVAL_LOSS
+from contract.results import BUDGET
+from sweeps.compute import ComputeConfig
+from sweeps.compute import check as check_compute
 from sweeps.errors import SpecError, format_validation_error
 from sweeps.resources import ResourcesConfig
 from sweeps.space import Axis, SpaceError, extract_axes, set_dotted
@@ -28,7 +31,7 @@ from sweeps.strict import check_axis_kinds, check_values, load_yaml
 from trainers.config import RunConfig
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
-SWEEP_KEYS = ("name", "description", "search", "resources", "run")
+SWEEP_KEYS = ("name", "description", "search", "resources", "run", "compute")
 TRIAL_KEYS = ("model", "data", "optim", "trainer", "task", "seed", "rl")
 
 
@@ -100,6 +103,8 @@ class SweepSpec(BaseModel):
     search: SearchConfig = SearchConfig()
     resources: ResourcesConfig = ResourcesConfig()
     run: RunOptions = RunOptions()
+    compute: ComputeConfig | None = None
+    """FLOP budgets x sizes (sweeps.compute); each trial's tokens spend its budget."""
     base: Any
     """The trial config with every axis at its first value (RunConfig or RLRunConfig)."""
     axes: dict[str, Axis] = {}
@@ -117,7 +122,8 @@ class SweepSpec(BaseModel):
         # that reject options the user never chose (e.g. a BPE vocab for a byte tokenizer).
         tree = self.base.model_dump(mode="json", exclude_unset=True)
         for path, value in assignment.items():
-            set_dotted(tree, path, value)
+            if path != BUDGET:  # the trial's IsoFLOP group: a table column, not a config field
+                set_dotted(tree, path, value)
         try:
             config = type(self.base).model_validate(tree)
         except ValidationError as err:
@@ -138,6 +144,8 @@ class SweepSpec(BaseModel):
             if path != "seed" or axis.values != tuple(self.search.seeds):
                 set_dotted(tree, path, {axis.kind: list(axis.values)})
         head = self.model_dump(mode="json", include=set(SWEEP_KEYS))
+        if head.get("compute") is None:
+            head.pop("compute", None)
         return {**head, **tree}
 
     def fingerprint(self) -> str:
@@ -148,6 +156,8 @@ class SweepSpec(BaseModel):
             set_dotted(tree, path, "<axis>")
         for key in ("name", "description", "run"):
             tree.pop(key, None)
+        if "compute" in tree:  # budgets and sizes grow a compute grid like axis values
+            tree["compute"] = {**tree["compute"], "budgets": "<axis>", "sizes": "<axis>"}
         tree["search"] = {
             k: v for k, v in tree["search"].items() if k not in ("seeds", "num_samples")
         }
@@ -231,6 +241,7 @@ def spec_from_dict(
         axes["seed"] = Axis("seed", "grid", tuple(spec.search.seeds))
     spec = spec.model_copy(update={"axes": axes})
     _check_axes(spec)
+    check_compute(spec)
     _check_rl_resources(spec)
     return spec
 

@@ -144,7 +144,7 @@ class ResultTables:
         # through the upstream.* columns instead.
         row.update({k: v for k, v in point.assignment.items() if k not in LINK_KEYS})
         row.update(point.upstream)
-        row.setdefault("model.size", point.config.model.size)
+        row.setdefault("model.size", point.config.model.label)
         if hasattr(point.config, "data"):
             row.setdefault("data.fraction", point.config.data.fraction)
         row.update({"params": point.params, "params_total": point.params_total})

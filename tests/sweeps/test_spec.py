@@ -41,11 +41,11 @@ def test_every_sweep_yaml_loads_and_expands(path: Path):
 
 def test_sweep_yamls_exist():
     names = {p.name for p in SWEEPS}
-    assert {"smoke.yaml", "scaling.yaml"} <= names
+    assert {"smoke.yaml", "scaling.yaml", "data_scaling.yaml", "compute_smoke.yaml"} <= names
 
 
-def test_scaling_yaml_is_a_real_scaling_grid():
-    plan = make_plan(load_spec(SWEEPS[0].parent / "scaling.yaml"))
+def test_data_scaling_yaml_is_a_real_size_by_fraction_grid():
+    plan = make_plan(load_spec(SWEEPS[0].parent / "data_scaling.yaml"))
     params = {t.params for t in plan.trials}
     fractions = {t.config.data.fraction for t in plan.trials}
     assert len(plan.trials) >= 15
@@ -124,7 +124,7 @@ def test_schema_is_json_and_offers_axes(capsys):
 
 
 def test_dry_run_prints_the_trial_table(capsys):
-    assert main([str(SWEEPS[0].parent / "scaling.yaml"), "--dry-run"]) == 0
+    assert main([str(SWEEPS[0].parent / "data_scaling.yaml"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     rows = [
         line
