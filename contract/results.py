@@ -28,6 +28,8 @@ ERROR_FILE = "error.txt"
 """Why the trial's last attempt failed (absent when it did not)."""
 ATTEMPTS_FILE = "attempts.log"
 """One line per attempt of the trial, appended by the runner."""
+ROW_FILE = "row.json"
+"""The trial's trials.csv row as of its last end: a damaged table is rebuilt from these."""
 
 # Trial statuses in trials.csv (Ray Tune's words, so Tune's own tables read the same).
 FINISHED = "TERMINATED"
