@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sweeps.compute import ComputeConfig
 from sweeps.resources import ResourcesConfig
 from sweeps.space import AXIS_KINDS
 from sweeps.spec import RunOptions, SearchConfig
@@ -50,9 +51,10 @@ def spec_json_schema() -> dict[str, Any]:
         search={"$ref": "#/$defs/SearchConfig"},
         resources={"$ref": "#/$defs/ResourcesConfig"},
         run={"$ref": "#/$defs/RunOptions"},
+        compute={"$ref": "#/$defs/ComputeConfig"},
     )
     defs = dict(trial.get("$defs", {}))
-    for model in (SearchConfig, ResourcesConfig, RunOptions):
+    for model in (SearchConfig, ResourcesConfig, RunOptions, ComputeConfig):
         sub = model.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(sub.pop("$defs", {}))
         defs[model.__name__] = sub

@@ -117,7 +117,10 @@ def test_resolved_spec_round_trips():
 
 def test_schema_is_json_and_offers_axes(capsys):
     schema = spec_json_schema()
-    assert {"model", "data", "optim", "trainer", "search", "resources"} <= set(schema["properties"])
+    assert {"model", "data", "optim", "trainer", "search", "resources", "compute"} <= set(
+        schema["properties"]
+    )
+    assert "tokens_per_param" in json.dumps(schema["$defs"]["AutoSizes"])
     assert main(["--schema"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert "anyOf" in json.dumps(printed["$defs"]["OptimConfig"]["properties"]["lr"])
