@@ -1,11 +1,11 @@
 """The typed configuration of one trial: what a trainer needs to run, and nothing about Ray.
 
 A sweep spec expands into many `RunConfig`s (one per trial); a trainer's loop takes one. The
-training method is `task.type` (with its options in `task:`), mirrored in `trainer.task`.
+training method is `task.type`, with its options in `task:`.
 
     cfg = RunConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.2})
     steps = cfg.num_steps(train_tokens=cfg.train_size())
-    get_trainer(cfg.trainer.task)(cfg, reporter, Context())
+    get_trainer(cfg.task.type)(cfg, reporter, Context())
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from models.spec import ModelSpec
 from trainers.tasks import TASKS, LMTask, TaskConfig
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
-TASK_MODEL_FAMILY = {name: cls.family for name, cls in TASKS.items()}
-"""The model family each training task needs."""
 
 
 class OptimConfig(BaseModel):
@@ -124,14 +122,10 @@ class OptimConfig(BaseModel):
 
 
 class TrainerConfig(BaseModel):
-    """How long and how a trial trains; the task picks the trainer from `trainers.TRAINERS`."""
+    """How long and how a trial trains (the training method is the run config's `task:`)."""
 
     model_config = FROZEN
 
-    task: str = "lm"
-    """Training task, a name in trainers.TRAINERS (lm, mlm, regression, diffusion, classify).
-    The same name as task.type: set either one and the other follows; set both and they
-    must agree."""
     batch_size: int = Field(16, gt=0)
     """Sequences per micro-batch on each worker."""
     grad_accum_steps: int = Field(1, gt=0)
@@ -152,6 +146,13 @@ class TrainerConfig(BaseModel):
     """auto picks CUDA, then MPS, then CPU."""
     keep_checkpoints: bool = True
     """Keep latest/best/final checkpoints in the trial folder (latest is always kept for resume)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "task" in data:
+            raise ValueError(f"trainer.task is gone: write task: {{type: {data['task']}}} instead")
+        return data
 
 
 class RunConfig(BaseModel):
@@ -175,35 +176,17 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _one_task_name(cls, data: Any) -> Any:
-        # trainer.task (what older specs and the Ray worker use) and task.type name the same
-        # thing. Fill each from the other so that either spelling works and both always agree.
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        trainer, task = data.get("trainer"), data.get("task")
-        from_trainer = _explicit_trainer_task(trainer)
-        from_task = task.get("type") if isinstance(task, dict) else getattr(task, "type", None)
-        if from_trainer and from_task and from_trainer != from_task:
+    def _known_task(cls, data: Any) -> Any:
+        # Name the valid types ourselves: the discriminated union's own message lists them
+        # as a Python literal, and a missing task is plain lm.
+        task = data.get("task") if isinstance(data, dict) else None
+        name = task.get("type", "lm") if isinstance(task, dict) else None
+        if name is not None and name not in TASKS:
             raise ValueError(
-                f"task.type ({from_task}) and trainer.task ({from_trainer}) disagree; "
-                "set one of them"
+                f"task.type {name!r} is not a known task; valid: {', '.join(sorted(TASKS))}"
             )
-        name = from_task or from_trainer or "lm"
-        if name not in TASKS:
-            key = "task.type" if from_task else "trainer.task"
-            raise ValueError(
-                f"{key} {name!r} is not a known task; valid: {', '.join(sorted(TASKS))}"
-            )
-        if task is None and name != "lm":
-            data["task"] = {"type": name}
-        elif isinstance(task, dict) and from_task is None:
-            data["task"] = {**task, "type": name}
-        if from_trainer is None and name != "lm":
-            if isinstance(trainer, TrainerConfig):
-                data["trainer"] = trainer.model_copy(update={"task": name})
-            else:
-                data["trainer"] = {**(trainer or {}), "task": name}
+        if isinstance(task, dict) and "type" not in task:
+            data = {**data, "task": {**task, "type": "lm"}}
         return data
 
     @model_validator(mode="after")
@@ -255,12 +238,3 @@ class RunConfig(BaseModel):
         """Training tokens (samples for regression and diffusion) this trial consumes (whole
         steps only)."""
         return self.num_steps(train_tokens, world_size) * self.tokens_per_step(world_size)
-
-
-def _explicit_trainer_task(trainer: Any) -> str | None:
-    """The task name a `trainer:` section sets explicitly, or None when it leaves the default."""
-    if isinstance(trainer, dict):
-        return trainer.get("task")
-    if isinstance(trainer, TrainerConfig) and "task" in trainer.model_fields_set:
-        return trainer.task
-    return None

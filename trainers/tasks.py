@@ -1,7 +1,8 @@
 """The `task:` section of a trial config: which training method runs, with its own options.
 
 Polymorphic on `type` (lm, mlm, regression, diffusion, classify); `TASKS` maps each type to
-its config class. A task also says which model family it trains, how it adapts the resolved
+its config class, and is the one registry of tasks: a new task is a class here (its options,
+model family and `loop` module) plus that module. A task also says which model family it trains, how it adapts the resolved
 model config (an encoder for mlm, the denoiser's input width for diffusion), how big its
 training split is in tokens (samples for regression and diffusion), and which tasks'
 checkpoints its `init_from` may start from.
@@ -45,6 +46,9 @@ class _Task(BaseModel):
     init_from_tasks: ClassVar[tuple[str, ...]] = ()
     """Task types whose checkpoints `task.init_from` may start this task from (none: the task
     has no init_from)."""
+    loop: ClassVar[str]
+    """Module whose `train(cfg, reporter, ctx)` runs the task (imported when a trial runs, so
+    the config classes stay importable without the loops)."""
 
     def resolve_model(
         self, model_cfg: GPTConfig | MLPConfig, spec: ModelSpec
@@ -83,6 +87,7 @@ class _PretrainTask(_Task):
 class LMTask(_PretrainTask):
     """Next-token language-model pretraining (causal transformer)."""
 
+    loop: ClassVar[str] = "trainers.lm"
     init_from_tasks: ClassVar[tuple[str, ...]] = ("lm",)
 
     type: Literal["lm"] = "lm"
@@ -98,6 +103,7 @@ class MLMTask(_PretrainTask):
     The loss is the cross-entropy on chosen positions only.
     """
 
+    loop: ClassVar[str] = "trainers.mlm"
     init_from_tasks: ClassVar[tuple[str, ...]] = ("mlm",)
     type: Literal["mlm"] = "mlm"
     """Task kind."""
@@ -145,6 +151,8 @@ class RegressionTask(_SampleTask):
     """Regression pretraining of an MLP on a generated smooth function of model.d_in Gaussian
     inputs (model.d_out outputs); the loss is the MSE, whose floor is noise**2."""
 
+    loop: ClassVar[str] = "trainers.regression"
+
     type: Literal["regression"] = "regression"
     """Task kind."""
     target: Literal["fourier", "teacher"] = "fourier"
@@ -162,6 +170,8 @@ class DiffusionTask(_SampleTask):
     The model's d_in (2 + time_embed_dim) and d_out (2) follow from the data, so model.d_in
     and model.d_out must not be set.
     """
+
+    loop: ClassVar[str] = "trainers.diffusion"
 
     type: Literal["diffusion"] = "diffusion"
     """Task kind."""
@@ -259,6 +269,7 @@ class ClassifyTask(_Task):
     synthetic, else a fresh one) mixed with a table of their own by `separation`.
     """
 
+    loop: ClassVar[str] = "trainers.classify"
     init_from_tasks: ClassVar[tuple[str, ...]] = ("lm", "mlm", "classify")
     type: Literal["classify"] = "classify"
     """Task kind."""

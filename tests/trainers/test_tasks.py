@@ -1,4 +1,4 @@
-"""The task section of RunConfig: one name in two places, model families, and the per-task
+"""The task section of RunConfig: the one task registry, model families, and the per-task
 model resolution and training-split sizes the planner uses."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from data import DataConfig, count_train_tokens
 from data.samples import split_samples
 from models import ModelSpec
-from trainers.config import TASK_MODEL_FAMILY, RunConfig, TrainerConfig
+from trainers.config import RunConfig, TrainerConfig
 from trainers.tasks import TASKS, ClassifyTask, DiffusionTask, LMTask, MLMTask
 
 MLP = {"size": "mlp-1k"}
@@ -19,7 +19,7 @@ MLP = {"size": "mlp-1k"}
 
 def test_every_task_is_registered_with_its_family():
     assert sorted(TASKS) == ["classify", "diffusion", "lm", "mlm", "regression"]
-    assert TASK_MODEL_FAMILY == {
+    assert {name: cls.family for name, cls in TASKS.items()} == {
         "lm": "gpt",
         "mlm": "gpt",
         "classify": "gpt",
@@ -30,35 +30,28 @@ def test_every_task_is_registered_with_its_family():
 
 def test_default_is_lm_and_unchanged_dumps_stay_minimal():
     cfg = RunConfig()
-    assert cfg.task == LMTask() and cfg.trainer.task == "lm"
+    assert cfg.task == LMTask()
     assert "task" not in cfg.model_dump(exclude_unset=True)
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        {"task": {"type": "mlm"}},
-        {"trainer": {"task": "mlm"}},
-        {"task": {}, "trainer": {"task": "mlm"}},
-    ],
-)
-def test_either_name_sets_both(raw):
+@pytest.mark.parametrize("raw", [{"task": {"type": "mlm"}}, {"task": {}}, {}])
+def test_task_type_alone_names_the_method(raw):
     cfg = RunConfig.model_validate(raw)
-    assert cfg.task.type == cfg.trainer.task == "mlm"
+    assert cfg.task.type == raw.get("task", {}).get("type", "lm")
+    assert "task" not in TrainerConfig.model_fields
     # A dump of what was set validates back to the same config (sweep axes rely on it).
     assert RunConfig.model_validate(cfg.model_dump(exclude_unset=True)) == cfg
 
 
-def test_python_construction_syncs_the_trainer_section():
+def test_python_construction_keeps_both_sections():
     cfg = RunConfig(task=MLMTask(mask_rate=0.3), trainer=TrainerConfig(batch_size=4))
-    assert cfg.trainer.task == "mlm" and cfg.trainer.batch_size == 4
+    assert cfg.task.type == "mlm" and cfg.trainer.batch_size == 4
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"trainer": {"task": "lm"}, "task": {"type": "mlm"}}, "task.type .mlm. and trainer.task"),
-        ({"trainer": {"task": "gan"}}, "trainer.task 'gan' is not a known task; valid: classify"),
+        ({"trainer": {"task": "mlm"}}, r"trainer.task is gone: write task: \{type: mlm\}"),
         ({"task": {"type": "gan"}}, "task.type 'gan' is not a known task"),
         ({"task": {"type": "regression"}}, "model.size: the regression task trains a mlp model"),
         (
