@@ -5,21 +5,18 @@ and every dataset config class is registered in `DATASETS` under that name.
 
     cfg = DataConfig(dataset={"type": "synthetic", "order": 1}, fraction=0.25, seed=3)
     cfg.vocab_size                 # 64: what the model's embedding must hold
-    splits = cfg.build()           # data.TokenSplits with train / eval token tensors
+    splits = data.build(cfg)       # data.TokenSplits with train / eval token tensors
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from data import sources
 from data.synthetic import MAX_TABLE_ENTRIES, synthetic_entropy_rate
-
-if TYPE_CHECKING:
-    from data.splits import TokenSplits
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -276,10 +273,3 @@ class DataConfig(BaseModel):
     def token_key(self) -> str:
         """How this config's corpus is tokenized, as a cache-file name part."""
         return "raw" if isinstance(self.dataset, SyntheticConfig) else self.tokenizer.cache_key
-
-    def build(self, min_train_tokens: int = 0) -> TokenSplits:
-        """Load, tokenize, split and sample: same as `data.build(self, min_train_tokens)`."""
-        # Imported here because data.splits imports this module.
-        from data.splits import build
-
-        return build(self, min_train_tokens)
