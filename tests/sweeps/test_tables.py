@@ -94,3 +94,127 @@ def test_a_reload_keeps_rows_and_does_not_repeat_curve_points(tmp_path, points):
     resumed.trial_ended(a.trial_id, FINISHED)
     assert list(pd.read_csv(tmp_path / CURVES_FILE)[STEP]) == [4, 8]
     assert ResultTables(tmp_path, EVAL_LOSS, "min").status(a.trial_id) == FINISHED
+
+
+def _finished_pair(tmp_path, points) -> ResultTables:
+    """Two trials with folders: the first finished, the second running when the run ended."""
+    for point in points:
+        (tmp_path / "trials" / point.dirname).mkdir(parents=True)
+    tables = ResultTables(tmp_path, EVAL_LOSS, "min")
+    a, b = points
+    tables.trial_started(a)
+    tables.trial_reported(a.trial_id, _report(4, 3.0))
+    tables.trial_reported(a.trial_id, _report(8, 2.5, done=True))
+    tables.trial_ended(a.trial_id, FINISHED)
+    tables.trial_started(b)
+    tables.trial_reported(b.trial_id, _report(4, 3.5))
+    tables.flush()
+    return tables
+
+
+def _truncate_mid_row(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index(b"\n") + 10])
+
+
+DAMAGE = {
+    "cut mid-row": _truncate_mid_row,
+    "header only": lambda p: p.write_text(p.read_text().splitlines()[0] + "\n"),
+    "empty": lambda p: p.write_bytes(b""),
+    "deleted": lambda p: p.unlink(),
+    "random bytes": lambda p: p.write_bytes(bytes(range(256)) * 4),
+    "older copy": lambda p: p.write_text(p.read_text().replace(FINISHED, "RUNNING")),
+    "nul bytes": lambda p: p.write_bytes(p.read_bytes().replace(b",", b"\x00", 3)),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
+def test_a_damaged_trials_csv_is_rebuilt_and_no_finished_trial_runs_again(
+    tmp_path, points, capsys, damage
+):
+    a, b = points
+    _finished_pair(tmp_path, points)
+    capsys.readouterr()
+    DAMAGE[damage](tmp_path / TRIALS_FILE)
+    reloaded = ResultTables(tmp_path, EVAL_LOSS, "min")
+    assert reloaded.status(a.trial_id) == FINISHED
+    assert reloaded.status(b.trial_id) != FINISHED
+    for point in points:
+        reloaded.trial_planned(point)
+    reloaded.flush()
+    rows = _trials(tmp_path)
+    assert rows.loc[a.trial_id, "status"] == FINISHED and rows.loc[a.trial_id, EVAL_LOSS] == 2.5
+    assert rows.loc[a.trial_id, "params"] > 0 and rows.loc[b.trial_id, "model.size"] == "gpt-50k"
+    err = capsys.readouterr().err
+    assert str(tmp_path / TRIALS_FILE) in err and "trial folders" in err
+
+
+def test_full_disk_keeps_the_last_good_table_and_no_temporary(tmp_path, points, monkeypatch):
+    import errno
+    import os
+
+    tables = _finished_pair(tmp_path, points)
+    before = (tmp_path / TRIALS_FILE).read_bytes()
+    curves_before = (tmp_path / CURVES_FILE).read_bytes()
+
+    def no_space(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(tables_module.TableWriteError, match="no space left on device") as info:
+        tables.trial_ended(points[1].trial_id, FINISHED)
+    assert str(tmp_path / TRIALS_FILE) in str(info.value)
+    assert (tmp_path / TRIALS_FILE).read_bytes() == before
+    assert not list(tmp_path.glob("*.tmp"))
+
+    class FullFile:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, text):
+            self.f.write(text[:5])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real_open = type(tmp_path).open
+    monkeypatch.setattr(
+        type(tmp_path),
+        "open",
+        lambda self, mode="r", *a, **k: (
+            _Wrap(real_open(self, mode, *a, **k), FullFile)
+            if mode == "a"
+            else real_open(self, mode, *a, **k)
+        ),
+    )
+    with pytest.raises(tables_module.TableWriteError, match="curves.csv: no space"):
+        tables.trial_reported(points[1].trial_id, _report(8, 3.0))
+    assert (tmp_path / CURVES_FILE).read_bytes() == curves_before
+
+
+class _Wrap:
+    def __init__(self, f, make):
+        self.f, self.inner = f, make(f)
+
+    def __enter__(self):
+        return self.inner
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def test_curves_cut_short_or_repeated_are_repaired_on_load(tmp_path, points, capsys):
+    _finished_pair(tmp_path, points)
+    path = tmp_path / CURVES_FILE
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines + [lines[1], lines[2][:7]]))  # a repeat and a cut-off row
+    ResultTables(tmp_path, EVAL_LOSS, "min")
+    curves = pd.read_csv(path)
+    assert len(curves) == 3 and not curves.duplicated(["trial_id", STEP]).any()
+    assert "cut short" in capsys.readouterr().err
+
+
+def test_interrupted_trials_are_marked_and_kept(tmp_path, points):
+    tables = _finished_pair(tmp_path, points)
+    assert tables.interrupt_running() == 1
+    rows = _trials(tmp_path)
+    assert rows.loc[points[1].trial_id, "status"] == "INTERRUPTED"
+    assert rows.loc[points[0].trial_id, "status"] == FINISHED
