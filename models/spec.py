@@ -7,7 +7,7 @@ presets. ``resolve`` turns the section into a concrete model config.
 
     spec = ModelSpec(size="gpt-1m", dropout=0.1)
     cfg = spec.resolve(vocab_size=512)  # GPTConfig with vocab_size=512, dropout=0.1
-    ModelSpec(params=3.0e5).label       # "gpt-n300k"
+    ModelSpec(params=3.0e5).label       # "gpt-n318k" (the derived shape's own count)
 """
 
 from __future__ import annotations
@@ -110,8 +110,9 @@ class ModelSpec(BaseModel):
 
     @property
     def label(self) -> str:
-        """Readable size name for tags and tables: the preset, or e.g. gpt-n300k."""
-        return self.size if self.params is None else shape_label(self.params)
+        """Readable size name for tags and tables: the preset, or e.g. gpt-n318k, named by the
+        derived model's own count (not the target), so the name never misstates N."""
+        return self.size if self.params is None else shape_label(self.resolve().num_params)
 
     def resolve(self, vocab_size: int | None = None) -> GPTConfig | MLPConfig:
         """The concrete config: preset, then overrides, then ``vocab_size`` where the family

@@ -185,7 +185,7 @@ def make_plan(spec: SweepSpec) -> Plan:
 
 def _si(x: float) -> str:
     for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
+        if abs(x) >= scale * 0.9995:  # 999.96G prints as 1T, not 1e+03G
             return f"{x / scale:.3g}{unit}"
     return f"{x:.3g}"
 

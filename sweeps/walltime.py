@@ -101,11 +101,17 @@ def probe(plan: Any) -> StepCost:
     threads = max(1, int(picks[0].resources.cpus_per_worker))
     source = f"measured: {len(points)}-model probe, {threads} thread(s) per trial"
     (f0, s0), (f1, s1) = points[0], points[-1]
-    if f1 > f0 * 1.5 and s1 > s0:
+    if f1 > 2 * f0 and s1 > 1.5 * s0:
+        # A line through both points: per-step overhead plus FLOPs at a steady rate.
         rate = (f1 - f0) / (s1 - s0)
         overhead = max(0.0, s0 - f0 / rate)
-    else:  # one size only: all of its time counts as compute
-        rate, overhead = f1 / s1, 0.0
+    else:
+        # Models this small are mostly per-step overhead and the line through two noisy
+        # points is ill-conditioned (it gave 367 GFLOP/s on one core): count the largest
+        # model's whole step as compute and the smallest's remainder as overhead, which
+        # over-estimates the largest by at most one small step.
+        rate = f1 / s1
+        overhead = max(0.0, s0 - f0 / rate)
     return StepCost(overhead, rate, threads, source)
 
 

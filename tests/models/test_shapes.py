@@ -64,7 +64,7 @@ def test_model_spec_by_params_resolves_to_the_derived_shape() -> None:
     cfg = spec.resolve(vocab_size=100)
     assert (cfg.d_model, cfg.n_layers) == (gpt_shape(3e5)["d_model"], gpt_shape(3e5)["n_layers"])
     assert cfg.seq_len == 64 and cfg.vocab_size == 100
-    assert spec.family == "gpt" and spec.label == shape_label(3e5) == "gpt-n300k"
+    assert spec.family == "gpt" and spec.label == shape_label(cfg.num_params) == "gpt-n318k"
     # A dumped spec (size written back at its default) loads again.
     assert ModelSpec.model_validate(spec.model_dump()).resolve() == spec.resolve()
 
