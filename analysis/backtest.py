@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.fitting import FitConfig, fit_chinchilla, fit_power_law
+from contract.results import BUDGET
 
 MIN_POINTS_FOR_DEFAULT = 20
 """Below this many runs no backtest is run unless asked for (count)."""
@@ -41,6 +42,8 @@ class BacktestResult(NamedTuple):
     """Mean signed relative error; > 0 means the law over-predicts loss (fraction)."""
     table: pd.DataFrame
     """Held-out runs: id, key value, loss, predicted, rel_error."""
+    exponents: dict[str, float] | None = None
+    """Exponents of the refit (alpha; with the joint law also beta, a, b), to show drift."""
 
 
 def holdout_count(n_points: int, holdout: float | None) -> int:
@@ -76,13 +79,21 @@ def backtest(
             f"backtest: holding out {k} of {len(points)} runs leaves too few to fit {law}"
         )
     ranked = points.sort_values(key, kind="stable")
-    train, test = ranked.iloc[:-k], ranked.iloc[-k:]
+    return _fit_and_score(ranked.iloc[:-k], ranked.iloc[-k:], law, key, x, config)
+
+
+def _fit_and_score(
+    train: pd.DataFrame, test: pd.DataFrame, law: str, key: str, x: str, config: FitConfig | None
+) -> BacktestResult:
+    k = len(test)
     if law == "chinchilla":
         fit = fit_chinchilla(train["N"], train["D"], train["loss"], config)
         predicted = fit.predict(test["N"], test["D"])
+        exponents = {"alpha": fit.alpha, "beta": fit.beta, "a": fit.a, "b": fit.b}
     elif law == "power":
         fit = fit_power_law(train[x], train["loss"], x=x, config=config)
         predicted = fit.predict(test[x])
+        exponents = {"alpha": fit.alpha}
     else:
         raise ValueError(f"backtest: unknown law {law!r} (valid: power, chinchilla)")
     actual = test["loss"].to_numpy(float)
@@ -106,4 +117,39 @@ def backtest(
         max_abs_rel_error=float(np.max(np.abs(rel))),
         bias=float(np.mean(rel)),
         table=table,
+        exponents=exponents,
     )
+
+
+ROLLING_LEVELS = 5
+"""Budget levels a table without a ``budget`` column is cut into, in equal steps of log C."""
+
+
+def rolling_backtest(
+    points: pd.DataFrame, law: str, x: str = "N", config: FitConfig | None = None
+) -> tuple[BacktestResult, ...]:
+    """Rolling origin: fit on the budgets up to k, predict budget k + 1, for every k that
+    leaves enough runs to fit. Budgets are the ``budget`` column, or equal log steps of the key.
+    """
+    key = "C" if law == "chinchilla" else x
+    n_params = 5 if law == "chinchilla" else 3
+    if BUDGET in points.columns and points[BUDGET].notna().all():
+        levels = np.unique(points[BUDGET].to_numpy(float), return_inverse=True)[1]
+    else:
+        logk = np.log10(points[key].to_numpy(float))
+        span = logk.max() - logk.min()
+        if span <= 0:
+            return ()
+        levels = np.minimum(
+            (ROLLING_LEVELS * (logk - logk.min()) / span).astype(int), ROLLING_LEVELS - 1
+        )
+    out = []
+    for k in np.unique(levels)[1:]:
+        train, test = points[levels < k], points[levels == k]
+        if len(train) < n_params + 1 or train[key].nunique() < 2:
+            continue
+        try:
+            out.append(_fit_and_score(train, test, law, key, x, config))
+        except ValueError:
+            continue  # too few distinct values below this budget to fit
+    return tuple(out)

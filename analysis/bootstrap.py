@@ -97,7 +97,7 @@ def _fit_chunk(args: tuple) -> np.ndarray:
     return out
 
 
-def _chunks(n_resamples: int, n_workers: int) -> list[tuple[int, int]]:
+def chunks(n_resamples: int, n_workers: int) -> list[tuple[int, int]]:
     # Several chunks per worker so one slow chunk does not leave a core idle at the end.
     n_chunks = min(n_resamples, 4 * n_workers)
     edges = np.linspace(0, n_resamples, n_chunks + 1).astype(int)
@@ -122,7 +122,7 @@ def bootstrap_theta(
     groups = groups_from_ids(run_ids, len(logy))
     jobs = [
         (a, b, boot_cfg.seed, logx, logy, theta_full, groups, fit_cfg, boot_cfg.projection_grid)
-        for a, b in _chunks(boot_cfg.n_resamples, boot_cfg.n_workers)
+        for a, b in chunks(boot_cfg.n_resamples, boot_cfg.n_workers)
     ]
     return np.vstack(run_jobs(_fit_chunk, jobs, boot_cfg, progress))
 

@@ -39,6 +39,18 @@ class TrustConfig(BaseModel):
     """Predictions further than this beyond the largest run are flagged (decades)."""
     max_failed_resamples: float = 0.05
     """Largest acceptable share of bootstrap resamples whose fit failed (fraction)."""
+    max_resamples_at_bound: float = 0.05
+    """Largest acceptable share of resamples with a parameter on the search bound (fraction)."""
+    max_ratio_width: float = 10.0
+    """Largest acceptable hi/lo of a positive quantity's interval: E, A, B, N_opt, D/N (ratio)."""
+    max_exponent_width: float = 0.2
+    """Largest acceptable width hi - lo of a compute-optimal exponent a or b (dimensionless)."""
+    max_prediction_width: float = 0.1
+    """Largest acceptable (hi - lo) / value of a predicted loss (fraction)."""
+    min_tokens_per_param: float = 1.0
+    """Runs with fewer training tokens per parameter are named as under-trained (ratio)."""
+    max_dropped_budgets: float = 0.2
+    """Largest share of IsoFLOP budgets dropped before Approach 2 is flagged (fraction)."""
 
 
 def check_fit(
@@ -87,6 +99,82 @@ def check_bootstrap(law: str, samples: np.ndarray, cfg: TrustConfig) -> list[str
     if failed > cfg.max_failed_resamples:
         return [f"{law}: {failed:.0%} of bootstrap resamples failed to fit"]
     return []
+
+
+def check_at_bound(law: str, theta: np.ndarray, box: np.ndarray, cfg: TrustConfig) -> list[str]:
+    """Share of bootstrap resamples (log-space ``theta`` (R, p)) with a parameter on ``box``."""
+    ok = np.isfinite(theta).all(axis=1)
+    if not ok.any():
+        return []
+    width = box[:, 1] - box[:, 0]
+    edge = (np.abs(theta[ok] - box[:, 0]) < 1e-6 * width) | (
+        np.abs(theta[ok] - box[:, 1]) < 1e-6 * width
+    )
+    share = float(edge.any(axis=1).mean())
+    if share > cfg.max_resamples_at_bound:
+        return [f"{law}: {share:.1%} of bootstrap resamples ended on a search bound"]
+    return []
+
+
+RATIO_QUANTITIES = ("E", "A", "B", "N_opt", "D_opt", "tokens_per_param")
+EXPONENTS = ("a", "b")
+
+
+def check_widths(law: str, estimates: dict[str, Estimate], preds, cfg: TrustConfig) -> list[str]:
+    """Intervals so wide that the quantity is not identified by the data."""
+    out = []
+    for name, est in estimates.items():
+        if not (math.isfinite(est.lo) and math.isfinite(est.hi)):
+            continue
+        if name in RATIO_QUANTITIES and est.lo > 0 and est.hi / est.lo > cfg.max_ratio_width:
+            out.append(
+                f"{law}: {name} is not identified (interval {est.lo:.3g} to {est.hi:.3g}, "
+                f"{est.hi / est.lo:.0f}x)"
+            )
+        elif name in RATIO_QUANTITIES and est.lo <= 0 < est.hi:
+            out.append(f"{law}: {name} is not identified (interval reaches 0)")
+        if name in EXPONENTS and est.hi - est.lo > cfg.max_exponent_width:
+            out.append(
+                f"{law}: {name} is poorly constrained (interval {est.lo:.2f} to {est.hi:.2f})"
+            )
+    for p in preds:
+        e = p.estimate
+        if not (math.isfinite(e.lo) and math.isfinite(e.hi)) or e.value <= 0:
+            continue
+        where = " ".join(f"{k}={v:.3g}" for k, v in p.inputs.items())
+        if (
+            p.quantity in ("loss", "loss_opt")
+            and (e.hi - e.lo) / e.value > cfg.max_prediction_width
+        ):
+            out.append(
+                f"{law}: predicted {p.quantity} at {where} spans {(e.hi - e.lo) / e.value:.0%}"
+            )
+        if p.quantity in RATIO_QUANTITIES and e.lo > 0 and e.hi / e.lo > cfg.max_ratio_width:
+            out.append(f"{law}: predicted {p.quantity} at {where} spans {e.hi / e.lo:.0f}x")
+    return out
+
+
+def check_one_sided(law: str, est: Estimate) -> list[str]:
+    """A point estimate on its interval's edge: the bootstrap cannot bracket it."""
+    if math.isfinite(est.lo) and not est.lo < est.value < est.hi:
+        return [
+            f"{law}: the estimate of a sits at its interval's edge (a bootstrap of a minimum is "
+            "one-sided); read the interval as a range, not a coverage statement"
+        ]
+    return []
+
+
+def check_agreement(values: dict[str, Estimate], quantity: str = "a") -> list[str]:
+    """Flag every approach whose ``quantity`` lies outside another approach's interval."""
+    out = []
+    for x, ex in values.items():
+        for y, ey in values.items():
+            if x != y and math.isfinite(ey.lo) and not ey.lo <= ex.value <= ey.hi:
+                out.append(
+                    f"approaches disagree on {quantity}: {x} {ex.value:.3f} lies outside "
+                    f"{y}'s interval [{ey.lo:.3f}, {ey.hi:.3f}]"
+                )
+    return out
 
 
 def check_backtest(bt: BacktestResult | None, cfg: TrustConfig) -> list[str]:

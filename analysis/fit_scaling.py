@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 if not __package__:  # run as a file: make the repository root importable
@@ -41,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--law", choices=[*LAWS, "all"], default="all", help="law(s) to fit")
     p.add_argument("--x", choices=["N", "D", "C"], default="N", help="power-law variable")
     p.add_argument("--columns", help='column mapping, e.g. "N=Model Size,C=Training FLOP"')
-    p.add_argument("--where", help="pandas query that selects rows, e.g. \"stage == 'main'\"")
+    p.add_argument(
+        "--where",
+        help="rows to keep: column <op> literal with and/or/not, e.g. \"stage == 'main'\"",
+    )
     p.add_argument(
         "--predict",
         nargs="+",
@@ -60,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--workers", type=int, help="bootstrap processes (default: all cores)")
     p.add_argument("--huber-delta", type=float, default=1e-3, help="Huber threshold (log loss)")
-    p.add_argument("--out", type=Path, help="folder for PNG plots and report.md")
+    p.add_argument(
+        "--compute-floor", type=float, help="fix L_inf of the compute law (default: fitted)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--out", type=Path, help="folder for plots (PNG, SVG, PDF) and report.md")
     p.add_argument("--json", type=Path, help="write every parameter and interval to this file")
     return p
 
@@ -74,8 +82,11 @@ def _config(args: argparse.Namespace) -> AnalysisConfig:
         raise ValueError(f"--huber-delta must be > 0, got {args.huber_delta}")
     if args.holdout_largest is not None:
         holdout_count(100, args.holdout_largest)  # validates the value, names the flag
+    if args.compute_floor is not None and not args.compute_floor > 0:
+        raise ValueError(f"--compute-floor must be > 0, got {args.compute_floor}")
     return AnalysisConfig(
         laws=LAWS if args.law == "all" else (args.law,),
+        compute_floor=args.compute_floor,
         x=args.x,
         predict=tuple(parse_point(p) for p in args.predict),
         holdout=args.holdout_largest,
@@ -92,16 +103,38 @@ def _one_line(err: Exception) -> str:
     return " ".join(str(err).split())
 
 
+class Progress:
+    """Progress lines on stderr, only once a fit has run for ``after_s`` seconds (short fits
+    stay quiet) and at most one bootstrap line per second."""
+
+    def __init__(self, after_s: float = 2.0) -> None:
+        self.start, self.after_s, self.last = time.monotonic(), after_s, 0.0
+
+    def __call__(self, line: str) -> None:
+        now = time.monotonic()
+        if now - self.start < self.after_s:
+            return
+        if line.startswith("bootstrap") and now - self.last < 1.0:
+            return
+        self.last = now
+        print(f"fit_scaling: [{now - self.start:5.1f} s] {line}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 for a mistake in the inputs)."""
+    """Entry point; returns the exit status (0 ok, 2 for a mistake in the inputs or data
+    from which nothing could be fitted)."""
     args = build_parser().parse_args(argv)
     try:
         config = _config(args)
         columns = parse_columns(args.columns) if args.columns else None
         data = load_scaling_data(args.source, columns=columns, where=args.where)
-        analysis = run_analysis(data, config)
+        analysis = run_analysis(data, config, None if args.quiet else Progress())
     except (ValueError, FileNotFoundError) as err:
         print(f"fit_scaling: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    if not analysis.results:
+        why = "; ".join(f"{k}: {v}" for k, v in analysis.skipped.items())
+        print(f"fit_scaling: error: nothing could be fitted ({why})", file=sys.stderr)
         return 2
     print(format_table(analysis))
     try:
@@ -111,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             plots = write_plots(analysis, args.out)
             (args.out / "report.md").write_text(to_markdown(analysis, plots), encoding="utf-8")
-            print(f"wrote {len(plots)} plots and {args.out / 'report.md'}")
+            n = len({p.stem for p in plots})
+            print(f"wrote {n} plots (PNG, SVG, PDF) and {args.out / 'report.md'}")
     except OSError as err:
         print(f"fit_scaling: error: cannot write output: {_one_line(err)}", file=sys.stderr)
         return 2

@@ -2,8 +2,9 @@
 
 Both end in power laws N_opt = k_N C^a and D_opt = k_D C^b fitted in log-log space. Approach 1
 takes, along FLOPs, the runs (or learning-curve points) that set a new lowest loss; Approach 2
-groups runs into compute budgets and fits a robust parabola of loss against log N (and log D)
-around each budget's minimum. Approach 3's closed form lives on ``ChinchillaFit``.
+groups runs into compute budgets (the nominal ``budget`` column of a compute sweep when the
+table has one, else runs whose FLOPs coincide) and fits a robust parabola of loss against log N
+(and log D) around each budget's minimum. Approach 3's closed form lives on ``ChinchillaFit``.
 
     env = envelope_frontier(data.curves if data.curves is not None else data.points)
     iso = isoflop_frontier(data.points)
@@ -17,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from contract.results import BUDGET
 
 
 class FrontierConfig(BaseModel):
@@ -60,6 +63,10 @@ class FrontierFit(NamedTuple):
     """Frontier points: C, N, D, loss (one per envelope bin or IsoFLOP budget)."""
     notes: tuple[str, ...] = ()
     """Budgets or points left out, and why."""
+    n_groups: int = 0
+    """Budgets considered (Approach 2); ``len(points)`` of them were used."""
+    labels: np.ndarray | None = None
+    """Budget label per input row (-1: on no budget), for resampling within budgets."""
 
     def n_opt(self, C: np.ndarray | float) -> np.ndarray:
         return np.exp(self.log_kn) * np.asarray(C, dtype=float) ** self.a
@@ -76,12 +83,12 @@ class FrontierFit(NamedTuple):
         return np.array([self.a, self.log_kn, self.b, self.log_kd])
 
 
-def _loglog_fit(approach: str, pts: pd.DataFrame, notes: list[str]) -> FrontierFit:
+def _loglog_fit(approach: str, pts: pd.DataFrame, notes: list[str], **extra) -> FrontierFit:
     logc = np.log(pts["C"].to_numpy(float))
     a, log_kn = np.polyfit(logc, np.log(pts["N"].to_numpy(float)), 1)
     b, log_kd = np.polyfit(logc, np.log(pts["D"].to_numpy(float)), 1)
     return FrontierFit(
-        approach, float(a), float(b), float(log_kn), float(log_kd), pts, tuple(notes)
+        approach, float(a), float(b), float(log_kn), float(log_kd), pts, tuple(notes), **extra
     )
 
 
@@ -159,19 +166,36 @@ def isoflop_budgets(C: np.ndarray, cfg: FrontierConfig) -> np.ndarray:
     return labels
 
 
+def budget_labels(table: pd.DataFrame, cfg: FrontierConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(label per row, nominal C per label): the ``budget`` column if every row has one, else
+    groups of coinciding FLOPs (label -1 for rows on no budget)."""
+    if BUDGET in table.columns and table[BUDGET].notna().all() and (table[BUDGET] > 0).all():
+        values, labels = np.unique(table[BUDGET].to_numpy(float), return_inverse=True)
+        return labels, values
+    C = table["C"].to_numpy(float)
+    labels = isoflop_budgets(C, cfg)
+    n = labels.max() + 1 if len(labels) else 0
+    centres = np.array(
+        [10 ** np.log10(C[labels == g]).mean() if (labels == g).any() else np.nan for g in range(n)]
+    )
+    return labels, centres
+
+
 def isoflop_frontier(table: pd.DataFrame, config: FrontierConfig | None = None) -> FrontierFit:
     """Approach 2: per-budget minima of loss vs log N and log D, then power laws in C."""
     cfg = config or FrontierConfig()
-    arr = table[["C", "N", "D", "loss"]].to_numpy(float)
-    arr = arr[np.isfinite(arr).all(axis=1) & (arr[:, :3] > 0).all(axis=1)]
-    C, N, D, loss = arr.T
-    labels = isoflop_budgets(C, cfg)
+    keep = np.isfinite(table[["C", "N", "D", "loss"]].to_numpy(float)).all(axis=1)
+    keep &= (table[["C", "N", "D"]].to_numpy(float) > 0).all(axis=1)
+    table = table[keep]
+    C, N, D, loss = table[["C", "N", "D", "loss"]].to_numpy(float).T
+    labels, centres = budget_labels(table, cfg)
     rows, notes, on_budget = [], [], 0
     if (labels == -1).any():
         notes.append(f"{int((labels == -1).sum())} runs are not on distinct FLOP budgets")
-    for g in np.unique(labels[labels >= 0]):
+    groups = np.unique(labels[labels >= 0])
+    for g in groups:
         member = labels == g
-        c = float(10 ** np.log10(C[member]).mean())
+        c = float(centres[g])
         n_sizes = len(np.unique(N[member]))
         if n_sizes < cfg.min_points_per_budget:
             notes.append(f"C={c:.2e}: only {n_sizes} model sizes")
@@ -194,4 +218,9 @@ def isoflop_frontier(table: pd.DataFrame, config: FrontierConfig | None = None) 
             f"isoflop: {len(rows)} usable FLOP budgets; need 2+ budgets with "
             f"{cfg.min_points_per_budget}+ model sizes each"
         )
-    return _loglog_fit("isoflop", pd.DataFrame(rows), notes)
+    if len(rows) < len(groups) / 2:
+        raise ValueError(
+            f"isoflop: only {len(rows)} of {len(groups)} FLOP budgets have a located minimum "
+            f"({'; '.join(notes)})"
+        )
+    return _loglog_fit("isoflop", pd.DataFrame(rows), notes, n_groups=len(groups), labels=labels)

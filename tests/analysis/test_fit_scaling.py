@@ -36,7 +36,7 @@ def test_sweep_folder_end_to_end(sweep_dir, tmp_path, capsys):
     assert "chinchilla: Chinchilla Approach 3" in printed and "wrote 5 plots" in printed
     result = json.loads(js.read_text())
     for key in ("E", "A", "B", "alpha", "beta", "a", "b"):
-        assert set(result["chinchilla"][key]) == {"value", "lo", "hi", "se"}
+        assert set(result["chinchilla"][key]) == {"value", "lo", "hi", "se", "identified"}
     assert result["bootstrap"]["n_resamples"] == 12
     assert {"N": 1e9, "D": 2e10, "quantity": "loss"}.items() <= result["chinchilla"]["predictions"][
         0

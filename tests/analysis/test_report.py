@@ -14,7 +14,7 @@ def test_json_has_plain_keys_with_intervals(small_analysis):
     assert json.loads(text)["n_points"] == 16
     chin = out["chinchilla"]
     for key in ("E", "A", "B", "alpha", "beta", "a", "b"):
-        assert set(chin[key]) == {"value", "lo", "hi", "se"}
+        assert set(chin[key]) == {"value", "lo", "hi", "se", "identified"}
     assert chin["tokens_per_param"]["C"] == small_analysis.data.points["C"].max()
     pred = chin["predictions"][0]
     assert (pred["N"], pred["D"], pred["quantity"]) == (1e9, 2e10, "loss")

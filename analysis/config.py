@@ -1,0 +1,60 @@
+"""What an analysis fits and how: the one typed config ``run_analysis`` takes.
+
+Kept apart from the fitting code so every law module and the CLI read the same settings.
+
+    cfg = AnalysisConfig(laws=("chinchilla",), predict=({"C": 1e22},))
+    cfg = AnalysisConfig(bootstrap=BootstrapConfig(n_resamples=200, workers=2))
+    cfg.laws, cfg.bootstrap.level
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from analysis.backtest import holdout_count
+from analysis.bootstrap import BootstrapConfig
+from analysis.diagnostics import TrustConfig
+from analysis.fitting import FitConfig
+from analysis.frontier import FrontierConfig
+
+LawName = Literal["power", "chinchilla", "frontier", "compute"]
+LAWS: tuple[str, ...] = ("power", "chinchilla", "frontier", "compute")
+"""power: L(X); chinchilla: L(N, D); frontier: Approaches 1 and 2; compute: L(C) with a floor."""
+
+
+class AnalysisConfig(BaseModel):
+    """What to fit and how."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    laws: tuple[LawName, ...] = ("power", "chinchilla", "frontier", "compute")
+    """Laws to fit; a law the data cannot support is skipped with the reason."""
+    x: Literal["N", "D", "C"] = "N"
+    """Variable of the single-variable power law (parameters, tokens or FLOPs)."""
+    predict: tuple[dict[str, float], ...] = ()
+    """Points to extrapolate to, e.g. {"N": 1e9, "D": 2e10} or {"C": 1e24} (counts, FLOPs)."""
+    holdout: float | None = None
+    """Backtest size: K largest runs (>= 1), a fraction (< 1), 0 for none, None for automatic."""
+    compute_floor: float | None = None
+    """L_inf of the compute law L(C) = L_inf + A C^-alpha; None fits it (loss units)."""
+    fit: FitConfig = Field(default_factory=FitConfig)
+    """Robust loss, optimiser tolerances and start grid of the power-law and joint fits."""
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    """Resamples, seed, workers and coverage of every interval."""
+    frontier: FrontierConfig = Field(default_factory=FrontierConfig)
+    """Budget grouping and parabola window of Approaches 1 and 2."""
+    trust: TrustConfig = Field(default_factory=TrustConfig)
+    """Thresholds of the warnings that decide ``Analysis.trusted``."""
+
+    @model_validator(mode="after")
+    def _check(self) -> AnalysisConfig:
+        if self.holdout is not None:
+            holdout_count(100, self.holdout)  # raises a ValueError naming --holdout-largest
+        for point in self.predict:
+            if not point or any(k not in ("N", "D", "C") or not v > 0 for k, v in point.items()):
+                raise ValueError(f"predict: {point} must map N, D or C to positive numbers")
+        if self.compute_floor is not None and not self.compute_floor > 0:
+            raise ValueError(f"compute_floor must be > 0, got {self.compute_floor}")
+        return self

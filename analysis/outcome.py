@@ -1,0 +1,71 @@
+"""The typed result of an analysis: one ``LawResult`` per fitted law inside an ``Analysis``.
+
+``analysis.report`` renders these and ``analysis.plots`` draws them; nothing here fits.
+
+    res = analysis.results["chinchilla"]
+    res.estimates["alpha"]            # Estimate(value, lo, hi, se)
+    [p for p in res.predictions if p.quantity == "N_opt"], analysis.trusted
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from analysis.backtest import BacktestResult
+from analysis.config import AnalysisConfig
+from analysis.frontier import FrontierFit
+from analysis.io import ScalingData
+from analysis.laws import ChinchillaFit, Estimate, PowerLawFit
+
+
+class Prediction(NamedTuple):
+    """One extrapolated quantity at user-given inputs."""
+
+    inputs: dict[str, float]
+    quantity: str
+    """loss, loss_opt, N_opt, D_opt or tokens_per_param."""
+    estimate: Estimate
+
+
+@dataclass(frozen=True)
+class LawResult:
+    """A fitted law with its intervals, predictions, backtests and warnings."""
+
+    name: str
+    fit: PowerLawFit | ChinchillaFit | FrontierFit
+    estimates: dict[str, Estimate]
+    predictions: tuple[Prediction, ...]
+    samples: np.ndarray
+    """Bootstrap samples (R, p) of ``sample_names``; R = 0 without a bootstrap."""
+    sample_names: tuple[str, ...]
+    backtest: BacktestResult | None = None
+    warnings: tuple[str, ...] = ()
+    reference_c: float = math.nan
+    """FLOPs at which ``estimates["tokens_per_param"]`` is given (the largest run's)."""
+    used_ids: tuple[str, ...] = ()
+    """Runs (ids) the law was fitted to."""
+    notes: tuple[str, ...] = ()
+    """What the reader should know that is not a warning (dropped budgets, method caveats)."""
+    rolling: tuple[BacktestResult, ...] = ()
+    """Rolling-origin backtests: fit on the budgets up to k, predict budget k + 1."""
+    variants: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Point estimates of the same law on a subset (e.g. without under-trained runs)."""
+
+
+@dataclass(frozen=True)
+class Analysis:
+    data: ScalingData
+    config: AnalysisConfig
+    results: dict[str, LawResult]
+    skipped: dict[str, str]
+    """Law name -> why it was not fitted."""
+    warnings: tuple[str, ...]
+
+    @property
+    def trusted(self) -> bool:
+        """True only when something was fitted and no check raised a warning."""
+        return bool(self.results) and not self.warnings
