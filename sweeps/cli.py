@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,14 +62,38 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        status = _run(args)
     except KeyboardInterrupt:
-        print("interrupted: results so far are on disk; continue with --resume", file=sys.stderr)
-        return 130
+        status = 130
     except (SpecError, FileNotFoundError, NotADirectoryError, ValueError) as err:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
         return report_user_error(err)
+    except OSError as err:  # a full disk, an unreadable checkpoint: the machine, not the spec
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        report_user_error(err)
+        return 1
+    if status in (130, 143):
+        print(f"continue with: {continue_command(args)}", file=sys.stderr, flush=True)
+    return status
+
+
+def continue_command(args: argparse.Namespace) -> str:
+    """The exact command that continues this sweep where it stopped."""
+    words = ["python", "-m", "sweeps.run", args.spec]
+    for text in args.overrides:
+        words += ["--set", text]
+    for flag, value in (("--storage", args.storage), ("--name", args.name)):
+        if value:
+            words += [flag, value]
+    if args.address:
+        words += ["--address", args.address]
+    if args.force:
+        words.append("--force")
+    if args.retry_failed:
+        words.append("--retry-failed")
+    return shlex.join([*words, "--resume"])
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ except SpecError as err:
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from typing import Any
 
@@ -76,3 +77,21 @@ def format_validation_error(err: ValidationError, raw: Any, model_cls: Any = Non
     if not path or msg.startswith(path):
         return f"{msg}{suffix}"
     return f"{path}: {msg}{suffix}"
+
+
+def describe_crash(text: str) -> str:
+    """One line for a trial whose process died, from what Ray recorded: an out-of-memory
+    kill, a signal or an exit code when Ray states one, else Ray's own exit detail."""
+    flat = " ".join(text.split())
+    if re.search(r"running low on memory|OutOfMemoryError|out of memory", flat, re.I):
+        return "trial process killed: out of memory"
+    signal = re.search(r"(?:killed by|received|by) signal (SIG[A-Z0-9]+|\d+)", flat)
+    if signal:
+        return f"trial process killed by signal {signal.group(1)}"
+    code = re.search(r"exit(?:ed with)? code[ =:]+(-?\d+)", flat)
+    if code:
+        return f"trial process exited with code {code.group(1)}"
+    detail = re.search(r"Worker exit detail: (.+?\.)(?: |$)", flat)
+    if detail:
+        return f"trial process died: {detail.group(1)}"
+    return "trial process died (Ray recorded no reason; see its logs)"

@@ -258,6 +258,8 @@ class ResultTables:
         row = self.trials[trial_id]
         if status == FINISHED and not row.get("done"):
             status = STOPPED
+        if status == INTERRUPTED and row.get("done"):
+            status = FINISHED  # its last report came in before the stop
         row["status"] = status
         if trial_id in self._started:
             row["wall_s"] = round(time.monotonic() - self._started[trial_id], 2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,15 @@ from contract.results import (
     ERROR_FILE,
     FAILED,
     FINISHED,
+    INTERRUPTED,
     STOPPED,
     TRIALS_DIR,
     best_column,
     trial_checkpoints,
 )
 from sweeps.cluster import check_address, connect
+from sweeps.errors import describe_crash
+from sweeps.interrupt import INTERRUPT
 from sweeps.pipeline import PipelineSpec, Stage, linked_plan
 from sweeps.plan import Plan, TrialPoint, largest_first, make_plan, make_trial
 from sweeps.progress import Progress
@@ -177,14 +181,20 @@ class _Tables(tune.Callback):
         point = _point_of(trial)
         _release(trial, point)
         error = _read_error(point, trial)
-        self.tables.trial_ended(point.trial_id, FAILED if error else FINISHED, error)
+        status = FAILED if error else FINISHED
+        if INTERRUPT.requested:  # stopped by Ctrl-C / SIGTERM: a resume runs it again
+            status, error = INTERRUPTED, None
+        self.tables.trial_ended(point.trial_id, status, error)
         self.progress.update(self.tables)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         point = _point_of(trial)
         _release(trial, point)
-        error = _read_error(point, trial) or "trial process failed (see Ray logs)"
-        self.tables.trial_ended(point.trial_id, FAILED, error)
+        if INTERRUPT.requested:  # its process got the signal too: not a failure of its own
+            self.tables.trial_ended(point.trial_id, INTERRUPTED)
+        else:
+            error = _read_error(point, trial) or describe_crash(_tune_error_text(trial))
+            self.tables.trial_ended(point.trial_id, FAILED, error)
         self.progress.update(self.tables)
 
 
@@ -326,6 +336,9 @@ def run_stage(
     # TensorBoard loggers would write them a second time and cost the driver CPU that, on a
     # small machine, comes out of the trials' share.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # Ctrl-C and SIGTERM are the sweep's (sweeps.interrupt): Tune's own SIGINT handler would
+    # end the run with every running row left RUNNING and exit 0.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     tuner = tune.Tuner(
         tune.with_resources(_driver, _resources),
         param_space=param_space,
@@ -348,10 +361,31 @@ def run_stage(
             storage_path=str((sweep_dir / "tune").resolve()),
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
             callbacks=[_Tables(tables, Progress(spec.name, total))],
+            stop=_InterruptStopper(),
             verbose=0,
         ),
     )
-    tuner.fit()
+    INTERRUPT.arm()  # ray.init installs its own SIGTERM handler
+    if not INTERRUPT.requested:
+        tuner.fit()
+
+
+class _InterruptStopper(tune.Stopper):
+    """Ends the whole Tune run once the sweep was asked to stop (sweeps.interrupt)."""
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return INTERRUPT.requested
+
+
+def _tune_error_text(trial: Any) -> str:
+    """What Ray recorded about a trial whose process died."""
+    try:
+        return str(trial.get_error() or "")
+    except Exception:  # the error file may be missing or unpicklable
+        return ""
 
 
 def run_sweep(
@@ -394,7 +428,7 @@ def _run_stages(
     check_address(address)
     available: dict[str, float] | None = None
     settled = {FINISHED, STOPPED} | (set() if retry_failed else {FAILED})
-    with SweepLock(Path(storage) / identity.name):  # before anything in the folder is written
+    with INTERRUPT, SweepLock(Path(storage) / identity.name):  # lock before any write
         sweep_dir = open_sweep_dir(identity, storage, resume=resume, force=force).resolve()
         for stage in stages:
             search = stage.spec.search
@@ -422,8 +456,21 @@ def _run_stages(
             if remaining:
                 available = available or connect(address)
                 attempt = len(list((sweep_dir / "tune").glob(f"{stage.name}-attempt-*"))) + 1
-                run_stage(plan, todo, remaining, sweep_dir, tables, available, attempt, stage.name)
+                try:
+                    run_stage(
+                        plan, todo, remaining, sweep_dir, tables, available, attempt, stage.name
+                    )
+                except KeyboardInterrupt:  # a second Ctrl-C: abort, rows say what happened
+                    tables.interrupt_running()
+                    raise
+            if INTERRUPT.requested:
+                tables.interrupt_running()
+                break
         counts = tables.summary(all_stages=True)
+    if INTERRUPT.requested:
+        name = signal.Signals(INTERRUPT.signum).name
+        print(f"[{identity.name}] stopped by {name}: {counts}; tables in {sweep_dir}", flush=True)
+        return INTERRUPT.exit_status
     print(f"[{identity.name}] finished: {counts}; tables in {sweep_dir}", flush=True)
     statuses = [row["status"] for row in tables.trials.values()]
     return 1 if statuses and all(status == FAILED for status in statuses) else 0
