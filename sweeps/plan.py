@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.compute import training_flops
 from contract.results import BUDGET
 from sweeps import compute
 from sweeps.resources import WorkerResources
@@ -115,13 +116,19 @@ def make_trial(
     upstream: dict[str, Any] | None = None,
 ) -> TrialPoint:
     """Build one TrialPoint; `train_tokens` is the size of its data split (counted if None)."""
-    from models import training_flops
-
     config = spec.trial_config(assignment)
     if train_tokens is None and not spec.is_rl:
         train_tokens = config.train_size()
-    # RL trials count the policy/value networks RLlib builds for the env, not the bare preset.
-    model_cfg = config if spec.is_rl else config.model_config_resolved()
+    # RL trials count the policy/value networks RLlib builds for the env, not the bare preset;
+    # a task counts the model it trains (a classifier: backbone without LM head, plus head).
+    if spec.is_rl:
+        params, params_total, fwd_flops = (
+            config.num_params,
+            config.num_params_total,
+            config.flops_per_token,
+        )
+    else:
+        params, params_total, fwd_flops = config.task.counts(config.model_config_resolved())
     tokens = config.num_tokens() if spec.is_rl else config.num_tokens(train_tokens)
     resources = spec.resources.for_size(config.model.size)
     return TrialPoint(
@@ -130,10 +137,10 @@ def make_trial(
         assignment=assignment,
         config=config,
         resources=resources,
-        params=model_cfg.num_params,
-        params_total=model_cfg.num_params_total,
+        params=params,
+        params_total=params_total,
         tokens=tokens,
-        flops=training_flops(model_cfg, tokens),
+        flops=training_flops(fwd_flops, tokens),
         train_tokens=train_tokens,
         upstream=upstream or {},
     )

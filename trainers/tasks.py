@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from data.samples import split_samples
 from data.splits import count_train_tokens
 from models.gpt import GPTConfig
+from models.heads import sequence_model_flops_per_token, sequence_model_params
 from models.mlp import MLPConfig
 
 if TYPE_CHECKING:
@@ -59,6 +60,11 @@ class _Task(BaseModel):
     def train_size(self, cfg: RunConfig) -> int:
         """Tokens in the trial's training split: what `RunConfig.num_steps` divides."""
         return count_train_tokens(cfg.data)
+
+    def counts(self, model_cfg: GPTConfig | MLPConfig) -> tuple[int, int, int]:
+        """(params, params_total, forward FLOPs per token) of the model the task trains,
+        analytically: the planner's row and the trainer's reports must agree."""
+        return model_cfg.num_params, model_cfg.num_params_total, model_cfg.flops_per_token
 
 
 def absolute_path(path: str | None) -> str | None:
@@ -261,6 +267,15 @@ class LoRAConfig(BaseModel):
         return names
 
 
+def _block_linear_shapes(cfg: GPTConfig) -> dict[str, tuple[int, int]]:
+    """(in, out) features of each Linear layer of one GPT block, by attribute name."""
+    d, kv, ff = cfg.d_model, cfg.kv_heads * cfg.head_dim, cfg.d_ff
+    return {
+        "wq": (d, d), "wk": (d, kv), "wv": (d, kv), "wo": (d, d),
+        "gate": (d, ff), "up": (d, ff), "down": (ff, d),
+    }  # fmt: skip
+
+
 class ClassifyTask(_Task):
     """Fine-tuning a transformer backbone with a pooled linear head to tell which of
     num_classes Markov sources wrote each sequence (data.labelled).
@@ -303,6 +318,20 @@ class ClassifyTask(_Task):
     @classmethod
     def _absolute(cls, path: str | None) -> str | None:
         return absolute_path(path)
+
+    def counts(self, model_cfg: GPTConfig | MLPConfig) -> tuple[int, int, int]:
+        # The trained model is the backbone without its LM head, plus the pooled head and any
+        # LoRA adapters, not the bare preset.
+        assert isinstance(model_cfg, GPTConfig)
+        params, total = sequence_model_params(model_cfg, self.num_classes)
+        if self.lora is not None:
+            adapters = model_cfg.n_layers * sum(
+                self.lora.rank * (d_in + d_out)
+                for name, (d_in, d_out) in _block_linear_shapes(model_cfg).items()
+                if name in self.lora.target_modules
+            )
+            params, total = params + adapters, total + adapters
+        return params, total, sequence_model_flops_per_token(model_cfg, self.num_classes)
 
     @model_validator(mode="after")
     def _one_way_to_freeze(self) -> ClassifyTask:
