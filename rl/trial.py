@@ -56,10 +56,25 @@ def _save(algo: Algorithm, root: Path, step: int, train_time_s: float) -> str:
     return str(latest)
 
 
-def _restore(algo: Algorithm, checkpoint: str | None) -> tuple[int, float]:
+def check_own_checkpoint(checkpoint: str, root: Path) -> Path:
+    """`checkpoint` resolved, if it lies inside the trial's own checkpoints folder `root`.
+
+    RLlib checkpoints are pickles, which run code when loaded: only those this trial wrote
+    are ever loaded, never a path that leads elsewhere (a symlink, `..`)."""
+    folder = Path(checkpoint).resolve()
+    if not folder.is_relative_to(Path(root).resolve()):
+        raise ValueError(
+            f"refusing to load RL checkpoint {checkpoint}: RL checkpoints are pickles and are "
+            f"loaded only from the trial's own folder {root}"
+        )
+    return folder
+
+
+def _restore(algo: Algorithm, checkpoint: str | None, root: Path) -> tuple[int, float]:
     """Load `checkpoint` into `algo`; returns (iterations done, training seconds so far)."""
     if checkpoint is None:
         return 0, 0.0
+    checkpoint = str(check_own_checkpoint(checkpoint, root))
     if not (Path(checkpoint) / ALGORITHM).is_dir():
         raise FileNotFoundError(f"checkpoint folder {checkpoint} has no {ALGORITHM}/ to resume")
     algo.restore_from_path(str(Path(checkpoint) / ALGORITHM))
@@ -92,7 +107,7 @@ def train(
     root = trial_checkpoints(Path(trial_dir or tempfile.mkdtemp(prefix="rl-trial-")))
     algo = config.build_algo()
     try:
-        step, time_before = _restore(algo, reporter.latest_checkpoint())
+        step, time_before = _restore(algo, reporter.latest_checkpoint(), root)
         # Lifetime count restored with the checkpoint: throughput is this process's own.
         tokens_before = float(
             algo.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)

@@ -36,7 +36,7 @@ from contract.results import (
     best_column,
     trial_checkpoints,
 )
-from sweeps.cluster import check_address, connect
+from sweeps.cluster import check_address, connect, end_leftover_ray
 from sweeps.errors import describe_crash
 from sweeps.interrupt import INTERRUPT
 from sweeps.pipeline import PipelineSpec, Stage, linked_plan
@@ -430,6 +430,7 @@ def _run_stages(
     settled = {FINISHED, STOPPED} | (set() if retry_failed else {FAILED})
     with INTERRUPT, SweepLock(Path(storage) / identity.name):  # lock before any write
         sweep_dir = open_sweep_dir(identity, storage, resume=resume, force=force).resolve()
+        end_leftover_ray(sweep_dir)
         for stage in stages:
             search = stage.spec.search
             tables = ResultTables(sweep_dir, search.metric, search.mode, stage=stage.name)
@@ -454,7 +455,7 @@ def _run_stages(
                 flush=True,
             )
             if remaining:
-                available = available or connect(address)
+                available = available or connect(address, sweep_dir=sweep_dir)
                 attempt = len(list((sweep_dir / "tune").glob(f"{stage.name}-attempt-*"))) + 1
                 try:
                     run_stage(
