@@ -1,10 +1,12 @@
 """How close a WSD run's cooldown points come to separate cosine runs to the same tokens.
 
-One warmup-stable-decay run with cooldown branches (optim.cooldowns) against one cosine run
-per point, each to that point's tokens, all plain processes (no Ray), same model, data, batch
-order and seed. Prints per point the two held-out losses and their gap (WSD minus cosine) in
-nats and in %, then the training compute of each side (the WSD run's `flops` counts its
-branches) and the wall time.
+One warmup-stable-decay run with cooldown branches (optim.cooldowns) against, per point, a
+separate cosine run and a separate WSD run to that point's tokens, all plain processes (no
+Ray), same model, data, batch order and seed. Prints per point the held-out losses and the
+gaps (branch point minus reference) in nats and in %: against cosine it measures what the
+schedule costs or gains, against a separate WSD run what forking a branch instead of
+training from scratch changes (only the warmup's length differs). Then the training compute of
+each side (the WSD run's `flops` counts its branches) and the wall time.
 
     python bench/cooldown.py                                  # gpt-200k, stdlib corpus
     python bench/cooldown.py --steps 600 --seeds 0 1          # longer, two seeds
@@ -84,8 +86,12 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{args.size}, {args.steps} steps x {args.batch_size * args.seq_len} tokens, lr {args.lr}"
     )
-    print("seed fraction   tokens   wsd_loss cosine_loss  gap_nats  gap_%")
+    print(
+        "seed fraction   tokens point_loss cosine_loss  gap_nats  gap_% | "
+        "sep_wsd_loss  gap_nats  gap_%"
+    )
     gaps: dict[float, list[float]] = {}
+    wsd_gaps: dict[float, list[float]] = {}
     wsd_flops = cosine_flops = wsd_s = cosine_s = 0.0
     for seed in args.seeds:
         reports, seconds = timed(run_config(args, wsd, args.steps, seed), args.threads)
@@ -99,14 +105,25 @@ def main(argv: list[str] | None = None) -> None:
             cosine_s += seconds
             cosine_flops += ref[-1][FLOPS]
             loss, ref_loss = point[BRANCH_EVAL_LOSS], ref[-1][EVAL_LOSS]
-            gap = loss - ref_loss
-            gaps.setdefault(point[BRANCH_FRACTION], []).append(gap / ref_loss)
+            fraction = point[BRANCH_FRACTION]
+            if fraction < 1.0:
+                alone = run_config(args, wsd.model_copy(update={"cooldowns": ()}), steps, seed)
+                wsd_loss = timed(alone, args.threads)[0][-1][EVAL_LOSS]
+            else:
+                wsd_loss = loss  # the run's own decay is a separate WSD run to that D
+            gap, wsd_gap = loss - ref_loss, loss - wsd_loss
+            gaps.setdefault(fraction, []).append(gap / ref_loss)
+            wsd_gaps.setdefault(fraction, []).append(wsd_gap / wsd_loss)
             print(
-                f"{seed:>4} {point[BRANCH_FRACTION]:>8.3g} {int(point[BRANCH_TOKENS]):>8} "
-                f"{loss:>10.4f} {ref_loss:>11.4f} {gap:>+9.4f} {100 * gap / ref_loss:>+6.2f}"
+                f"{seed:>4} {fraction:>8.3g} {int(point[BRANCH_TOKENS]):>8} "
+                f"{loss:>10.4f} {ref_loss:>11.4f} {gap:>+9.4f} {100 * gap / ref_loss:>+6.2f} | "
+                f"{wsd_loss:>12.4f} {wsd_gap:>+9.4f} {100 * wsd_gap / wsd_loss:>+6.2f}"
             )
     for fraction, rel in sorted(gaps.items()):
-        print(f"mean gap at {fraction:g}: {100 * statistics.fmean(rel):+.2f} %")
+        print(
+            f"mean gap at {fraction:g}: vs cosine {100 * statistics.fmean(rel):+.2f} %, "
+            f"vs separate wsd {100 * statistics.fmean(wsd_gaps[fraction]):+.2f} %"
+        )
     print(
         f"compute: wsd {wsd_flops:.3g} FLOPs ({wsd_s:.0f} s) vs separate cosine runs "
         f"{cosine_flops:.3g} FLOPs ({cosine_s:.0f} s); ratio {wsd_flops / cosine_flops:.2f}"
