@@ -75,3 +75,99 @@ def test_rl_checkpoints_load_only_from_the_trials_own_folder(tmp_path: Path):
 def test_a_dead_trial_process_is_described_by_what_ray_recorded(ray_text, expected):
     line = describe_crash(ray_text)
     assert expected in line and "\n" not in line
+
+
+KILLS_ENV = "SCALESWEEP_FAULT_KILLS"
+"""How many times the fault-injection test kills the driver (default 3)."""
+SEED_ENV = "SCALESWEEP_FAULT_SEED"
+"""Seed of the moments it kills at (default 0), so a failure can be replayed."""
+REPO = Path(__file__).resolve().parents[2]
+STEPS = [8, 16, 24, 32]  # 8192 tokens / (8 sequences x 32 tokens), evaluated every 8 steps
+
+
+def _fault_spec(path: Path) -> Path:
+    import yaml
+
+    spec = {
+        "name": "faults",
+        "model": {"size": {"grid": ["gpt-20k", "gpt-50k"]}, "seq_len": 32},
+        "data": {
+            "dataset": {"type": "synthetic", "vocab_size": 16, "num_tokens": 40_000},
+            "fraction": {"grid": [0.5, 1.0]},
+        },
+        "trainer": {
+            "batch_size": 8,
+            "max_tokens": 8192,
+            "eval_interval_steps": 8,
+            "eval_tokens": 512,
+        },
+        "resources": {"max_concurrent_trials": 2},
+    }
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _attempts(sweep: Path) -> dict[str, int]:
+    """Attempts per trial id, from each trial folder's attempts.log."""
+    return {
+        log.parent.name.rsplit("-", 1)[1]: len(log.read_text().splitlines())
+        for log in (sweep / "trials").glob("*/attempts.log")
+    }
+
+
+@pytest.mark.ray
+def test_sigkill_of_the_driver_at_random_moments_loses_and_reruns_nothing(
+    ray_session, tmp_path: Path
+):
+    import random
+    import signal
+    import time
+
+    import pandas as pd
+
+    from sweeps.cli import main
+    from sweeps.cluster import _processes_of
+
+    rng = random.Random(int(os.environ.get(SEED_ENV, "0")))
+    spec = _fault_spec(tmp_path / "faults.yaml")
+    sweep = tmp_path / "faults"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local Ray each
+    finished_at: dict[str, int] = {}  # trial id -> attempts when first seen finished
+    sessions: list[str] = []
+    for kill in range(int(os.environ.get(KILLS_ENV, "3"))):
+        args = [sys.executable, "-m", "sweeps.run", str(spec), "--storage", str(tmp_path)]
+        proc = subprocess.Popen(
+            args + (["--resume"] if kill else []),
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # A moment while trials run: after one has started, plus a seeded random delay.
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:
+            trials = sweep / "trials.csv"
+            if trials.exists() and "RUNNING" in trials.read_text():
+                break
+            time.sleep(0.2)
+        time.sleep(rng.uniform(0.0, 3.0))
+        if (sweep / SESSION_FILE).exists():
+            sessions.append((sweep / SESSION_FILE).read_text().strip())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        trials = pd.read_csv(sweep / "trials.csv")  # parses after every kill
+        attempts = _attempts(sweep)
+        for trial_id in trials.loc[trials["status"] == "TERMINATED", "trial_id"]:
+            finished_at.setdefault(trial_id, attempts.get(trial_id, 0))
+
+    assert main([str(spec), "--storage", str(tmp_path), "--resume"]) == 0
+    trials, curves = pd.read_csv(sweep / "trials.csv"), pd.read_csv(sweep / "curves.csv")
+    assert len(trials) == 4 and set(trials["status"]) == {"TERMINATED"}
+    attempts = _attempts(sweep)
+    for trial_id, count in finished_at.items():  # finished before a kill: never run again
+        assert attempts[trial_id] == count, trial_id
+    assert not curves.duplicated(["trial_id", "step"]).any()
+    by_trial = curves.groupby("trial_id")["step"].apply(sorted).to_dict()
+    assert by_trial == {trial_id: STEPS for trial_id in trials["trial_id"]}
+    for session in sessions:  # what the killed drivers' local Ray left is gone
+        assert _processes_of(session) == []
