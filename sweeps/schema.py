@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
+from rl.config import RLRunConfig
 from sweeps.compute import ComputeConfig
+from sweeps.pipeline import StageSource
 from sweeps.resources import ResourcesConfig
 from sweeps.space import AXIS_KINDS
 from sweeps.spec import RunOptions, SearchConfig
@@ -41,23 +45,48 @@ def _allow_axes(node: Any) -> Any:
     return node
 
 
+def _merge_defs(defs: dict[str, Any], model: type[BaseModel], allow_axes: bool) -> dict[str, Any]:
+    """`model`'s schema with its sub-models moved into `defs` (shared by every section)."""
+    sub = model.model_json_schema(ref_template="#/$defs/{model}")
+    if allow_axes:
+        sub = _allow_axes(sub)
+    defs.update(sub.pop("$defs", {}))
+    return sub
+
+
 def spec_json_schema() -> dict[str, Any]:
-    """The schema of a sweep YAML file (trial sections + sweep sections)."""
-    trial = _allow_axes(RunConfig.model_json_schema())
-    properties = dict(trial.get("properties", {}))
-    properties.update(
-        name={"type": "string", "description": "Sweep name: the folder under the storage root."},
-        description={"type": "string"},
+    """The schema of every file `sweeps.run` accepts: a sweep of trial configs (lm, mlm, ...),
+    an RL sweep (`rl:`), or a pipeline whose `stages:` each hold the same sections."""
+    defs: dict[str, Any] = {}
+    trial = _merge_defs(defs, RunConfig, allow_axes=True)
+    rl_trial = _merge_defs(defs, RLRunConfig, allow_axes=True)
+    sections = {**trial.get("properties", {}), **rl_trial.get("properties", {})}
+    for model in (SearchConfig, ResourcesConfig, RunOptions, ComputeConfig):
+        defs[model.__name__] = _merge_defs(defs, model, allow_axes=False)
+    sections.update(
         search={"$ref": "#/$defs/SearchConfig"},
         resources={"$ref": "#/$defs/ResourcesConfig"},
         run={"$ref": "#/$defs/RunOptions"},
         compute={"$ref": "#/$defs/ComputeConfig"},
     )
-    defs = dict(trial.get("$defs", {}))
-    for model in (SearchConfig, ResourcesConfig, RunOptions, ComputeConfig):
-        sub = model.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(sub.pop("$defs", {}))
-        defs[model.__name__] = sub
+    defs["StageSource"] = _merge_defs(defs, StageSource, allow_axes=False)
+    stage = {
+        "type": "object",
+        "description": "One stage of a pipeline: the shared sections, overridden.",
+        "properties": {
+            "name": {"type": "string", "description": "Stage name (a stage column value)."},
+            "from": {"$ref": "#/$defs/StageSource"},
+            **sections,
+        },
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    properties = {
+        "name": {"type": "string", "description": "Sweep name: the folder under the storage root."},
+        "description": {"type": "string"},
+        **sections,
+        "stages": {"type": "array", "minItems": 1, "items": stage},
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "scalesweep sweep spec",
