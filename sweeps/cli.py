@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         status = _run(args)
     except KeyboardInterrupt:
         status = 130
-    except (SpecError, FileNotFoundError, NotADirectoryError, ValueError) as err:
+    except (SpecError, FileNotFoundError, NotADirectoryError) as err:
+        # Only user mistakes: an internal ValueError is a bug and keeps its traceback.
         if os.environ.get(DEBUG_ENV) == "1":
             raise
         return report_user_error(err)
