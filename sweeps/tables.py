@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from contract.metrics import DONE, STANDARD_METRICS, STEP
+from contract.metrics import DONE, POINT_METRICS, STANDARD_METRICS, STEP
 from contract.results import (
     CURVES_FILE,
     FAILED,
@@ -311,7 +311,10 @@ class ResultTables:
             return  # a resumed trial re-reporting a step already on disk
         self._curve_keys.add(key)
         path = self.dir / CURVES_FILE
-        row = {"trial_id": trial_id, **{k: numbers.get(k) for k in STANDARD_METRICS}}
+        # Point keys are fixed columns: a wsd trial's first report is rarely a point, and the
+        # header is written from the first row.
+        fixed = (*STANDARD_METRICS, *POINT_METRICS)
+        row = {"trial_id": trial_id, **{k: numbers.get(k) for k in fixed}}
         row.update({k: v for k, v in numbers.items() if "/" in k and k not in row})
         if self._curve_columns is None:
             existing = path.exists() and path.stat().st_size > 0

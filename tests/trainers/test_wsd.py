@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -24,7 +25,11 @@ from contract.metrics import (
     TOKENS_PER_S,
     TRAIN_TIME_S,
 )
+from contract.results import CURVES_FILE, FINISHED, TRIALS_FILE
 from sweeps.cli import main
+from sweeps.plan import make_plan
+from sweeps.spec import spec_from_dict
+from sweeps.tables import ResultTables
 from trainers.checkpoint import load_state
 from trainers.config import OptimConfig
 from trainers.cooldown import Cooldown, Snapshot, plan_cooldowns, run_branch
@@ -139,6 +144,26 @@ def test_each_point_is_reported_with_its_own_tokens_and_flops(runs):
     branch_tokens = (2 + 4) * TOKENS_PER_STEP
     assert final[FLOPS] == pytest.approx(training_flops(fpt, final[TOKENS] + branch_tokens))
     assert all(BRANCH_FRACTION not in r for r in runs["plain"][1].reports)
+
+
+def test_points_become_curve_rows_with_their_run_id(runs, tmp_path):
+    _, reporter, _ = runs["branches"]
+    spec = {"name": "t", "model": {"size": "gpt-10k"}, "trainer": {"max_tokens": 4096}}
+    spec["data"] = {"dataset": {"type": "synthetic", "num_tokens": 20_000}}
+    (point,) = make_plan(spec_from_dict(spec)).trials
+    tables = ResultTables(tmp_path, EVAL_LOSS, "min")
+    tables.trial_started(point)
+    # Step 10 first: curves.csv's header then comes from a report that is no point.
+    first, second, *rest = reporter.reports
+    for report in (second, first, *rest):
+        tables.trial_reported(point.trial_id, report)
+    tables.trial_ended(point.trial_id, FINISHED)
+    curves = pd.read_csv(tmp_path / CURVES_FILE)
+    rows = curves.dropna(subset=[BRANCH_FRACTION])
+    assert list(rows[BRANCH_FRACTION]) == [0.25, 0.5, 1.0]
+    assert list(rows[BRANCH_TOKENS]) == [f * STEPS * TOKENS_PER_STEP for f in (0.25, 0.5, 1)]
+    assert set(rows["trial_id"]) == {point.trial_id} and len(curves) == len(reporter.reports)
+    assert pd.read_csv(tmp_path / TRIALS_FILE).shape[0] == 1  # still one row per trial
 
 
 class CrashAfter(ListReporter):
