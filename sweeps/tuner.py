@@ -31,7 +31,6 @@ from contract.results import (
     FAILED,
     FINISHED,
     INTERRUPTED,
-    STOPPED,
     TRIALS_DIR,
     best_column,
     trial_checkpoints,
@@ -45,6 +44,7 @@ from sweeps.progress import Progress
 from sweeps.resources import WorkerResources, max_concurrent
 from sweeps.space import to_tune
 from sweeps.spec import spec_from_dict
+from sweeps.stage_loop import stage_work
 from sweeps.sweep_dir import SweepLock, open_sweep_dir
 from sweeps.tables import ResultTables
 from trainers.config import RunConfig
@@ -106,7 +106,7 @@ def _is_divergence(err: BaseException) -> bool:
     return "TrialDiverged" in repr(err) or "TrialDiverged" in str(err)
 
 
-def _driver(config: dict[str, Any]) -> None:
+def _trial_main(config: dict[str, Any]) -> None:
     """The Tune trainable of every trial: record its config, train, record why it failed."""
     payload = config.get("trial")
     if payload:
@@ -340,7 +340,7 @@ def run_stage(
     # end the run with every running row left RUNNING and exit 0.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     tuner = tune.Tuner(
-        tune.with_resources(_driver, _resources),
+        tune.with_resources(_trial_main, _resources),
         param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
@@ -427,7 +427,6 @@ def _run_stages(
 ) -> int:
     check_address(address)
     available: dict[str, float] | None = None
-    settled = {FINISHED, STOPPED} | (set() if retry_failed else {FAILED})
     with INTERRUPT, SweepLock(Path(storage) / identity.name):  # lock before any write
         sweep_dir = open_sweep_dir(identity, storage, resume=resume, force=force).resolve()
         end_leftover_ray(sweep_dir)
@@ -435,19 +434,10 @@ def _run_stages(
             search = stage.spec.search
             tables = ResultTables(sweep_dir, search.metric, search.mode, stage=stage.name)
             plan = plans.get(stage.name) or _plan_stage(stage, stages, tables, sweep_dir)
-            if plan.adaptive:
-                # Optuna picks trials as it goes: count what earlier runs settled, run the rest.
-                done = sum(
-                    1
-                    for row in tables.trials.values()
-                    if row["status"] in settled and row.get("stage") == stage.name
-                )
-                todo, remaining = [], max(0, search.num_samples - done)
-            else:
-                todo = [t for t in plan.trials if tables.status(t.trial_id) not in settled]
-                done, remaining = len(plan.trials) - len(todo), len(todo)
-                for point in todo:
-                    tables.trial_planned(point)
+            work = stage_work(plan, tables.trials, stage.name, retry_failed)
+            todo, done, remaining = work.todo, work.done, work.remaining
+            for point in todo:
+                tables.trial_planned(point)
             tables.flush()
             label = identity.name + (f" / {stage.name}" if len(stages) > 1 else "")
             print(
