@@ -49,6 +49,7 @@ from trainers import runtime
 from trainers.checkpoint import CheckpointManager, load_state
 from trainers.config import OptimConfig, RunConfig
 from trainers.cooldown import (
+    Cooldown,
     Snapshot,
     branch_tokens_before,
     plan_cooldowns,
@@ -268,6 +269,16 @@ def run(
         with eval_mode(raw, ema), runtime.autocast(device, t.precision):
             return method.evaluate(raw)
 
+    def fork_branch(branch: Cooldown) -> dict[str, float]:
+        """Train, evaluate and undo a cooldown branch; returns its point's branch/* metrics."""
+        snapshot = Snapshot.take(raw, optimizer, ema, batch_rng)
+        end = branch.end_step
+        result = run_branch(
+            branch, snapshot, train_step, lambda k: cfg.optim.lr_at(k, total_steps, end), evaluate
+        )
+        runtime.synchronize(device)
+        return point_metrics(branch.fraction, end, tokens_per_step, counts.flops_per_token, result)
+
     branch_tokens = branch_tokens_before(cooldowns, step, tokens_per_step)
     pending: list[torch.Tensor] = []  # per-step losses not yet checked for NaN/inf
     loss_sum, loss_steps, last_report_step = 0.0, 0, step
@@ -300,25 +311,11 @@ def run(
         evaluation = evaluate()
         point: dict[str, float] = {}
         if step == total_steps and cfg.optim.cooldowns:
-            fpt = counts.flops_per_token
-            point = point_metrics(1.0, step, tokens_per_step, fpt, evaluation)
+            point = point_metrics(1.0, step, tokens_per_step, counts.flops_per_token, evaluation)
         elif step in cooldowns:
-            branch = cooldowns[step]
             branch_start = time.perf_counter()
-            snapshot = Snapshot.take(raw, optimizer, ema, batch_rng)
-            branch_eval = run_branch(
-                branch,
-                snapshot,
-                train_step,
-                lambda k, end=branch.end_step: cfg.optim.lr_at(k, total_steps, end),
-                evaluate,
-            )
-            fpt = counts.flops_per_token
-            point = point_metrics(
-                branch.fraction, branch.end_step, tokens_per_step, fpt, branch_eval
-            )
-            branch_tokens += branch.decay_steps * tokens_per_step
-            runtime.synchronize(device)
+            point = fork_branch(cooldowns[step])
+            branch_tokens += cooldowns[step].decay_steps * tokens_per_step
             # The branch's steps are training the trial paid for; its throughput is not the
             # run's, so it stays out of the segment below.
             train_time_s += time.perf_counter() - branch_start
