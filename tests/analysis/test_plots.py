@@ -12,16 +12,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def test_write_plots_writes_every_figure(small_analysis, tmp_path):
     backend = matplotlib.get_backend()
     paths = write_plots(small_analysis, tmp_path / "plots")
-    names = {p.name for p in paths}
-    assert names == {
-        "loss_vs_N.png",
-        "loss_vs_C.png",
-        "isoflop.png",
-        "frontier.png",
-        "residuals.png",
-    }
+    stems = {"loss_vs_N", "loss_vs_C", "compute_law", "isoflop", "frontier", "residuals"}
+    assert {p.name for p in paths} == {f"{s}.{e}" for s in stems for e in ("png", "svg", "pdf")}
     for p in paths:
-        assert p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 10_000
+        head = p.read_bytes()[:8]
+        assert {".png": head == PNG_MAGIC, ".svg": b"<?xml" in head, ".pdf": head[:4] == b"%PDF"}[
+            p.suffix
+        ]
+        assert p.stat().st_size > 10_000
     assert matplotlib.get_backend() == backend  # the global backend is left alone
 
 
