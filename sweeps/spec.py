@@ -18,20 +18,28 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from contract.metrics import EVAL_LOSS
 from contract.results import BUDGET
 from sweeps.compute import ComputeConfig
 from sweeps.compute import check as check_compute
 from sweeps.errors import SpecError, format_validation_error
+from sweeps.logging_config import LoggingConfig, check_installed
 from sweeps.resources import ResourcesConfig
 from sweeps.space import Axis, SpaceError, extract_axes, set_dotted
 from sweeps.strict import check_axis_kinds, check_values, load_yaml
 from trainers.config import RunConfig
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
-SWEEP_KEYS = ("name", "description", "search", "resources", "run", "compute")
+SWEEP_KEYS = ("name", "description", "search", "resources", "run", "compute", "logging")
 TRIAL_KEYS = ("model", "data", "optim", "trainer", "task", "seed", "rl")
 
 
@@ -62,7 +70,16 @@ class SearchConfig(BaseModel):
     """Whether lower (min) or higher (max) metric values are better."""
     algorithm: Literal["grid", "random", "optuna"] = "grid"
     """grid: every grid/choice value; random: grid axes crossed with num_samples random draws of
-    the others; optuna: Tree-structured Parzen search over all axes for num_samples trials."""
+    the others; optuna: Optuna's sampler (TPE unless `sampler` says) over all axes for
+    num_samples trials."""
+    sampler: Literal["tpe", "cmaes", "gp", "qmc", "random", "nsga2"] | None = None
+    """Optuna sampler (algorithm optuna only); null = tpe. The study is kept in the sweep
+    folder as optuna.journal, which `optuna-dashboard` opens."""
+    more_metrics: list[str] = []
+    """Further objectives optimised jointly with `metric` (Optuna multi-objective search); in
+    YAML, write `metric: [eval/loss, flops]` and `mode: [min, min]`."""
+    more_modes: list[Literal["min", "max"]] = []
+    """Mode of each of `more_metrics`."""
     num_samples: int = Field(1, gt=0)
     """Random draws per grid point (random) or trials in total (optuna)."""
     seeds: list[int] = Field([0], min_length=1)
@@ -77,6 +94,30 @@ class SearchConfig(BaseModel):
     def _scheduler_shorthand(cls, value: Any) -> Any:
         return {"type": value} if isinstance(value, str) else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _objective_lists(cls, data: Any) -> Any:
+        """`metric: [a, b]`, `mode: [min, max]`: the first is the primary metric (tables,
+        scheduler), the rest are the further objectives of a multi-objective search."""
+        if not isinstance(data, dict) or not isinstance(data.get("metric"), list):
+            return data
+        metrics, mode = list(data["metric"]), data.get("mode", "min")
+        modes = list(mode) if isinstance(mode, list) else [mode] * len(metrics)
+        if not metrics or len(modes) != len(metrics):
+            raise ValueError("metric and mode lists must have the same, non-zero length")
+        return {
+            **data,
+            "metric": metrics[0],
+            "mode": modes[0],
+            "more_metrics": metrics[1:],
+            "more_modes": modes[1:],
+        }
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        """(metric, mode) of every objective, the primary first."""
+        return [(self.metric, self.mode), *zip(self.more_metrics, self.more_modes, strict=True)]
+
 
 class RunOptions(BaseModel):
     """How the runner treats trials and storage."""
@@ -89,6 +130,12 @@ class RunOptions(BaseModel):
     """Retries of a trial whose process died; each resumes from its latest checkpoint."""
     retry_failed: bool = False
     """On resume, run again trials that ended in error (default: keep their failure)."""
+
+
+def is_rl_trial(config: Any) -> bool:
+    """The one test of "is this an RL trial?": its config is not a `RunConfig` (the RL
+    trial config, `rl.config.RLRunConfig`, is what an `rl:` section selects)."""
+    return not isinstance(config, RunConfig)
 
 
 class SweepSpec(BaseModel):
@@ -105,6 +152,8 @@ class SweepSpec(BaseModel):
     run: RunOptions = RunOptions()
     compute: ComputeConfig | None = None
     """FLOP budgets x sizes (sweeps.compute); each trial's tokens spend its budget."""
+    logging: LoggingConfig = LoggingConfig()
+    """Experiment trackers (TensorBoard, W&B, MLflow) that see every trial."""
     base: Any
     """The trial config with every axis at its first value (RunConfig or RLRunConfig)."""
     axes: dict[str, Axis] = {}
@@ -114,7 +163,7 @@ class SweepSpec(BaseModel):
 
     @property
     def is_rl(self) -> bool:
-        return not isinstance(self.base, RunConfig)
+        return is_rl_trial(self.base)
 
     def trial_config(self, assignment: dict[str, Any]) -> Any:
         """The validated trial config with the axes set to `assignment`."""
@@ -154,12 +203,14 @@ class SweepSpec(BaseModel):
         tree = self.to_dict(defaults=True)
         for path in self.axes:
             set_dotted(tree, path, "<axis>")
-        for key in ("name", "description", "run"):
+        for key in ("name", "description", "run", "logging"):  # where results go, not what runs
             tree.pop(key, None)
         if "compute" in tree:  # budgets and sizes grow a compute grid like axis values
             tree["compute"] = {**tree["compute"], "budgets": "<axis>", "sizes": "<axis>"}
         tree["search"] = {
-            k: v for k, v in tree["search"].items() if k not in ("seeds", "num_samples")
+            k: v
+            for k, v in tree["search"].items()
+            if k not in ("seeds", "num_samples") and v not in (None, [])  # unset new options
         }
         blob = json.dumps(tree, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -243,6 +294,8 @@ def spec_from_dict(
     _check_axes(spec)
     check_compute(spec)
     _check_rl_resources(spec)
+    check_installed(spec.logging, source)
+    _check_search(spec)
     return spec
 
 
@@ -293,6 +346,29 @@ def _check_rl_resources(spec: SweepSpec) -> None:
             f"{spec.source}: resources.workers: RL trials scale with rl.num_env_runners, "
             "not Train workers; leave workers at 1"
         )
+
+
+def _check_search(spec: SweepSpec) -> None:
+    """Options that only an Optuna search can honour, and samplers that cannot honour them."""
+    search, source = spec.search, spec.source
+    if len(search.more_modes) != len(search.more_metrics):
+        raise SpecError(f"{source}: search.mode: give one mode per metric")
+    optuna = search.algorithm == "optuna"
+    if search.sampler is not None and not optuna:
+        raise SpecError(f"{source}: search.sampler: needs search.algorithm: optuna")
+    if search.more_metrics:
+        if not optuna:
+            raise SpecError(f"{source}: search.metric: several metrics need algorithm: optuna")
+        if search.sampler == "cmaes":
+            raise SpecError(
+                f"{source}: search.sampler: cmaes optimises one metric; use nsga2, tpe, gp, "
+                "qmc or random for several"
+            )
+        if search.scheduler.type != "fifo":
+            raise SpecError(
+                f"{source}: search.scheduler: asha ranks trials by one metric; use fifo with "
+                "several metrics"
+            )
 
 
 def _check_axes(spec: SweepSpec) -> None:

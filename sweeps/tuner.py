@@ -43,10 +43,11 @@ from sweeps.plan import Plan, TrialPoint, largest_first, make_plan, make_trial
 from sweeps.progress import Progress
 from sweeps.resources import WorkerResources, max_concurrent
 from sweeps.space import to_tune
-from sweeps.spec import spec_from_dict
+from sweeps.spec import is_rl_trial, spec_from_dict
 from sweeps.stage_loop import stage_work
 from sweeps.sweep_dir import SweepLock, open_sweep_dir
 from sweeps.tables import ResultTables
+from sweeps.trackers import tracker_callbacks
 from trainers.config import RunConfig
 
 _PLANNED: dict[str, TrialPoint] = {}
@@ -61,7 +62,7 @@ def _payload(point: TrialPoint) -> dict[str, Any]:
         "trial_id": point.trial_id,
         "dirname": point.dirname,
         "assignment": point.assignment,
-        "rl": not isinstance(point.config, RunConfig),
+        "rl": is_rl_trial(point.config),
         # Only what was set: validating defaults as if written would trip validators that
         # reject options the user never chose (the spec validates its trees the same way).
         "config": point.config.model_dump(mode="json", exclude_unset=True),
@@ -72,7 +73,18 @@ def _payload(point: TrialPoint) -> dict[str, Any]:
 def _adaptive_point(config: dict[str, Any]) -> TrialPoint:
     """An Optuna trial: the spec and the sampled assignment, resolved where it runs."""
     spec = spec_from_dict(config["spec"], source="<sweep>")
-    return make_trial(spec, dict(config["assignment"]))
+    return make_trial(spec, {path: config[path] for path in spec.axes})
+
+
+def _swept_columns(points: list[TrialPoint]) -> dict[str, Any]:
+    """Each swept value as a top-level config key named by its dotted path, resolved from the
+    trial's payload, so Tune's dataframes, the trackers and the dashboard show `model.size`
+    rather than a nested payload."""
+    paths = sorted({path for point in points for path in point.assignment})
+    return {
+        path: tune.sample_from(lambda s, path=path: s.config["trial"]["assignment"].get(path))
+        for path in paths
+    }
 
 
 def _point_of(trial: Any) -> TrialPoint:
@@ -130,7 +142,7 @@ def _trial_main(config: dict[str, Any]) -> None:
     (trial_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
     _log_attempt(trial_dir)
     try:
-        if not isinstance(run_config, RunConfig):  # an RL trial
+        if is_rl_trial(run_config):
             from rl import train as rl_train
             from trainers.ray_worker import TrialReporter
 
@@ -184,6 +196,8 @@ class _Tables(tune.Callback):
         status = FAILED if error else FINISHED
         if INTERRUPT.requested:  # stopped by Ctrl-C / SIGTERM: a resume runs it again
             status, error = INTERRUPTED, None
+        else:
+            _register_checkpoint(trial, _trial_dir(point, trial))
         self.tables.trial_ended(point.trial_id, status, error)
         self.progress.update(self.tables)
 
@@ -200,6 +214,23 @@ class _Tables(tune.Callback):
 
 def _trial_dir(point: TrialPoint, trial: Any) -> Path:
     return Path(trial.config["sweep_dir"]) / TRIALS_DIR / point.dirname
+
+
+def _register_checkpoint(trial: Any, trial_dir: Path) -> None:
+    """Give Tune the trial's final checkpoint, so `Result.checkpoint` (from this run's
+    ResultGrid, `Tuner.restore` or ExperimentAnalysis) opens it. The trial wrote it in its own
+    folder (shared storage on a cluster): Tune gets a Checkpoint over that folder, not a copy
+    (reporting it from the trial would copy it into Tune's folder on every save)."""
+    from ray.train._internal.session import _TrainingResult
+
+    from trainers.checkpoint import FINAL, LATEST
+
+    ckpts = trial_checkpoints(trial_dir)
+    folder = next((ckpts / n for n in (FINAL, LATEST) if (ckpts / n).is_dir()), None)
+    if folder is None:
+        return
+    metrics = {k: v for k, v in (trial.last_result or {}).items() if k != "config"}
+    trial.on_checkpoint(_TrainingResult(checkpoint=tune.Checkpoint(str(folder)), metrics=metrics))
 
 
 def _release(trial: Any, point: TrialPoint) -> None:
@@ -265,7 +296,7 @@ def _resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     """What Tune reserves for a trial (asked in the driver, before the trial starts)."""
     payload = config.get("trial")
     point = _PLANNED[payload["trial_id"]] if payload else _adaptive_point(config)
-    if not isinstance(point.config, RunConfig):  # an RL trial
+    if is_rl_trial(point.config):
         from rl import resources as rl_resources
 
         return tune.PlacementGroupFactory(
@@ -302,39 +333,25 @@ def run_stage(
     search_alg = None
     num_samples = 1
     if plan.adaptive:
-        from ray.tune.search.optuna import OptunaSearch
-
-        param_space = {**common, "spec": spec.to_dict(), "assignment": to_tune(spec.axes)}
-        # Earlier runs of this sweep are Optuna's history (Tune does not restore a searcher's
-        # state), and a new seed per attempt keeps it from re-proposing its first points.
-        known = [
-            row
-            for row in tables.trials.values()
-            if isinstance(row.get(best_column(search.metric)), (int, float))
-        ]
-        search_alg = OptunaSearch(
-            metric=search.metric,
-            mode=search.mode,
-            seed=search.seed + attempt - 1,
-            points_to_evaluate=[
-                {f"assignment/{path}": row[path] for path in spec.axes} for row in known
-            ]
-            or None,
-            evaluated_rewards=[row[best_column(search.metric)] for row in known] or None,
-        )
+        param_space = {**common, "spec": spec.to_dict(), **to_tune(spec.axes)}
+        search_alg = _optuna_search(spec, tables, sweep_dir, attempt, stage)
         num_samples = remaining
     else:
         _PLANNED.update({t.trial_id: t for t in todo})
         # Tune starts grid points in order: largest planned compute first, so the longest
         # trial does not run alone at the end while the other slots idle.
         ordered = largest_first(todo)
-        param_space = {**common, "trial": tune.grid_search([_payload(t) for t in ordered])}
+        param_space = {
+            **common,
+            "trial": tune.grid_search([_payload(t) for t in ordered]),
+            **_swept_columns(ordered),
+        }
     # A trial that fails before its first evaluation ends without the metric; that is a
     # recorded failure, not a reason for Tune to abort the whole sweep.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    # trials.csv and curves.csv hold every result; Tune's own per-trial JSON, CSV and
-    # TensorBoard loggers would write them a second time and cost the driver CPU that, on a
-    # small machine, comes out of the trials' share.
+    # The loggers are chosen in sweeps.trackers: Tune's JSON logger (what Ray's own readers
+    # of an experiment need) and the trackers the spec asks for; Tune's automatic CSV logger
+    # would only repeat curves.csv.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     # Ctrl-C and SIGTERM are the sweep's (sweeps.interrupt): Tune's own SIGINT handler would
     # end the run with every running row left RUNNING and exit 0.
@@ -360,7 +377,10 @@ def run_stage(
             name=f"{stage}-attempt-{attempt}",
             storage_path=str((sweep_dir / "tune").resolve()),
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
-            callbacks=[_Tables(tables, Progress(spec.name, total))],
+            callbacks=[
+                _Tables(tables, Progress(spec.name, total)),
+                *tracker_callbacks(spec.logging, sweep_dir, spec.name),
+            ],
             stop=_InterruptStopper(),
             verbose=0,
         ),
@@ -368,6 +388,41 @@ def run_stage(
     INTERRUPT.arm()  # ray.init installs its own SIGTERM handler
     if not INTERRUPT.requested:
         tuner.fit()
+
+
+def _optuna_search(
+    spec: Any, tables: ResultTables, sweep_dir: Path, attempt: int, stage: str
+) -> Any:
+    """Ray's OptunaSearch over the spec's axes, its study kept in the sweep folder's journal.
+
+    The journal is the study's history on a resume; a sweep folder without one (written
+    before the journal existed) seeds the study from the result tables instead. A new seed per
+    attempt keeps the sampler from re-proposing its first points."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    from sweeps import study
+
+    search = spec.search
+    objectives = search.objectives
+    columns = [best_column(search.metric)] + search.more_metrics
+    known = []
+    if not study.has_history(sweep_dir, stage):
+        known = [
+            row
+            for row in tables.trials.values()
+            if all(isinstance(row.get(c), (int, float)) for c in columns)
+        ]
+    multi = len(objectives) > 1
+    rewards = [[row[c] for c in columns] if multi else row[columns[0]] for row in known]
+    return OptunaSearch(
+        metric=[m for m, _ in objectives] if multi else search.metric,
+        mode=[m for _, m in objectives] if multi else search.mode,
+        sampler=study.make_sampler(search.sampler, search.seed + attempt - 1),
+        storage=study.journal_storage(sweep_dir),
+        study_name=study.study_name(stage),
+        points_to_evaluate=[{path: row[path] for path in spec.axes} for row in known] or None,
+        evaluated_rewards=rewards or None,
+    )
 
 
 class _InterruptStopper(tune.Stopper):
