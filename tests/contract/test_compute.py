@@ -31,3 +31,27 @@ def test_rejects_impossible_inputs() -> None:
         training_flops(1000, -1)
     with pytest.raises(ValueError, match="forward_flops_per_token"):
         tokens_for_budget(1e12, 0)
+
+
+def test_forecast_round_trips_and_scores() -> None:
+    from contract.forecast import LEDGER_COLUMNS, Forecast, Interval, score_row
+
+    forecast = Forecast(
+        forecast_id="abc123",
+        source="results/scaling",
+        metric="eval/loss",
+        target_flops=1e14,
+        chosen="frontier",
+        reason="Approach 3's N* interval is 3x wider",
+        n_star=Interval(1e6, 8e5, 1.2e6, 7e5, 1.4e6),
+        d_star=Interval(2e7, 1.6e7, 2.4e7, 1.4e7, 2.8e7),
+        loss=Interval(2.0, 1.96, 2.04, 1.94, 2.06),
+        shape={"d_model": 128, "n_layers": 5, "n_heads": 4, "d_ff": 352, "params": 1_000_000},
+        hyperparameters={"optim.lr": 3e-3},
+        provenance={"rows_hash": "f00", "commit": "1234567", "created": "2026-11-29T16:00:00"},
+    )
+    assert Forecast.from_json(forecast.to_json()) == forecast
+    row = score_row(forecast, realised_loss=2.05, scored_at="2026-11-29T17:00:00")
+    assert tuple(row) == LEDGER_COLUMNS
+    assert row["error_pct"] == pytest.approx(2.5)
+    assert (row["inside80"], row["inside95"]) == (False, True)
