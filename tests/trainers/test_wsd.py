@@ -33,6 +33,7 @@ from sweeps.tables import ResultTables
 from trainers.checkpoint import load_state
 from trainers.config import OptimConfig
 from trainers.cooldown import Cooldown, Snapshot, plan_cooldowns, run_branch
+from trainers.ema import EMA
 from trainers.lm import train
 from trainers.reporter import Context, ListReporter
 
@@ -74,7 +75,9 @@ def test_run_branch_trains_the_decay_then_restores_the_run_exactly():
     model = torch.nn.Linear(4, 2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1.0)
     rng = torch.Generator().manual_seed(0)
+    ema = EMA(model, decay=0.9)
     before = {k: v.clone() for k, v in model.state_dict().items()}
+    ema_before = [t.clone() for t in ema.shadow]
     seen: list[float] = []
 
     def step(lr: float) -> torch.Tensor:
@@ -83,13 +86,14 @@ def test_run_branch_trains_the_decay_then_restores_the_run_exactly():
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+        ema.update(model)
         return loss.detach()
 
     optim = OptimConfig(lr=1.0, warmup_fraction=0.0, schedule="wsd", min_lr_ratio=0.0)
     branch = Cooldown(0.5, fork_step=40, end_step=50)
     result = run_branch(
         branch,
-        Snapshot.take(model, optimizer, None, rng),
+        Snapshot.take(model, optimizer, ema, rng),
         step,
         lambda k: optim.lr_at(k, 100, branch.end_step),
         lambda: {EVAL_LOSS: 1.0},
@@ -99,6 +103,7 @@ def test_run_branch_trains_the_decay_then_restores_the_run_exactly():
     assert seen == sorted(seen, reverse=True) and len(seen) == branch.decay_steps
     assert all(torch.equal(model.state_dict()[k], before[k]) for k in before)
     assert optimizer.state_dict()["state"] == {}  # the branch's moments are gone too
+    assert ema.num_updates == 0 and all(map(torch.equal, ema.shadow, ema_before))
     assert torch.equal(rng.get_state(), torch.Generator().manual_seed(0).get_state())
 
 
