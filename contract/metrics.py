@@ -26,6 +26,12 @@ LR = "lr"
 TRAIN_TIME_S = "time/train_s"
 """Seconds spent inside the training loop (excludes trial start-up)."""
 TOKENS_PER_S = "throughput/tokens_per_s"
+FLOPS_PER_S = "throughput/flops_per_s"
+"""Training FLOPs (the one definition, contract.compute) per second of training since the
+previous report."""
+MFU = "throughput/mfu"
+"""Model FLOPs utilisation: FLOPS_PER_S over the peak of the hardware the trial was given (its
+threads' measured matmul rate on a CPU, the table's dense peak on a GPU)."""
 EPISODE_RETURN = "env/episode_return_mean"
 """Mean episode return of RL trials (mode max)."""
 EVAL_ACCURACY = "eval/accuracy"
@@ -44,6 +50,10 @@ STANDARD_METRICS: tuple[str, ...] = (
     TRAIN_TIME_S,
     TOKENS_PER_S,
 )
+
+THROUGHPUT_METRICS: tuple[str, ...] = (FLOPS_PER_S, MFU)
+"""How close to the machine's speed a trial trains; every trainer built on the shared loop
+reports them, and the trials table keeps the last report's values."""
 
 # Scaling-law points of a run besides its end: a wsd run's cooldown branches (optim.cooldowns).
 # A report that carries them is still an ordinary report of the trial (its own step, tokens,

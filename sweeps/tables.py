@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from contract.metrics import DONE, POINT_METRICS, STANDARD_METRICS, STEP
+from contract.metrics import DONE, POINT_METRICS, STANDARD_METRICS, STEP, THROUGHPUT_METRICS
 from contract.results import (
     CURVES_FILE,
     FAILED,
@@ -238,7 +238,9 @@ class ResultTables:
     def trial_reported(self, trial_id: str, metrics: dict[str, Any]) -> None:
         row = self.trials[trial_id]
         numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-        row.update({k: numbers[k] for k in STANDARD_METRICS if k in numbers})
+        # The last report's speed: how close to the machine's peak the trial trained.
+        kept = (*STANDARD_METRICS, *THROUGHPUT_METRICS)
+        row.update({k: numbers[k] for k in kept if k in numbers})
         if self.metric in numbers:
             row[self.metric] = numbers[self.metric]
             best_key = best_column(self.metric)

@@ -146,6 +146,10 @@ class TrainerConfig(BaseModel):
     """auto picks CUDA, then MPS, then CPU."""
     keep_checkpoints: bool = True
     """Keep latest/best/final checkpoints in the trial folder (latest is always kept for resume)."""
+    compile: bool | Literal["auto"] = "auto"
+    """torch.compile the model for training: true, false, or auto (on a GPU, for trials long
+    enough to repay the compile; never on a CPU, where compiling costs more than the main
+    job's trials take). Results match eager training to float rounding."""
 
     @model_validator(mode="before")
     @classmethod

@@ -34,7 +34,9 @@ from contract.metrics import (
     DONE,
     EVAL_LOSS,
     FLOPS,
+    FLOPS_PER_S,
     LR,
+    MFU,
     PARAMS,
     PARAMS_TOTAL,
     STEP,
@@ -45,7 +47,7 @@ from contract.metrics import (
 )
 from contract.results import trial_checkpoints
 from models import training_flops
-from trainers import runtime
+from trainers import runtime, throughput
 from trainers.checkpoint import CheckpointManager, load_state
 from trainers.config import OptimConfig, RunConfig
 from trainers.cooldown import (
@@ -239,7 +241,12 @@ def run(
             reporter.report(state["metrics"], checkpoint_dir=resume_dir if ctx.is_main else None)
             return state["metrics"]
     model = ctx.wrap_model(raw)
+    if runtime.should_compile(t.compile, device, total_steps - step):
+        # Training steps only; evaluation runs the eager module (other shapes, no autograd).
+        model = torch.compile(model)
     model.train()
+    # After set_threads: a CPU trial's peak is that of the threads it was given.
+    peak = throughput.device_peak(device, t.precision, torch.get_num_threads())
 
     params = [p for p in raw.parameters() if p.requires_grad]
     accum, clip = t.grad_accum_steps, cfg.optim.grad_clip
@@ -319,6 +326,8 @@ def run(
             # The branch's steps are training the trial paid for; its throughput is not the
             # run's, so it stays out of the segment below.
             train_time_s += time.perf_counter() - branch_start
+        segment_tokens = (step - last_report_step) * tokens_per_step
+        segment_flops_per_s = training_flops(counts, segment_tokens) / max(segment_s, 1e-9)
         metrics = {
             STEP: step,
             TOKENS: tokens,
@@ -329,7 +338,10 @@ def run(
             EVAL_LOSS: evaluation.pop(EVAL_LOSS),
             LR: lr,
             TRAIN_TIME_S: train_time_s,
-            TOKENS_PER_S: (step - last_report_step) * tokens_per_step / max(segment_s, 1e-9),
+            TOKENS_PER_S: segment_tokens / max(segment_s, 1e-9),
+            FLOPS_PER_S: segment_flops_per_s,
+            # Every worker trains at its own peak, so the job's is world_size times one.
+            MFU: segment_flops_per_s / (peak.flops_per_s * ctx.world_size),
             **evaluation,
             **point,
         }
