@@ -96,7 +96,10 @@ def connect(
             )
             url = getattr(ctx, "dashboard_url", None)
             if url:
-                print(f"Ray dashboard: http://{url}", flush=True)
+                token = Path.home() / TOKEN_FILE
+                # Token auth is on for a local Ray too: the page asks for this token.
+                hint = f" (sign in with the token: cat {token})" if token.exists() else ""
+                print(f"Ray dashboard: http://{url}{hint}", flush=True)
             protect_token()
             if sweep_dir is not None:
                 record_local_session(sweep_dir)
@@ -135,7 +138,9 @@ def record_local_session(sweep_dir: Path) -> None:
     import ray
 
     node = getattr(ray._private.worker, "_global_node", None)
-    session = node.get_session_dir_path() if node is not None else None
+    if node is None or not getattr(node, "head", False):
+        return  # ray.init joined a Ray already running here (`ray start`): not ours to end
+    session = node.get_session_dir_path()
     if session:
         (Path(sweep_dir) / SESSION_FILE).write_text(f"{session}\n")
 

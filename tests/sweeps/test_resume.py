@@ -173,3 +173,67 @@ def test_grown_grid_runs_only_new_points_and_changed_spec_is_refused(
     assert json.loads((next((tmp_path / "grow" / "trials").iterdir()) / "config.json").read_text())[
         "trial_id"
     ]
+
+
+def _start(spec: Path, storage: Path, *extra: str) -> subprocess.Popen:
+    import ray
+
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweeps.run", str(spec), "--storage", str(storage), *extra],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_running(sweep: Path, proc: subprocess.Popen) -> None:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        trials = sweep / "trials.csv"
+        if trials.exists() and "RUNNING" in trials.read_text():
+            return
+        assert proc.poll() is None, "sweep ended before it could be stopped"
+        time.sleep(0.2)
+    pytest.fail("no trial started in time")
+
+
+def test_sigterm_then_ctrl_c_twice_stop_cleanly_and_the_printed_command_continues(
+    ray_session, tmp_path: Path
+):
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        ["gpt-20k", "gpt-50k"],
+        [0.5, 1.0],
+        name="stop",
+        max_tokens=20480,
+        eval_every=10,
+        resources={"max_concurrent_trials": 1},
+    )
+    sweep = tmp_path / "stop"
+    proc = _start(spec, tmp_path)
+    _wait_running(sweep, proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    trials = pd.read_csv(sweep / "trials.csv")
+    assert "RUNNING" not in set(trials["status"]) and "INTERRUPTED" in set(trials["status"])
+    assert "stopped by SIGTERM" in out
+    command = err.strip().splitlines()[-1]
+    assert command.startswith("continue with: python -m sweeps.run") and "--resume" in command
+
+    proc = _start(spec, tmp_path, "--resume")
+    _wait_running(sweep, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)  # the second one aborts at once
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "continue with:" in err and "Traceback" not in err
+    assert "RUNNING" not in set(pd.read_csv(sweep / "trials.csv")["status"])
+
+    assert main([str(spec), "--storage", str(tmp_path), "--resume"]) == 0
+    trials, curves = read_tables(sweep)
+    assert set(trials["status"]) == {"TERMINATED"} and len(trials) == 4
+    assert not curves.duplicated(["trial_id", "step"]).any()
