@@ -76,7 +76,7 @@ def trial_id(config: Any) -> str:
 def _tag(spec: SweepSpec, config: Any, assignment: dict[str, Any]) -> str:
     parts = [config.model.label]
     if BUDGET in assignment:  # IsoFLOP runs are named by their budget first: C1e12_gpt-n300k
-        parts.insert(0, "C" + f"{assignment[BUDGET]:.0e}".replace("+", ""))
+        parts.insert(0, "C" + f"{assignment[BUDGET]:.2g}".replace("+", ""))  # C2.5e11
     if "data.fraction" in assignment:
         parts.append(f"f{assignment['data.fraction']:g}")
     seed_axis = spec.axes.get("seed")
