@@ -14,6 +14,7 @@ figure for the precision the trial trains in (a table); an unknown GPU is probed
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -111,29 +112,53 @@ def probe_key(threads: int, precision: str) -> dict[str, object]:
     }
 
 
+def _load() -> float:
+    """The node's 1-minute load average (0 where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def _usable(cached: dict | None, key: dict[str, object]) -> bool:
+    """A cached probe stands unless it was taken on a busy node and the node is quieter now:
+    a probe can only under-measure the peak (a neighbour slows it, nothing speeds it up), and
+    an under-measured peak would inflate every later trial's MFU."""
+    if cached is None or cached.get("key") != key:
+        return False
+    busy = float(cached.get("load", 0.0)) >= 0.5 * (os.cpu_count() or 1)
+    return not (busy and _load() < float(cached.get("load", 0.0)) - 0.5)
+
+
 def cpu_peak(threads: int, precision: str = "fp32", cache_dir: str | None = None) -> Peak:
     """The CPU peak for `threads` intra-op threads: probed once per node, then read from the
     cache. Trials starting together on a node wait for one probe rather than each timing
-    the matmul against the others (which would halve what each measures)."""
+    the matmul against the others (which would halve what each measures). A probe taken on
+    a busy node is retaken when the node is quieter, keeping the higher of the two."""
     key = probe_key(threads, precision)
     path = cached_probe_path(threads, precision, cache_dir)
     root = path.parent
     root.mkdir(parents=True, exist_ok=True)
     source = f"probe: {precision} {PROBE_SIZE}^3 matmul, {threads} thread(s), cached in {path}"
     cached = read_json(path)
-    if cached is not None and cached.get("key") == key:
+    if _usable(cached, key):
         return Peak(float(cached["flops_per_s"]), source)
     with build_lock(root, path.stem):
         cached = read_json(path)
-        if cached is not None and cached.get("key") == key:
+        if _usable(cached, key):
             return Peak(float(cached["flops_per_s"]), source)
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
+            load = _load()
             flops_per_s = probe_matmul(torch.device("cpu"), precision)
         finally:
             torch.set_num_threads(previous)
-        write_json(path, {"key": key, "flops_per_s": flops_per_s})
+        if cached is not None and cached.get("key") == key:
+            # Best of both probes, recorded with the quietest load any probe ran under.
+            flops_per_s = max(flops_per_s, float(cached["flops_per_s"]))
+            load = min(load, float(cached.get("load", load)))
+        write_json(path, {"key": key, "flops_per_s": flops_per_s, "load": load})
     return Peak(flops_per_s, source)
 
 

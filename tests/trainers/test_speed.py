@@ -4,6 +4,7 @@ trainer.compile: on or off, training gives the same losses."""
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -78,6 +79,22 @@ def test_cache_from_another_host_or_torch_is_not_used(peak_cache, monkeypatch) -
     # A file at the right path whose recorded key disagrees (e.g. copied between machines).
     path.write_text('{"key": {"host": "elsewhere"}, "flops_per_s": 1.0}')
     assert throughput.cpu_peak(1).flops_per_s == 5e9
+
+
+def test_probe_from_a_busy_node_is_retaken_when_quieter(peak_cache, monkeypatch) -> None:
+    cpus = os.cpu_count() or 1
+    probes = iter([2e9, 8e9, 4e9])
+    monkeypatch.setattr(throughput, "probe_matmul", lambda device, precision: next(probes))
+    monkeypatch.setattr(throughput, "_load", lambda: 4.0 * cpus)
+    assert throughput.cpu_peak(1).flops_per_s == 2e9  # probed on a busy node
+    assert throughput.cpu_peak(1).flops_per_s == 2e9  # just as busy: the cache stands
+    monkeypatch.setattr(throughput, "_load", lambda: 1.0 * cpus)
+    assert throughput.cpu_peak(1).flops_per_s == 8e9  # quieter: retaken, higher kept
+    monkeypatch.setattr(throughput, "_load", lambda: 0.0)
+    # Quieter still, but the slower probe never lowers the recorded peak.
+    assert throughput.cpu_peak(1).flops_per_s == 8e9
+    assert throughput.cpu_peak(1).flops_per_s == 8e9  # quiet now: read from the cache
+    assert next(probes, None) is None
 
 
 @pytest.mark.parametrize(
