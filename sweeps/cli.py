@@ -70,14 +70,27 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
         return report_user_error(err)
-    except OSError as err:  # a full disk, an unreadable checkpoint: the machine, not the spec
-        if os.environ.get(DEBUG_ENV) == "1":
+    except Exception as err:  # a full disk, an unreadable checkpoint: the machine, not the spec
+        cause = _os_error_in(err)
+        if cause is None or os.environ.get(DEBUG_ENV) == "1":
             raise
-        report_user_error(err)
+        report_user_error(cause)
         return 1
     if status in (130, 143):
         print(f"continue with: {continue_command(args)}", file=sys.stderr, flush=True)
     return status
+
+
+def _os_error_in(err: BaseException) -> OSError | None:
+    """The OSError behind `err` (Tune may wrap what a callback raised), if any."""
+    seen: set[int] = set()
+    node: BaseException | None = err
+    while node is not None and id(node) not in seen:
+        if isinstance(node, OSError):
+            return node
+        seen.add(id(node))
+        node = node.__cause__ or node.__context__
+    return None
 
 
 def continue_command(args: argparse.Namespace) -> str:

@@ -183,3 +183,30 @@ def test_first_signal_asks_to_stop_and_a_second_aborts(capsys):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGTERM) == before
     assert "SIGTERM: stopping the sweep" in capsys.readouterr().err
+
+
+def test_a_full_disk_during_the_sweep_is_one_line_and_a_failure_exit(
+    tmp_path: Path, monkeypatch, capsys
+):
+    import errno
+
+    import sweeps.tuner
+    from sweeps.cli import main
+    from sweeps.tables import TableWriteError
+
+    def full(*args, **kwargs):
+        try:
+            raise TableWriteError(errno.ENOSPC, f"{tmp_path}/t/trials.csv: no space left on device")
+        except TableWriteError as err:
+            raise RuntimeError("Tune wrapped it") from err
+
+    monkeypatch.setattr(sweeps.tuner, "run_sweep", full)
+    spec = tmp_path / "t.yaml"
+    spec.write_text(
+        "name: t\nmodel: {size: gpt-20k}\n"
+        "data: {dataset: {type: synthetic, vocab_size: 16, num_tokens: 20000}}\n"
+        "trainer: {max_tokens: 4096, batch_size: 4}\n"
+    )
+    assert main([str(spec), "--storage", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "trials.csv: no space left on device" in err
