@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from rl.config import RLRunConfig
 from sweeps.compute import ComputeConfig
+from sweeps.logging_config import LoggingConfig
 from sweeps.pipeline import StageSource
 from sweeps.resources import ResourcesConfig
 from sweeps.space import AXIS_KINDS
@@ -54,6 +55,13 @@ def _merge_defs(defs: dict[str, Any], model: type[BaseModel], allow_axes: bool) 
     return sub
 
 
+def _allow_objective_lists(search: dict[str, Any]) -> None:
+    """`metric: [a, b]` and `mode: [min, min]` ask for a multi-objective search."""
+    for key in ("metric", "mode"):
+        one = search[key]
+        search[key] = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]}
+
+
 def spec_json_schema() -> dict[str, Any]:
     """The schema of every file `sweeps.run` accepts: a sweep of trial configs (lm, mlm, ...),
     an RL sweep (`rl:`), or a pipeline whose `stages:` each hold the same sections."""
@@ -61,13 +69,15 @@ def spec_json_schema() -> dict[str, Any]:
     trial = _merge_defs(defs, RunConfig, allow_axes=True)
     rl_trial = _merge_defs(defs, RLRunConfig, allow_axes=True)
     sections = {**trial.get("properties", {}), **rl_trial.get("properties", {})}
-    for model in (SearchConfig, ResourcesConfig, RunOptions, ComputeConfig):
+    for model in (SearchConfig, ResourcesConfig, RunOptions, ComputeConfig, LoggingConfig):
         defs[model.__name__] = _merge_defs(defs, model, allow_axes=False)
+    _allow_objective_lists(defs["SearchConfig"]["properties"])
     sections.update(
         search={"$ref": "#/$defs/SearchConfig"},
         resources={"$ref": "#/$defs/ResourcesConfig"},
         run={"$ref": "#/$defs/RunOptions"},
         compute={"$ref": "#/$defs/ComputeConfig"},
+        logging={"$ref": "#/$defs/LoggingConfig"},
     )
     defs["StageSource"] = _merge_defs(defs, StageSource, allow_axes=False)
     stage = {

@@ -305,6 +305,11 @@ def _resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     return tune.PlacementGroupFactory([point.resources.trial_bundle()])
 
 
+TRAINABLE = tune.with_resources(_trial_main, _resources)
+"""The Tune trainable of every trial. Ray's API opens a finished sweep with it:
+`tune.Tuner.restore(f"{sweep}/tune/main-attempt-1", trainable=TRAINABLE).get_results()`."""
+
+
 def run_stage(
     plan: Plan,
     todo: list[TrialPoint],
@@ -356,8 +361,11 @@ def run_stage(
     # Ctrl-C and SIGTERM are the sweep's (sweeps.interrupt): Tune's own SIGINT handler would
     # end the run with every running row left RUNNING and exit 0.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    # The sweep prints its own progress (sweeps.progress); Tune's new console output would
+    # add its config box and a results pointer whatever `verbose` says.
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     tuner = tune.Tuner(
-        tune.with_resources(_trial_main, _resources),
+        TRAINABLE,
         param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
