@@ -6,6 +6,8 @@ Runs as ``python analysis/fit_scaling.py``, ``python -m analysis.fit_scaling`` o
     python analysis/fit_scaling.py results/my-sweep --predict N=1e9,D=2e10 --out fit/
     python analysis/fit_scaling.py chinchilla.csv --columns "N=Model Size,C=Training FLOP"
     python analysis/fit_scaling.py results/my-sweep --law power --x C --json fit.json
+    python analysis/fit_scaling.py results/my-sweep --forecast 10x      # -> fit/forecast.json
+    python analysis/fit_scaling.py results/my-forecast-run --score results/my-sweep/fit/forecast.json
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import ValidationError  # noqa: E402
 from analysis.backtest import holdout_count  # noqa: E402
 from analysis.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fitting import FitConfig  # noqa: E402
+from analysis.forecast_cli import default_out, forecast_step, score_step, with_target  # noqa: E402
 from analysis.io import load_scaling_data, parse_columns, parse_point  # noqa: E402
 from analysis.pipeline import LAWS, AnalysisConfig, run_analysis  # noqa: E402
 from analysis.plots import write_plots  # noqa: E402
@@ -70,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--out", type=Path, help="folder for plots (PNG, SVG, PDF) and report.md")
     p.add_argument("--json", type=Path, help="write every parameter and interval to this file")
+    p.add_argument(
+        "--forecast",
+        metavar="TARGET",
+        help="preregister forecast.json for C=<FLOPs> or <k>x the largest budget (in --out, "
+        "default <sweep>/fit)",
+    )
+    p.add_argument(
+        "--score",
+        type=Path,
+        metavar="FORECAST_JSON",
+        help="score the finished run in SOURCE against this forecast; append to the ledger",
+    )
     return p
 
 
@@ -124,10 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 for a mistake in the inputs or data
     from which nothing could be fitted)."""
     args = build_parser().parse_args(argv)
+    if args.score is not None:
+        return score_step(args.source, args.score, args.where)
     try:
         config = _config(args)
         columns = parse_columns(args.columns) if args.columns else None
         data = load_scaling_data(args.source, columns=columns, where=args.where)
+        if args.forecast:
+            config = with_target(config, data, args.forecast)
+            args.out = args.out or default_out(args.source)
         analysis = run_analysis(data, config, None if args.quiet else Progress())
     except (ValueError, FileNotFoundError) as err:
         print(f"fit_scaling: error: {_one_line(err)}", file=sys.stderr)
@@ -146,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / "report.md").write_text(to_markdown(analysis, plots), encoding="utf-8")
             n = len({p.stem for p in plots})
             print(f"wrote {n} plots (PNG, SVG, PDF) and {args.out / 'report.md'}")
+        if args.forecast:
+            return forecast_step(analysis, args.out)
     except OSError as err:
         print(f"fit_scaling: error: cannot write output: {_one_line(err)}", file=sys.stderr)
         return 2

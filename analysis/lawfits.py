@@ -74,10 +74,17 @@ def _backtests(
     return bt, rolling, diag.check_backtest(bt, cfg.trust)
 
 
-def _require_falling(law: str, names: tuple[str, ...], fit, vars_: tuple[str, ...]) -> None:
-    for name, var in zip(names, vars_, strict=True):
-        if getattr(fit, name) < 1e-6:
-            raise ValueError(f"{law}: loss does not fall as {var} grows (fitted {name} = 0)")
+def _require_falling(law: str, fit, terms: dict[str, tuple[str, str, float]]) -> None:
+    """Refuse a law one of whose terms vanishes: the loss does not fall with that variable.
+
+    ``terms`` maps variable -> (coefficient name, exponent name, smallest value in the data).
+    A term counts as absent when its exponent is 0 or its size at the smallest run is below a
+    millionth of the loss (the coefficient went to the bottom of its search box).
+    """
+    for var, (coef, exp, smallest) in terms.items():
+        size = getattr(fit, coef) * smallest ** (-getattr(fit, exp))
+        if getattr(fit, exp) < 1e-6 or size < 1e-6 * fit.E:
+            raise ValueError(f"{law}: loss does not fall as {var} grows")
 
 
 def power_result(
@@ -99,7 +106,7 @@ def power_result(
     fit = fit_power_law(pts[x], pts["loss"], x=x, config=fit_cfg)
     if law == "compute" and cfg.compute_floor is not None:
         fit = fit._replace(at_bound=tuple(n for n in fit.at_bound if n != "E"))
-    _require_falling(law, ("alpha",), fit, (x,))
+    _require_falling(law, fit, {x: ("A", "alpha", float(pts[x].min()))})
     logx, logy = np.log(pts[x].to_numpy(float))[None], np.log(pts["loss"].to_numpy(float))
     theta = np.array([np.log(fit.E), np.log(fit.A), fit.alpha])
     if progress:
@@ -172,7 +179,11 @@ def chinchilla_result(
     """Approach 3 with allocations under the data's own C(N, D) and run-clustered intervals."""
     pts = data.points
     fit = fit_chinchilla(pts["N"], pts["D"], pts["loss"], cfg.fit)._replace(compute=data.compute)
-    _require_falling("chinchilla", ("alpha", "beta"), fit, ("N", "D"))
+    _require_falling(
+        "chinchilla",
+        fit,
+        {"N": ("A", "alpha", float(pts["N"].min())), "D": ("B", "beta", float(pts["D"].min()))},
+    )
     logx = np.log(pts[["N", "D"]].to_numpy(float)).T
     logy = np.log(pts["loss"].to_numpy(float))
     theta = np.array([np.log(fit.E), np.log(fit.A), fit.alpha, np.log(fit.B), fit.beta])

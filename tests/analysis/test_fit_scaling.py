@@ -116,3 +116,40 @@ def test_runs_as_a_script_from_the_repo_root(sweep_dir):
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "power: power law" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def _csv(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+RISING = "N,D,loss\n" + "".join(
+    f"{n:g},{d:g},{2 + 0.1 * i + 0.01 * j}\n"
+    for i, n in enumerate((1e6, 1e7, 1e8, 1e9))
+    for j, d in enumerate((1e8, 1e9, 1e10))
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("N,D,loss\n1e6,1e9,3\n", "N takes a single value"),
+        ("N,D,loss\n1e6,1e9,3\n1e7,1e10,2.5\n", "need at least"),
+        ("N,D,loss\n1e6,1e8,3\n1e7,1e9,3\n1e8,1e10,3\n1e9,1e11,3\n", "same loss"),
+        ("D,loss\n1e6,3\n1e7,2.5\n1e8,2.2\n", "no N values"),
+        (RISING, "loss does not fall as N grows"),
+    ],
+)
+def test_nothing_fitted_is_an_error_never_ok(text, expected, tmp_path, capsys):
+    status = main([_csv(tmp_path, "t.csv", text), "--bootstrap", "0", "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == "" and "OK" not in captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "nothing could be fitted" in lines[0] and expected in lines[0]
+
+
+def test_bootstrap_zero_with_every_law(sweep_dir, capsys):
+    assert main([str(sweep_dir), "--bootstrap", "0", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "chinchilla:" in out and "envelope:" in out and "compute:" in out
