@@ -31,6 +31,7 @@ from analysis.io import load_scaling_data, parse_columns, parse_point  # noqa: E
 from analysis.pipeline import LAWS, AnalysisConfig, run_analysis  # noqa: E402
 from analysis.plots import write_plots  # noqa: E402
 from analysis.report import format_table, to_json, to_markdown  # noqa: E402
+from contract.version import command_name, version_line  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +41,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="fit_scaling", description="Fit scaling laws with intervals and backtests.")
+    p = _Parser(
+        prog=command_name("scalesweep-fit", "fit_scaling"),
+        description="Fit scaling laws with intervals and backtests.",
+    )
+    p.add_argument("--version", action="version", version=version_line())
     p.add_argument("source", help="sweep folder (trials.csv) or a CSV/parquet table")
     p.add_argument("--law", choices=[*LAWS, "all"], default="all", help="law(s) to fit")
     p.add_argument("--x", choices=["N", "D", "C"], default="N", help="power-law variable")

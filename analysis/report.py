@@ -170,7 +170,7 @@ def to_json(a: Analysis) -> dict:
         "metric": d.metric,
         "mode": d.mode,
         "columns": d.columns,
-        "compute": d.c_source,
+        "c_definition": d.c_source,
         "compute_model": {"log_k": d.compute.log_k, "kappa": d.compute.kappa},
         "provenance": provenance(d),
         "n_points": len(d.points),

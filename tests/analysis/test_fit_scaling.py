@@ -33,7 +33,10 @@ def test_sweep_folder_end_to_end(sweep_dir, tmp_path, capsys):
     ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "chinchilla: Chinchilla Approach 3" in printed and "wrote 6 plots (PNG, SVG, PDF)" in printed
+    assert (
+        "chinchilla: Chinchilla Approach 3" in printed
+        and "wrote 6 plots (PNG, SVG, PDF)" in printed
+    )
     result = json.loads(js.read_text())
     for key in ("E", "A", "B", "alpha", "beta", "a", "b"):
         assert set(result["chinchilla"][key]) == {"value", "lo", "hi", "se", "identified"}
@@ -43,7 +46,9 @@ def test_sweep_folder_end_to_end(sweep_dir, tmp_path, capsys):
     ].items()
     assert any(e["id"] == "oom" and "CUDA out of memory" in e["reason"] for e in result["excluded"])
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 6 and len(list(out.glob("*.svg"))) == 6 and len(list(out.glob("*.pdf"))) == 6
+    assert (
+        len(pngs) == 6 and len(list(out.glob("*.svg"))) == 6 and len(list(out.glob("*.pdf"))) == 6
+    )
     report = (out / "report.md").read_text()
     assert all(f"]({name})" in report for name in pngs)
 

@@ -135,3 +135,26 @@ def test_user_mistakes_raise_clear_errors():
         fit_chinchilla(np.array([1e8, 1e9]), np.array([1e9, 1e10]), np.array([3.0, 2.5]))
     with pytest.raises(ValueError, match="huber_delta"):
         FitConfig(huber_delta=0)
+
+
+def test_variable_projection_solves_the_nonnegative_least_squares(epoch_points):
+    from scipy.optimize import nnls
+
+    from analysis.fitting import projected_thetas
+
+    logx, logy = _logs(epoch_points)
+    thetas = projected_thetas(logx, logy, FitConfig(), exponents=(0.1, 0.35, 1.2))
+    y, N, D = np.exp(logy), np.exp(logx[0]), np.exp(logx[1])
+    for th in thetas:
+        design = np.column_stack([np.ones_like(y), N ** -th[2], D ** -th[4]]) / y[:, None]
+        coef, _ = nnls(design, np.ones_like(y))
+        expected = np.clip(np.log(np.maximum(coef, 1e-300)), [-20, -40, -40], [10, 120, 120])
+        np.testing.assert_allclose(th[[0, 1, 3]], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_variable_projection_reaches_the_same_optimum_as_the_full_grid(epoch_points):
+    logx, logy = _logs(epoch_points)
+    projected = fit_theta(logx, logy, FitConfig())
+    grid_only = fit_theta(logx, logy, FitConfig(n_projected=0, n_refine=10))
+    assert projected.objective <= grid_only.objective * (1 + 1e-9)
+    np.testing.assert_allclose(to_natural(projected.theta), to_natural(grid_only.theta), rtol=1e-4)
