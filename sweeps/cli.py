@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from contract.version import command_name, version_line
 from sweeps.errors import SpecError, report_user_error
 
 DEBUG_ENV = "SCALESWEEP_DEBUG"
@@ -26,9 +27,10 @@ DEBUG_ENV = "SCALESWEEP_DEBUG"
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m sweeps.run",
+        prog=command_name("scalesweep-run", "python -m sweeps.run"),
         description="Run a hyperparameter / scaling sweep described by a YAML spec on Ray Tune.",
     )
+    p.add_argument("--version", action="version", version=version_line())
     p.add_argument("spec", nargs="?", help="sweep YAML, e.g. sweeps/scaling.yaml")
     p.add_argument(
         "--set",

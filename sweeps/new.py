@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from contract.results import TRIALS_FILE, find_trial_dir
+from contract.version import command_name, version_line
 from sweeps.errors import SpecError, report_user_error
 from sweeps.pipeline import (
     FINISHED,
@@ -166,8 +167,10 @@ def continue_spec(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sweeps.new", description=__doc__.splitlines()[0]
+        prog=command_name("scalesweep-new", "python -m sweeps.new"),
+        description=__doc__.splitlines()[0],
     )
+    parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("name", help="name of the new sweep (its results folder)")
     start = parser.add_mutually_exclusive_group(required=True)
     start.add_argument(
