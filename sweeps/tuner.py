@@ -183,8 +183,9 @@ class _Tables(tune.Callback):
         self.tables, self.progress = tables, progress
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.tables.trial_started(_point_of(trial))
-        self.progress.update(self.tables)
+        point = _point_of(trial)
+        self.tables.trial_started(point)
+        self.progress.update(self.tables, point)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.tables.trial_reported(_point_of(trial).trial_id, result)
@@ -364,6 +365,11 @@ def run_stage(
     # The sweep prints its own progress (sweeps.progress); Tune's new console output would
     # add its config box and a results pointer whatever `verbose` says.
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    # What this run will train, for the ETA: the planned trials left, or Optuna's remaining
+    # samples at the mean planned size of the sweep's points.
+    sizes = [t.flops for t in (todo or plan.trials)]
+    planned = sum(sizes) if todo else remaining * sum(sizes) / len(sizes) if sizes else None
+    progress = Progress(spec.name, total, planned_flops=planned)
     tuner = tune.Tuner(
         TRAINABLE,
         param_space=param_space,
@@ -386,7 +392,7 @@ def run_stage(
             storage_path=str((sweep_dir / "tune").resolve()),
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
             callbacks=[
-                _Tables(tables, Progress(spec.name, total)),
+                _Tables(tables, progress),
                 *tracker_callbacks(spec.logging, sweep_dir, spec.name),
             ],
             stop=_InterruptStopper(),
@@ -395,7 +401,10 @@ def run_stage(
     )
     INTERRUPT.arm()  # ray.init installs its own SIGTERM handler
     if not INTERRUPT.requested:
-        tuner.fit()
+        try:
+            tuner.fit()
+        finally:
+            progress.close()
 
 
 def _optuna_search(
