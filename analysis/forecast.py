@@ -178,7 +178,7 @@ def predicted_loss(analysis: Analysis, N: float, D: float, seed: int) -> tuple[I
     if res is None:
         raise ValueError("--forecast: the joint law L(N, D) was not fitted; it predicts the loss")
     value = float(res.fit.predict(N, D))
-    E, A, B, al, be = (res.samples.T if len(res.samples) else np.empty((5, 0)))
+    E, A, B, al, be = res.samples.T if len(res.samples) else np.empty((5, 0))
     boot = E + A * N ** (-al) + B * D ** (-be)
     sigma, how = residual_scale(analysis)
     if len(boot) == 0:
@@ -320,7 +320,5 @@ def forecast_with_rules(
     forecast = make_forecast(analysis, target_flops, hyper)
     if rule is not None:
         lr = float(f"{rule.predict(forecast.n_star.value):.4g}")
-        forecast = Forecast(
-            **{**forecast.__dict__, "hyperparameters": {**hyper, "optim.lr": lr}}
-        )
+        forecast = Forecast(**{**forecast.__dict__, "hyperparameters": {**hyper, "optim.lr": lr}})
     return forecast, rule, why

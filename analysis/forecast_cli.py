@@ -1,8 +1,8 @@
 """The ``--forecast`` and ``--score`` steps of ``fit_scaling``, kept out of the entry point.
 
-    config = with_target(config, data, "10x")          # the target joins the predictions
-    forecast_step(analysis, Path("results/scaling/fit"))   # forecast.json + report section
-    score_step("results/scaling-forecast", Path("results/scaling/fit/forecast.json"), None)
+config = with_target(config, data, "10x")          # the target joins the predictions
+forecast_step(analysis, Path("results/scaling/fit"))   # forecast.json + report section
+score_step("results/scaling-forecast", Path("results/scaling/fit/forecast.json"), None)
 """
 
 from __future__ import annotations

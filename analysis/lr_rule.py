@@ -121,7 +121,9 @@ def best_lr(group: pd.DataFrame) -> Vertex | None:
     if c[2] > 0:
         v = -c[1] / (2 * c[2])
         if u_all.min() <= v <= u_all.max():
-            return Vertex(N, math.exp(v), float(c[0] + c[1] * v + c[2] * v * v), "parabola", tuple(c))
+            return Vertex(
+                N, math.exp(v), float(c[0] + c[1] * v + c[2] * v * v), "parabola", tuple(c)
+            )
     return Vertex(N, math.exp(u_all[k]), float(y_all[k]), "grid", tuple(c))
 
 
@@ -180,7 +182,9 @@ def fit_lr_rule(table: pd.DataFrame, n_resamples: int = 200, seed: int = 0) -> L
     ok = samples[np.isfinite(samples).all(axis=1), 1]
     span = tuple(np.percentile(ok, [2.5, 97.5])) if len(ok) > 1 else (math.nan, math.nan)
     regret = _regret(table) if len(vertices) > MIN_SIZES - 1 else None
-    return LRRule(e, math.exp(logc), (float(span[0]), float(span[1])), tuple(vertices), samples, regret)
+    return LRRule(
+        e, math.exp(logc), (float(span[0]), float(span[1])), tuple(vertices), samples, regret
+    )
 
 
 def lr_rule_markdown(rule: LRRule, n_star: float | None = None) -> str:

@@ -107,9 +107,16 @@ def score_row(
     scored_at: str,
     run: str = "",
     best_of_budget: bool | None = None,
+    shape: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The ledger row of a forecast scored against its run's realised final loss."""
+    """The ledger row of a forecast scored against its run's realised final loss.
+
+    ``shape`` is the shape the run really had (the launcher derives it from N*); it replaces
+    ``forecast.shape``, which a forecast written where the shape rule is not importable leaves
+    empty. Keys it lacks are left out of the ledger's shape text.
+    """
     loss = forecast.loss
+    shape = shape if shape is not None else forecast.shape
     return {
         "forecast_id": forecast.forecast_id,
         "source": forecast.source,
@@ -117,8 +124,10 @@ def score_row(
         "chosen": forecast.chosen,
         "n_star": forecast.n_star.value,
         "d_star": forecast.d_star.value,
-        "shape": "x".join(
-            f"{k}={forecast.shape[k]}" for k in ("d_model", "n_layers", "n_heads", "d_ff")
+        "shape": " ".join(
+            f"{k}={shape[k]}"
+            for k in ("d_model", "n_layers", "n_heads", "d_ff", "params")
+            if k in shape
         ),
         "predicted_loss": loss.value,
         "lo80": loss.lo80,
