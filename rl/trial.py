@@ -57,7 +57,7 @@ def _save(algo: Algorithm, root: Path, step: int, train_time_s: float) -> str:
 
 
 def check_own_checkpoint(checkpoint: str, root: Path) -> Path:
-    """`checkpoint` resolved, if it lies inside the trial's own checkpoints folder `root`.
+    """`checkpoint` resolved, if it lies inside the trial's own folder `root`.
 
     RLlib checkpoints are pickles, which run code when loaded: only those this trial wrote
     are ever loaded, never a path that leads elsewhere (a symlink, `..`)."""
@@ -107,7 +107,7 @@ def train(
     root = trial_checkpoints(Path(trial_dir or tempfile.mkdtemp(prefix="rl-trial-")))
     algo = config.build_algo()
     try:
-        step, time_before = _restore(algo, reporter.latest_checkpoint(), root)
+        step, time_before = _restore(algo, reporter.latest_checkpoint(), root.parent)
         # Lifetime count restored with the checkpoint: throughput is this process's own.
         tokens_before = float(
             algo.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)

@@ -47,13 +47,14 @@ def test_leftover_processes_of_an_earlier_local_ray_are_ended(tmp_path: Path, ca
 def test_rl_checkpoints_load_only_from_the_trials_own_folder(tmp_path: Path):
     from rl.trial import check_own_checkpoint
 
-    root = tmp_path / "trial" / "checkpoints"
-    (root / "latest").mkdir(parents=True)
-    assert check_own_checkpoint(str(root / "latest"), root) == (root / "latest").resolve()
+    root = tmp_path / "trial"
+    (root / "checkpoints" / "latest").mkdir(parents=True)
+    latest = root / "checkpoints" / "latest"
+    assert check_own_checkpoint(str(latest), root) == latest.resolve()
     elsewhere = tmp_path / "downloaded"
     elsewhere.mkdir()
     os.symlink(elsewhere, root / "sneaky")
-    for path in (elsewhere, root / "sneaky", root / ".." / ".." / "downloaded"):
+    for path in (elsewhere, root / "sneaky", root / ".." / "downloaded"):
         with pytest.raises(ValueError, match="pickles"):
             check_own_checkpoint(str(path), root)
 
