@@ -8,6 +8,7 @@ schedule, a larger token budget). The result is validated and never written over
     python -m sweeps.new lr-scan --from sweeps/scaling.yaml            # -> sweeps/lr-scan.yaml
     python -m sweeps.new lr-scan --from sweeps/scaling.yaml --out my/lr-scan.yaml
     python -m sweeps.new scaling-2x --continue results/scaling --more-tokens-factor 2
+    python -m sweeps.new big-run --forecast results/scaling/fit/forecast.json --neighbours
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sweeps.pipeline import (
     read_sweep_origin,
 )
 from sweeps.space import is_axis_node
-from sweeps.spec import load_spec
+from sweeps.spec import load_spec, spec_from_dict
 from sweeps.tables import read_csv_rows
 
 NAME_LINE = re.compile(r"^name:.*$", flags=re.MULTILINE)
@@ -165,6 +166,46 @@ def continue_spec(
     return out
 
 
+def forecast_run_spec(
+    name: str, forecast_path: Path, out: Path | None = None, neighbours: bool = False
+) -> Path:
+    """Write the sweep of a preregistered forecast's run (sweeps.forecast_stage): the source
+    sweep's sections with the forecast's hyperparameters, one budget, N* (and neighbours).
+    Raises SpecError."""
+    from sweeps import forecast_stage
+
+    _check_name(name)
+    forecast = forecast_stage.read_forecast(forecast_path)
+    origin = read_sweep_origin(Path(forecast.source).expanduser().resolve(), "--forecast")
+    sections = {k: _without_axes(origin.raw[k]) for k in SECTIONS if k in origin.raw}
+    raw = {
+        "name": name,
+        "description": (
+            f"Forecast {forecast.forecast_id}: N*={forecast.n_star.value:.4g} at "
+            f"C={forecast.target_flops:.4g}, predicted loss {forecast.loss.value:.4f}"
+        ),
+        **forecast_stage.forecast_sections(forecast, sections, neighbours),
+        "search": {"metric": origin.search.metric, "mode": origin.search.mode},
+    }
+    if "resources" in origin.raw:
+        raw["resources"] = origin.raw["resources"]
+    out = out or Path("sweeps") / f"{name}.yaml"
+    if out.exists():
+        raise SpecError(f"{out}: already exists; pick another name or --out")
+    spec = spec_from_dict(raw, source=str(out))
+    shapes = "\n".join(f"#   {line}" for line in forecast_stage.describe_shapes(spec))
+    header = (
+        f"# The run of forecast {forecast.forecast_id} ({forecast_path}): shapes by the size rule\n"
+        f"{shapes}\n"
+        f"#   python -m sweeps.run {out}\n"
+        f"#   python analysis/fit_scaling.py <storage>/{name} --score {forecast_path}\n"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(header + yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    load_spec(out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=command_name("scalesweep-new", "python -m sweeps.new"),
@@ -182,6 +223,16 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a finished sweep folder (<storage>/<name>) whose trials train on",
     )
+    start.add_argument(
+        "--forecast",
+        type=Path,
+        help="a forecast.json (analysis/fit_scaling.py --forecast): the run it predicts",
+    )
+    parser.add_argument(
+        "--neighbours",
+        action="store_true",
+        help="--forecast: also N*/2 and 2 N* on the same budget, to test the optimum",
+    )
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--tokens", type=int, help="--continue: training tokens of every trial")
     budget.add_argument(
@@ -197,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        if args.template is not None:
+        if args.neighbours and args.forecast is None:
+            raise SpecError("--neighbours: only with --forecast")
+        if args.forecast is not None:
+            path = forecast_run_spec(args.name, args.forecast, args.out, args.neighbours)
+        elif args.template is not None:
             if args.tokens is not None or args.more_tokens_factor is not None:
                 raise SpecError("--tokens / --more-tokens-factor: only with --continue")
             path = new_spec(args.name, args.template, args.out)

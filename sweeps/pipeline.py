@@ -34,6 +34,7 @@ from contract.results import (
     find_trial_dir,
     trial_checkpoints,
 )
+from sweeps import forecast_stage
 from sweeps.errors import SpecError, format_validation_error
 from sweeps.plan import LINK_KEYS, Plan, TrialPoint, make_plan, make_trial
 from sweeps.space import get_dotted, is_axis_node
@@ -51,7 +52,14 @@ from sweeps.tables import read_csv_rows
 STAGE_KEYS = ("name", "from")
 UPSTREAM_PREFIX = "upstream."
 """The resolved spec a sweep folder keeps (written by sweeps.sweep_dir)."""
-NEW_SOURCE_FIELDS = {"sweep": None, "inherit": False}
+NEW_SOURCE_FIELDS = {
+    "sweep": None,
+    "inherit": False,
+    "forecast": None,
+    "target": "10x",
+    "neighbours": False,
+    "bootstrap": 200,
+}
 """StageSource fields newer than the pipeline fingerprint, with their defaults."""
 
 
@@ -73,15 +81,26 @@ class StageSource(BaseModel):
     """Dotted keys (e.g. model.size) for select: best_per (setting it implies best_per)."""
     checkpoint: Literal["final", "best"] = "final"
     """Which upstream checkpoint to start from."""
+    forecast: str | None = None
+    """Name of an earlier stage to fit and forecast from: this stage then runs the predicted-
+    optimal model at `target` (sweeps.forecast_stage) and scores it into the ledger when done
+    (set this, `stage` or `sweep`)."""
+    target: str = "10x"
+    """With `forecast`: the compute target, C=<FLOPs> or <k>x the upstream's largest budget."""
+    neighbours: bool = False
+    """With `forecast`: also run N*/2 and 2 N* on the same budget, to test the optimum."""
+    bootstrap: int = 200
+    """With `forecast`: bootstrap resamples of the fit."""
     inherit: bool = False
     """Also take each upstream trial's own swept values (data.fraction, optim.lr, seed, ...) for
     every key this stage's sections leave unset, so each trial continues its upstream's run."""
 
     @model_validator(mode="after")
     def _one_origin(self) -> StageSource:
-        if (self.stage is None) == (self.sweep is None):
+        if sum(x is not None for x in (self.stage, self.sweep, self.forecast)) != 1:
             raise ValueError(
-                "from: set exactly one of stage (an earlier stage) or sweep (a sweep folder)"
+                "from: set exactly one of stage (an earlier stage), sweep (a sweep folder) "
+                "or forecast (an earlier stage to forecast from)"
             )
         if self.sweep is not None:
             object.__setattr__(self, "sweep", os.path.abspath(os.path.expanduser(self.sweep)))
@@ -105,6 +124,8 @@ class StageSource(BaseModel):
     @property
     def origin(self) -> str:
         """The upstream in words, for messages."""
+        if self.forecast is not None:
+            return f"forecast from stage {self.forecast}"
         return f"stage {self.stage}" if self.stage is not None else f"sweep {self.sweep}"
 
 
@@ -213,9 +234,11 @@ def pipeline_from_dict(raw: dict[str, Any], source: str, name: str | None = None
                 raise SpecError(f"{where}.from: {detail}") from None
             if src.stage is not None and src.stage not in {s.name for s in stages}:
                 raise SpecError(f"{where}.from.stage: {src.stage!r} is not an earlier stage")
+            if src.forecast is not None and src.forecast not in {s.name for s in stages}:
+                raise SpecError(f"{where}.from.forecast: {src.forecast!r} is not an earlier stage")
         body = {k: v for k, v in stage_raw.items() if k not in STAGE_KEYS}
         spec = spec_from_dict(_merge(defaults, body), source=f"{where} ({stage_name})", name=name)
-        if src is not None:
+        if src is not None and src.forecast is None:  # a forecast run starts from scratch
             _check_link(spec, src, stages, where)
         stages.append(Stage(stage_name, spec, src))
     return PipelineSpec(name=name, stages=stages, raw=raw)
@@ -339,6 +362,16 @@ def linked_plan(
     src = stage.source
     if src is None:
         return make_plan(stage.spec)
+    if src.forecast is not None:
+        forecast = forecast_stage.ensure_forecast(
+            sweep_dir, src.forecast, src.target, forecast_dir(stage, sweep_dir), src.bootstrap
+        )
+        spec = forecast_stage.forecast_spec(stage.spec, forecast, src.neighbours)
+        plan = make_plan(spec)
+        note = (
+            f"stage {stage.name}: forecast {forecast.forecast_id} at C={forecast.target_flops:.3g}"
+        )
+        return Plan(spec=spec, trials=plan.trials, notes=[*plan.notes, note])
     if src.sweep is not None:
         origin = read_sweep_origin(src.sweep)
         rows, name, search = read_csv_rows(origin.folder / TRIALS_FILE), origin.stage, origin.search
@@ -357,6 +390,12 @@ def estimate_plan(stage: Stage, upstream_plan: Plan | None) -> Plan:
         note = f"stage {stage.name}: {len(plan.trials)} trials from {stage.source.origin}"
         return Plan(spec=plan.spec, trials=plan.trials, notes=[*plan.notes, note])
     own = make_plan(stage.spec)
+    if stage.source is not None and stage.source.forecast is not None:
+        note = (
+            f"stage {stage.name}: the forecast run of stage {stage.source.forecast} at "
+            f"{stage.source.target}; its size and tokens are known once that stage is fitted"
+        )
+        return Plan(spec=own.spec, trials=own.trials, notes=[*own.notes, note])
     if stage.source is None or upstream_plan is None:
         return own
     picks = upstream_plan.trials
@@ -378,3 +417,14 @@ def estimate_plan(stage: Stage, upstream_plan: Plan | None) -> Plan:
         "trials are selected is known once that stage has run"
     )
     return Plan(spec=stage.spec, trials=trials, notes=[*own.notes, note])
+
+
+def forecast_dir(stage: Stage, sweep_dir: Path) -> Path:
+    """Where a forecast stage preregisters its forecast (and the fit's report and plots)."""
+    return sweep_dir / f"{stage.name}-forecast"
+
+
+def finish_stage(stage: Stage, sweep_dir: Path) -> None:
+    """What a stage does once its trials are done: a forecast stage scores its run."""
+    if stage.source is not None and stage.source.forecast is not None:
+        forecast_stage.score(sweep_dir, stage.name, forecast_dir(stage, sweep_dir))

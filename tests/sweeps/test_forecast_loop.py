@@ -1,0 +1,130 @@
+"""The forecast loop through real Ray: grid -> fit -> forecast -> run -> score, one command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from contract.forecast import FORECAST_FILE, LEDGER_COLUMNS, LEDGER_FILE, Forecast
+from sweeps.cli import main
+from sweeps.errors import SpecError
+from sweeps.forecast_stage import forecast_sections
+from sweeps.new import main as new_main
+from sweeps.pipeline import load_pipeline
+
+LOOP = {
+    "name": "loop",
+    "data": {"dataset": {"type": "synthetic", "vocab_size": 16, "order": 1, "num_tokens": 200_000}},
+    "model": {"seq_len": 32},
+    "optim": {"lr": 3e-3},
+    "trainer": {"batch_size": 8, "eval_tokens": 2048},
+    "stages": [
+        {
+            "name": "grid",
+            "compute": {
+                "budgets": [2e9, 6e9, 2e10],
+                "sizes": {"auto": {"per_budget": 3, "tokens_per_param": [4.0, 100.0]}},
+                "repeat_data": True,
+            },
+        },
+        {
+            "name": "forecast",
+            "from": {"forecast": "grid", "target": "4x", "neighbours": True, "bootstrap": 10},
+        },
+    ],
+}
+
+
+def test_forecast_source_is_validated(tmp_path: Path):
+    bad = dict(LOOP, stages=[{**LOOP["stages"][1], "from": {"forecast": "nope"}}])
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(SpecError, match="from.forecast: 'nope' is not an earlier stage"):
+        load_pipeline(path)
+    both = dict(
+        LOOP,
+        stages=[LOOP["stages"][0], {"name": "f", "from": {"forecast": "grid", "stage": "grid"}}],
+    )
+    path.write_text(yaml.safe_dump(both))
+    with pytest.raises(SpecError, match="exactly one of"):
+        load_pipeline(path)
+
+
+def test_forecast_sections_take_hyperparameters_and_one_budget():
+    forecast = Forecast.from_json(json.dumps(_FORECAST))
+    raw = forecast_sections(
+        forecast,
+        {
+            "model": {"size": "gpt-1m", "seq_len": 32},
+            "optim": {"lr": 1e-3},
+            "trainer": {"max_tokens": 5},
+        },
+        neighbours=True,
+    )
+    assert raw["optim"]["lr"] == 2e-3 and raw["model"] == {"seq_len": 32}
+    assert "max_tokens" not in raw["trainer"]
+    assert raw["compute"]["budgets"] == [4e10] and raw["compute"]["sizes"] == [1e4, 2e4, 4e4]
+
+
+_IV = {"value": 2.0, "lo80": 1.9, "hi80": 2.1, "lo95": 1.8, "hi95": 2.2}
+_FORECAST = {
+    "forecast_id": "abc",
+    "source": "",
+    "metric": "eval/loss",
+    "target_flops": 4e10,
+    "chosen": "isoflop",
+    "reason": "",
+    "n_star": {**_IV, "value": 2e4},
+    "d_star": _IV,
+    "loss": _IV,
+    "shape": {},
+    "hyperparameters": {"optim.lr": 2e-3},
+    "provenance": {},
+}
+
+
+@pytest.mark.ray
+def test_grid_fit_forecast_run_score(ray_session, tmp_path: Path, capsys):
+    path = tmp_path / "loop.yaml"
+    path.write_text(yaml.safe_dump(LOOP))
+    assert main([str(path), "--storage", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    sweep = tmp_path / "loop"
+    forecast = Forecast.from_json((sweep / "forecast-forecast" / FORECAST_FILE).read_text())
+    assert forecast.target_flops == pytest.approx(4 * 2e10)
+    trials = pd.read_csv(sweep / "trials.csv")
+    run = trials[trials["stage"] == "forecast"]
+    assert len(run) == 3 and set(run["status"]) == {"TERMINATED"}  # N*/2, N*, 2 N*
+    assert (run["budget"] == forecast.target_flops).all()
+    assert (run["optim.lr"] == forecast.hyperparameters["optim.lr"]).all()
+    ledger = pd.read_csv(tmp_path / LEDGER_FILE)
+    assert tuple(ledger.columns) == LEDGER_COLUMNS and len(ledger) == 1
+    row = ledger.iloc[0]
+    assert row["forecast_id"] == forecast.forecast_id
+    central = run.loc[(run["params"] / forecast.n_star.value).sub(1).abs().idxmin()]
+    assert row["realised_loss"] == pytest.approx(central["eval/loss"])
+    expected = 100 * (row["realised_loss"] - row["predicted_loss"]) / row["predicted_loss"]
+    assert row["error_pct"] == pytest.approx(expected)
+    assert bool(row["inside95"]) == (row["lo95"] <= row["realised_loss"] <= row["hi95"])
+    assert row["best_of_budget"] in (True, False) and "params=" in row["shape"]
+    assert f"forecast {forecast.forecast_id}: predicted" in out
+    # resumed: nothing re-runs, the forecast is not refitted, the ledger keeps one row
+    assert main([str(path), "--storage", str(tmp_path), "--resume"]) == 0
+    assert len(pd.read_csv(tmp_path / LEDGER_FILE)) == 1
+    # the same forecast launched by hand as its own sweep YAML
+    yaml_out = tmp_path / "again.yaml"
+    code = new_main(
+        [
+            "again",
+            "--forecast",
+            str(sweep / "forecast-forecast" / FORECAST_FILE),
+            "--out",
+            str(yaml_out),
+        ]
+    )
+    text = yaml_out.read_text()
+    assert code == 0 and "d_model=" in text and "budgets:" in text
