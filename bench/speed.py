@@ -10,11 +10,11 @@ CPU: the main job's shapes (byte-level stdlib text, batch 8 x 128 tokens, one th
 trial, `--slots` trials at once). Plain: the trials' `train()` calls in a pool of `slots`
 processes, largest first. Sweep: the same configs through the product on a local Ray
 (Tune -> TorchTrainer -> the same loop), which also starts them largest first.
-  tokens/s, FLOP/s  a trial's tokens (training FLOPs, contract.compute) over its training
-                    seconds, evaluation excluded
-  MFU               FLOP/s over the peak the trial measured itself against (its last report's
-                    flops_per_s / mfu): a one-thread matmul probe on a CPU, the table's bf16
-                    dense peak on a known GPU
+  tokens/s, FLOP/s  tokens (training FLOPs, contract.compute) per training second over the
+  MFU               last quarter of a trial, as its last report gives them (evaluation, the
+                    start and a GPU's compile excluded); MFU is against the peak the trial
+                    measured itself against: a one-thread matmul probe on a CPU, the table's
+                    bf16 dense peak on a known GPU
   makespan_ratio    the sweep's span (first trial start to last trial end, from the trial
                     table) over the ideal: sum of the trials' wall times / slots; 1.0 is
                     perfect packing (Ray's start-up is outside both)
@@ -40,26 +40,27 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contract.metrics import (  # noqa: E402
-    FLOPS,
-    FLOPS_PER_S,
-    MFU,
-    PARAMS,
-    TOKENS,
-    TRAIN_TIME_S,
-)
+from contract.metrics import FLOPS_PER_S, MFU, PARAMS, TOKENS_PER_S  # noqa: E402
 from contract.results import FINISHED, ROW_FILE, TRIALS_FILE, find_trial_dir  # noqa: E402
 
 CPU_SIZES = ("gpt-1m", "gpt-500k", "gpt-100k", "gpt-50k", "gpt-10k")
 GPU_MODEL = {"size": "gpt-10m", "d_model": 768, "n_layers": 18, "n_heads": 12, "d_ff": 2048}
 """About 127M non-embedding parameters (GPT-2 small's width at 18 layers), for GPU runs."""
 CLASSES = (("mfu_1m", 1e6, math.inf), ("mfu_100k", 1e5, 1e6), ("mfu_10k", 1e4, 1e5))
+REPORTS = 4
+"""Reports per trial; the numbers printed are the last one's, so start-up, the first
+steps and (on a GPU) the compile stay out of them."""
+GPU_MAX_TOKENS = 300 * 16 * 1024
+"""300 steps of 16 x 1024 tokens: long enough to repay a compile."""
 
 
 def spec_dict(args: argparse.Namespace) -> dict[str, Any]:
     """The bench's sweep: one trial per size, the main job's data and batch."""
     gpu = args.device == "cuda"
     model = {**GPU_MODEL, "seq_len": 1024} if gpu else {"size": {"grid": list(args.sizes)}}
+    batch_size, seq_len = (16, 1024) if gpu else (8, 128)
+    max_tokens = args.max_tokens or (GPU_MAX_TOKENS if gpu else 163_840)
+    steps = max_tokens // (batch_size * seq_len)
     return {
         "name": "speed",
         "model": {"seq_len": 128, **model},
@@ -69,11 +70,11 @@ def spec_dict(args: argparse.Namespace) -> dict[str, Any]:
         },
         "optim": {"lr": 3e-3, "schedule": "cosine", "warmup_fraction": 0.1},
         "trainer": {
-            "batch_size": 16 if gpu else 8,
+            "batch_size": batch_size,
             "epochs": 1000,
-            "max_tokens": args.max_tokens,
-            "eval_interval_steps": 10**9,  # evaluate at the end only: this bench times training
-            "eval_tokens": 16_384,
+            "max_tokens": max_tokens,
+            "eval_interval_steps": max(1, steps // REPORTS),
+            "eval_tokens": 8192,
             "keep_checkpoints": False,
             "device": args.device,
             "precision": "bf16" if gpu else "fp32",
@@ -105,14 +106,12 @@ def _plain_train(config_json: str, threads: int) -> dict[str, float]:
 
 
 def _speed(row: dict[str, Any]) -> dict[str, float]:
-    """Whole-run tokens/s, FLOP/s and MFU of a trial's final report (or table row)."""
-    train_s = float(row[TRAIN_TIME_S])
-    flops_per_s = float(row[FLOPS]) / train_s
-    peak = float(row[FLOPS_PER_S]) / float(row[MFU])  # the peak the trial measured against
+    """Tokens/s, FLOP/s and MFU as a trial's last report (or its table row) gives them: the
+    training since the report before, against the peak the trial measured itself against."""
     return {
-        "tokens_per_s": float(row[TOKENS]) / train_s,
-        "flops_per_s": flops_per_s,
-        "mfu": flops_per_s / peak,
+        "tokens_per_s": float(row[TOKENS_PER_S]),
+        "flops_per_s": float(row[FLOPS_PER_S]),
+        "mfu": float(row[MFU]),
         "params": float(row[PARAMS]),
     }
 
@@ -155,7 +154,9 @@ def run_swept(plan: Any, storage: str) -> tuple[dict[str, dict[str, float]], flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=list(CPU_SIZES))
-    parser.add_argument("--max-tokens", type=int, default=163_840)
+    parser.add_argument(
+        "--max-tokens", type=int, default=None, help="per trial (163840 on CPU, 4.9M on GPU)"
+    )
     parser.add_argument("--slots", type=int, default=2, help="trials at once (CPU)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
@@ -167,9 +168,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     slots = args.slots
     if args.device == "cuda":
-        import torch
-
-        slots = torch.cuda.device_count()
+        slots = 1  # one GPU: the plain process, then the sweep's one trial
     plain, plain_span, plain_ideal = run_plain(plan, slots)
 
     import ray
@@ -177,15 +176,17 @@ def main() -> None:
     from sweeps.cluster import WORKER_ENV, connect
 
     os.environ.update(WORKER_ENV)  # as `connect` does: Ray's processes inherit it
-    gpus = slots if args.device == "cuda" else 0
-    ray.init(num_cpus=slots, num_gpus=gpus, include_dashboard=False, log_to_driver=False)
+    gpu = args.device == "cuda"
+    cpus, gpus = (2, 1) if gpu else (slots, 0)  # a GPU trial's process still wants a core
+    ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=False)
     connect()
     with tempfile.TemporaryDirectory() as storage:
         swept, span, wall_sum = run_swept(plan, storage)
     ray.shutdown()
 
     print(f"load average (1 min) at start {load_before:.2f}, at end {os.getloadavg()[0]:.2f}")
-    print(f"{args.max_tokens} tokens per trial, {slots} at a time, device {args.device}")
+    trainer = plan.trials[0].config.trainer
+    print(f"{trainer.max_tokens} tokens per trial, {slots} at a time, device {args.device}")
     header = f"{'size':>10} {'params':>9} | {'plain tok/s':>11} {'GFLOP/s':>8} {'MFU':>6} |"
     print(header + f" {'sweep tok/s':>11} {'GFLOP/s':>8} {'MFU':>6} | {'ratio':>5}")
     ratios = []

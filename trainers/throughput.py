@@ -124,10 +124,10 @@ def _usable(cached: dict | None, key: dict[str, object]) -> bool:
     """A cached probe stands unless it was taken on a busy node and the node is quieter now:
     a probe can only under-measure the peak (a neighbour slows it, nothing speeds it up), and
     an under-measured peak would inflate every later trial's MFU."""
-    if cached is None or cached.get("key") != key:
+    if cached is None or cached.get("key") != key or "load" not in cached:
         return False
-    busy = float(cached.get("load", 0.0)) >= 0.5 * (os.cpu_count() or 1)
-    return not (busy and _load() < float(cached.get("load", 0.0)) - 0.5)
+    busy = float(cached["load"]) >= 0.5 * (os.cpu_count() or 1)
+    return not (busy and _load() < float(cached["load"]) - 0.5)
 
 
 def cpu_peak(threads: int, precision: str = "fp32", cache_dir: str | None = None) -> Peak:

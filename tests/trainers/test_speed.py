@@ -3,6 +3,7 @@ trainer.compile: on or off, training gives the same losses."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -77,7 +78,11 @@ def test_cache_from_another_host_or_torch_is_not_used(peak_cache, monkeypatch) -
     path = throughput.cached_probe_path(1)
     path.parent.mkdir(parents=True)
     # A file at the right path whose recorded key disagrees (e.g. copied between machines).
-    path.write_text('{"key": {"host": "elsewhere"}, "flops_per_s": 1.0}')
+    path.write_text('{"key": {"host": "elsewhere"}, "flops_per_s": 1.0, "load": 0.0}')
+    assert throughput.cpu_peak(1).flops_per_s == 5e9
+    # A probe that does not say how busy the node was is retaken (and the higher one kept).
+    key = json.dumps(throughput.probe_key(1, "fp32"))
+    path.write_text(f'{{"key": {key}, "flops_per_s": 1e9}}')
     assert throughput.cpu_peak(1).flops_per_s == 5e9
 
 
