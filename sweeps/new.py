@@ -176,7 +176,10 @@ def forecast_run_spec(
 
     _check_name(name)
     forecast = forecast_stage.read_forecast(forecast_path)
-    origin = read_sweep_origin(Path(forecast.source).expanduser().resolve(), "--forecast")
+    source = Path(forecast.source).expanduser()
+    if not source.is_absolute() and not source.is_dir():
+        source = Path(forecast_path).resolve().parent.parent  # <sweep>/fit/forecast.json
+    origin = read_sweep_origin(source.resolve(), "--forecast")
     sections = {k: _without_axes(origin.raw[k]) for k in SECTIONS if k in origin.raw}
     raw = {
         "name": name,

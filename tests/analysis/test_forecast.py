@@ -160,3 +160,25 @@ def test_bad_forecast_inputs_are_one_line(sweep, argv, expected, capsys):
     assert main([str(sweep), *argv, "--bootstrap", "0", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_forecast_uses_the_sweeps_own_learning_rate_rule(tmp_path, capsys):
+    """An IsoFLOP sweep with an optim.lr axis where lr*(N) = 2 N^-0.35: the forecast run's lr
+    is the fitted rule's at N*, and the report shows the rule and its held-out regret."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for C in (1e18, 1e19, 1e20):
+        for N in float(LAW.n_opt(C)) * np.geomspace(0.3, 3.0, 4):
+            star = 2.0 * N**-0.35
+            for lr in star * np.array([0.3, 0.6, 1.3, 2.6]):
+                row = _row(len(rows), N, C, C, np.exp(rng.normal(0, 0.001)))
+                row[EVAL_LOSS] *= 1 + 0.02 * np.log(lr / star) ** 2
+                rows.append({**row, "optim.lr": lr})
+    sweep = _write(tmp_path / "results" / "lr", rows)
+    argv = [str(sweep), "--forecast", "4x", "--bootstrap", "20", "--workers", "1", "--quiet"]
+    assert main(argv) == 0, capsys.readouterr().err
+    f = Forecast.from_json((sweep / "fit" / FORECAST_FILE).read_text())
+    assert f.hyperparameters["optim.lr"] == pytest.approx(2.0 * f.n_star.value**-0.35, rel=0.2)
+    report = (sweep / "fit" / "report.md").read_text()
+    assert "## Learning-rate rule" in report and "Held-out regret" in report
+    assert (sweep / "fit" / "lr_rule.png").stat().st_size > 0

@@ -26,8 +26,8 @@ LOOP = {
         {
             "name": "grid",
             "compute": {
-                "budgets": [2e9, 6e9, 2e10],
-                "sizes": {"auto": {"per_budget": 3, "tokens_per_param": [4.0, 100.0]}},
+                "budgets": [3e9, 1e10, 3e10],
+                "sizes": [1e4, 2.5e4, 6e4],
                 "repeat_data": True,
             },
         },
@@ -95,7 +95,7 @@ def test_grid_fit_forecast_run_score(ray_session, tmp_path: Path, capsys):
     out = capsys.readouterr().out
     sweep = tmp_path / "loop"
     forecast = Forecast.from_json((sweep / "forecast-forecast" / FORECAST_FILE).read_text())
-    assert forecast.target_flops == pytest.approx(4 * 2e10)
+    assert forecast.target_flops == pytest.approx(4 * 3e10)
     trials = pd.read_csv(sweep / "trials.csv")
     run = trials[trials["stage"] == "forecast"]
     assert len(run) == 3 and set(run["status"]) == {"TERMINATED"}  # N*/2, N*, 2 N*
@@ -128,3 +128,32 @@ def test_grid_fit_forecast_run_score(ray_session, tmp_path: Path, capsys):
     )
     text = yaml_out.read_text()
     assert code == 0 and "d_model=" in text and "budgets:" in text
+
+
+def _source_sweep(folder: Path) -> Path:
+    """A finished compute sweep's folder as the launcher reads it (spec.yaml, trials.csv)."""
+    folder.mkdir(parents=True)
+    spec = {k: v for k, v in LOOP.items() if k != "stages"} | LOOP["stages"][0]
+    spec = {k: v for k, v in spec.items() if k != "name"} | {"name": folder.name}
+    spec["optim"] = {"lr": {"grid": [1e-3, 3e-3, 1e-2]}, "weight_decay": 0.05}
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+    (folder / "trials.csv").write_text("trial_id,stage,status\n")
+    return folder
+
+
+def test_new_forecast_writes_the_run_with_neighbours(tmp_path: Path, capsys):
+    source = _source_sweep(tmp_path / "results" / "grid")
+    (source / "fit").mkdir()
+    raw = dict(_FORECAST, source="grid")  # relative: found next to the forecast file
+    (source / "fit" / FORECAST_FILE).write_text(json.dumps(raw))
+    out = tmp_path / "run.yaml"
+    argv = ["run", "--forecast", str(source / "fit" / FORECAST_FILE), "--out", str(out)]
+    assert new_main([*argv, "--neighbours"]) == 0
+    text = out.read_text()
+    spec = yaml.safe_load(text)
+    assert spec["compute"]["budgets"] == [4e10] and spec["compute"]["sizes"] == [1e4, 2e4, 4e4]
+    assert spec["optim"] == {"lr": 2e-3, "weight_decay": 0.05}  # the forecast's lr, no axis
+    assert spec["data"] == LOOP["data"] and text.count("d_model=") == 3
+    assert new_main(argv) == 2  # never written over
+    assert "already exists" in capsys.readouterr().err
+    assert new_main(["x", "--from", str(out), "--neighbours"]) == 2
