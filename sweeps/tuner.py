@@ -23,6 +23,7 @@ import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.trainable import wrap_function
 
 from contract.metrics import TOKENS
 from contract.results import (
@@ -306,7 +307,21 @@ def _resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     return tune.PlacementGroupFactory([point.resources.trial_bundle()])
 
 
-TRAINABLE = tune.with_resources(_trial_main, _resources)
+class SweepTrial(wrap_function(_trial_main)):
+    """The trial process. Ray's dashboard lists it as SweepTrial named by its trial's folder
+    (Ray takes an actor's name from its repr when the actor starts; a process reused for a
+    later trial keeps the first one's name)."""
+
+    def __repr__(self) -> str:
+        config = getattr(self, "config", None) or {}
+        try:
+            payload = config.get("trial")
+            return payload["dirname"] if payload else _adaptive_point(config).dirname
+        except Exception:  # never let a name break a trial
+            return "SweepTrial"
+
+
+TRAINABLE = tune.with_resources(SweepTrial, _resources)
 """The Tune trainable of every trial. Ray's API opens a finished sweep with it:
 `tune.Tuner.restore(f"{sweep}/tune/main-attempt-1", trainable=TRAINABLE).get_results()`."""
 

@@ -50,3 +50,14 @@ def test_experiment_analysis_and_tuner_restore_read_a_finished_sweep(ray_session
         assert not list(experiment.rglob("checkpoint_0*"))
     best = results.get_best_result(metric=EVAL_LOSS, mode="min")
     assert best.metrics[EVAL_LOSS] == grid[EVAL_LOSS].min()
+
+
+def test_trial_actors_are_named_by_their_trial_folder():
+    from types import SimpleNamespace
+
+    from sweeps.tuner import TRAINABLE, SweepTrial
+
+    assert TRAINABLE.__name__ == "SweepTrial"  # the dashboard's class column
+    planned = SimpleNamespace(config={"trial": {"dirname": "gpt-10k-8315a4ebbc"}})
+    assert SweepTrial.__repr__(planned) == "gpt-10k-8315a4ebbc"
+    assert SweepTrial.__repr__(SimpleNamespace(config={})) == "SweepTrial"
