@@ -92,6 +92,7 @@ class Progress:
         self._start = time.monotonic()
         self._last = ""
         self._live: Any = None
+        self._frame: Snapshot | None = None
         self._tables: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -112,7 +113,7 @@ class Progress:
         counts = tables.summary()
         rows = tables.trials
         running = []
-        for trial_id, row in rows.items():
+        for trial_id, row in list(rows.items()):
             if row.get("status") != RUNNING or row.get("stage", tables.stage) != tables.stage:
                 continue
             watched = self._watched.get(trial_id)
@@ -202,4 +203,16 @@ class Progress:
             return
         from sweeps.live import start_live
 
-        self._live = start_live(lambda: self.snapshot(self._tables), self._console)
+        self._live = start_live(self._latest, self._console)
+
+    def _latest(self) -> Snapshot:
+        """The snapshot for rich's refresh thread, which reads the tables while the driver's
+        thread writes them: a read that meets a table mid-change shows the previous frame."""
+        for _ in range(3):
+            try:
+                self._frame = self.snapshot(self._tables)
+                break
+            except RuntimeError:  # "dictionary changed size during iteration"
+                if self._frame is not None:
+                    break
+        return self._frame

@@ -119,3 +119,16 @@ def test_live_view_starts_and_stops_on_a_terminal(sweep):
 
 def test_durations():
     assert [format_duration(s) for s in (None, 42, 185, 3720)] == ["?", "42s", "3m05s", "1h02m"]
+
+
+def test_live_frame_survives_tables_changing_under_it(sweep, monkeypatch):
+    points, tables = sweep
+    progress = Progress("smoke", len(points), live=False)
+    progress._tables = tables
+    first = progress._latest()
+
+    def changing(_tables):
+        raise RuntimeError("dictionary changed size during iteration")
+
+    monkeypatch.setattr(progress, "snapshot", changing)
+    assert progress._latest() is first  # the previous frame, not a dead refresh thread
