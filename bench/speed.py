@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import statistics
 import sys
@@ -122,7 +123,10 @@ def run_plain(plan: Any, slots: int) -> tuple[dict[str, dict[str, float]], float
 
     trials = largest_first(plan.trials)
     configs = [t.config.model_dump_json() for t in trials]
-    with ProcessPoolExecutor(slots, initializer=_pool_init, initargs=(1,)) as pool:
+    # Spawned, not forked: a fork of a process that has started torch's thread pools may
+    # inherit them in a state that slows the child; Ray starts its workers fresh too.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(slots, spawn, initializer=_pool_init, initargs=(1,)) as pool:
         list(pool.map(_pool_init, [1] * slots))  # start the workers before timing
         finals = list(pool.map(_plain_train, configs, [1] * len(configs)))
     speeds = {t.config.model.label: _speed(f) for t, f in zip(trials, finals, strict=True)}
