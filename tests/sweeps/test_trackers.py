@@ -97,3 +97,17 @@ def test_relative_mlflow_store_lives_in_the_sweep_folder(tmp_path: Path):
     assert mlflow_uri(MlflowConfig(tracking_uri="store"), tmp_path).endswith("/store")
     remote = "http://mlflow.example:5000"
     assert mlflow_uri(MlflowConfig(tracking_uri=remote), tmp_path) == remote
+
+
+def test_schema_offers_logging_and_objective_lists():
+    import jsonschema
+    import yaml
+
+    from sweeps.schema import spec_json_schema
+
+    raw = yaml.safe_load(SPEC)
+    raw["search"] = {"algorithm": "optuna", "metric": ["eval/loss", "flops"], "mode": ["min"] * 2}
+    jsonschema.validate(raw, spec_json_schema())
+    raw["logging"]["tensorbord"] = True
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(raw, spec_json_schema())
