@@ -20,6 +20,7 @@ from typing import Any
 
 from contract.version import command_name, version_line
 from sweeps.errors import SpecError, report_user_error
+from sweeps.view import NO_VIEW_ENV
 
 DEBUG_ENV = "SCALESWEEP_DEBUG"
 """Set to 1 to see the traceback behind a one-line error."""
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="continue a sweep folder even though its spec changed"
     )
     p.add_argument("--retry-failed", action="store_true", help="run failed trials again")
+    p.add_argument(
+        "--no-view",
+        action="store_true",
+        help=f"do not serve the live scaling page (also: {NO_VIEW_ENV}=1)",
+    )
     p.add_argument("--schema", action="store_true", help="print the spec's JSON schema and exit")
     return p
 
@@ -200,6 +206,7 @@ def _run_options(args: argparse.Namespace, run: Any) -> dict[str, Any]:
         "resume": args.resume,
         "force": args.force,
         "retry_failed": args.retry_failed or run.retry_failed,
+        "view": not args.no_view and os.environ.get(NO_VIEW_ENV) != "1",
     }
 
 

@@ -49,6 +49,7 @@ from sweeps.stage_loop import stage_work
 from sweeps.sweep_dir import SweepLock, open_sweep_dir
 from sweeps.tables import ResultTables
 from sweeps.trackers import tracker_callbacks
+from sweeps.view import LiveView
 from trainers.config import RunConfig
 
 _PLANNED: dict[str, TrialPoint] = {}
@@ -180,8 +181,10 @@ def _log_attempt(trial_dir: Path) -> None:
 class _Tables(tune.Callback):
     """Mirror Tune's trial events into the sweep's result tables and progress line."""
 
-    def __init__(self, tables: ResultTables, progress: Progress) -> None:
-        self.tables, self.progress = tables, progress
+    def __init__(
+        self, tables: ResultTables, progress: Progress, view: LiveView | None = None
+    ) -> None:
+        self.tables, self.progress, self.view = tables, progress, view
 
     def on_trial_start(self, iteration, trials, trial, **info):
         point = _point_of(trial)
@@ -202,6 +205,9 @@ class _Tables(tune.Callback):
             _register_checkpoint(trial, _trial_dir(point, trial))
         self.tables.trial_ended(point.trial_id, status, error)
         self.progress.update(self.tables)
+        if self.view is not None:
+            self.tables.flush()  # the background fit reads trials.csv
+            self.view.trial_ended()
 
     def on_trial_error(self, iteration, trials, trial, **info):
         point = _point_of(trial)
@@ -335,6 +341,7 @@ def run_stage(
     available: dict[str, float],
     attempt: int,
     stage: str = "main",
+    view: LiveView | None = None,
 ) -> None:
     """Run the trials of one stage under one Tuner: `todo` (planned searches) or `remaining`
     trials chosen by Optuna."""
@@ -407,7 +414,7 @@ def run_stage(
             storage_path=str((sweep_dir / "tune").resolve()),
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
             callbacks=[
-                _Tables(tables, progress),
+                _Tables(tables, progress, view),
                 *tracker_callbacks(spec.logging, sweep_dir, spec.name),
             ],
             stop=_InterruptStopper(),
@@ -482,11 +489,13 @@ def run_sweep(
     resume: bool = False,
     force: bool = False,
     retry_failed: bool = False,
+    view: bool = False,
 ) -> int:
-    """Run what is left of a one-stage sweep in <storage>/<name>/; returns the exit status."""
+    """Run what is left of a one-stage sweep in <storage>/<name>/; returns the exit status.
+    `view` serves the live scaling page (sweeps.view) and writes its offline copy."""
     stage = Stage("main", plan.spec, None)
     return _run_stages(
-        plan.spec, [stage], {"main": plan}, storage, address, resume, force, retry_failed
+        plan.spec, [stage], {"main": plan}, storage, address, resume, force, retry_failed, view
     )
 
 
@@ -497,9 +506,12 @@ def run_pipeline(
     resume: bool = False,
     force: bool = False,
     retry_failed: bool = False,
+    view: bool = False,
 ) -> int:
     """Run the stages in order in one sweep folder; finished stages and trials are skipped."""
-    return _run_stages(pipeline, pipeline.stages, {}, storage, address, resume, force, retry_failed)
+    return _run_stages(
+        pipeline, pipeline.stages, {}, storage, address, resume, force, retry_failed, view
+    )
 
 
 def _run_stages(
@@ -511,9 +523,11 @@ def _run_stages(
     resume: bool,
     force: bool,
     retry_failed: bool,
+    view: bool = False,
 ) -> int:
     check_address(address)
     available: dict[str, float] | None = None
+    live: LiveView | None = None
     with INTERRUPT, SweepLock(Path(storage) / identity.name):  # lock before any write
         sweep_dir = open_sweep_dir(identity, storage, resume=resume, force=force).resolve()
         end_leftover_ray(sweep_dir)
@@ -533,19 +547,34 @@ def _run_stages(
             )
             if remaining:
                 available = available or connect(address, sweep_dir=sweep_dir)
+                if view and live is None:
+                    live = LiveView(sweep_dir)
+                    print(f"Live page: {live.start()}", flush=True)
                 attempt = len(list((sweep_dir / "tune").glob(f"{stage.name}-attempt-*"))) + 1
                 try:
                     run_stage(
-                        plan, todo, remaining, sweep_dir, tables, available, attempt, stage.name
+                        plan,
+                        todo,
+                        remaining,
+                        sweep_dir,
+                        tables,
+                        available,
+                        attempt,
+                        stage.name,
+                        live,
                     )
                 except KeyboardInterrupt:  # a second Ctrl-C: abort, rows say what happened
                     tables.interrupt_running()
+                    if live is not None:
+                        live.close(wait=False)
                     raise
             if INTERRUPT.requested:
                 tables.interrupt_running()
                 break
             finish_stage(stage, sweep_dir)  # a forecast stage scores its run
         counts = tables.summary(all_stages=True)
+        if live is not None:
+            print(f"Scaling page: {live.close(wait=not INTERRUPT.requested)}", flush=True)
     if INTERRUPT.requested:
         name = signal.Signals(INTERRUPT.signum).name
         print(f"[{identity.name}] stopped by {name}: {counts}; tables in {sweep_dir}", flush=True)

@@ -17,6 +17,8 @@ _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="ss-tests-"))
 os.environ["HOME"] = str(_SESSION_ROOT / "home")
 os.environ.setdefault("SCALESWEEP_CACHE", str(_SESSION_ROOT / "cache"))
 os.environ["RAY_TMPDIR"] = str(_SESSION_ROOT / "ray")
+# The live scaling page fits in the background as trials finish; only its own test wants it.
+os.environ.setdefault("SCALESWEEP_NO_VIEW", "1")
 Path(os.environ["HOME"]).mkdir(parents=True, exist_ok=True)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
