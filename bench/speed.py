@@ -28,6 +28,7 @@ run it when the machine is otherwise idle: a busy neighbour lowers every number.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing
 import os
@@ -90,6 +91,12 @@ def _pool_init(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    if hasattr(os, "setsid"):
+        # A session of its own, as Ray's workers have: with the kernel's autogroup
+        # scheduling a busy machine shares the CPU per session, and a plain trial in the
+        # shell's crowded session would get less of it than a sweep trial.
+        with contextlib.suppress(OSError):
+            os.setsid()
 
 
 def _plain_train(config_json: str, threads: int) -> dict[str, float]:
