@@ -12,7 +12,7 @@ SPEC ?= sweeps/scaling.yaml
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint smoke fit clean
+.PHONY: setup run test lint smoke fit clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,12 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+# The live page's test opens it in a real headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq chromium; }
+
+test: lint browser
 	$(VENV)/bin/pytest -q
 
 clean:

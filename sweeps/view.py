@@ -63,6 +63,14 @@ class LiveView:
         self._fitted = 0  # finished trials the running or latest fit started from
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        """Tune pickles its callbacks into the experiment state: keep the folder and config,
+        not the server, the fit process or the lock (a restored copy serves nothing)."""
+        return {"sweep_dir": self.sweep_dir, "config": self.config, "_fitted": self._fitted}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _server=None, _fit=None, _lock=threading.Lock())
+
     def start(self) -> str:
         """Serve the page on a free port of 127.0.0.1; returns its URL."""
         view = self
