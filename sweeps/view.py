@@ -161,6 +161,11 @@ class LiveView:
             deadline = time.monotonic() + self.config.final_fit_timeout_s
             self._wait(deadline)
             self.trial_ended()  # a last fit if trials finished after the previous one started
+            if self.fitting:
+                limit = self.config.final_fit_timeout_s
+                print(
+                    f"Scaling page: fitting the finished trials (at most {limit:.0f} s)", flush=True
+                )
             self._wait(deadline)
         if self.fitting:  # out of time: the offline page shows the last complete fit
             os.killpg(self._fit.pid, signal.SIGKILL)
