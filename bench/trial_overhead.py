@@ -85,7 +85,7 @@ def _plain_train(config_json: str) -> tuple[float, float]:
     cfg = RunConfig.model_validate_json(config_json)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        final = get_trainer(cfg.trainer.task)(
+        final = get_trainer(cfg.task.type)(
             cfg, ListReporter(), Context(num_threads=1, trial_dir=tmp)
         )
     return time.perf_counter() - start, final[TOKENS] / final[TRAIN_TIME_S]

@@ -57,3 +57,37 @@ def test_imports_point_down(package: str) -> None:
 def test_every_package_has_a_layer() -> None:
     found = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
     assert found == set(OURS), "a new top-level package needs a place in MAY_IMPORT"
+
+
+RAY_EDGES: dict[str, set[str]] = {
+    "ray.tune": {
+        "sweeps/tuner.py",
+        "sweeps/tune_trial.py",
+        "sweeps/tune_events.py",
+        "sweeps/trackers.py",
+        "sweeps/space.py",  # the one conversion of the search space to Tune's samplers
+    },
+    "ray.train": {"trainers/ray_worker.py", "sweeps/tune_events.py"},
+}
+
+
+def _ray_modules(path: Path) -> set[str]:
+    """`ray.tune` / `ray.train` for every import of them (or of their names from `ray`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            found |= {edge for edge in RAY_EDGES if name == edge or name.startswith(edge + ".")}
+    return found
+
+
+def test_ray_tune_and_train_stay_at_their_edges() -> None:
+    for package in OURS:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = str(path.relative_to(ROOT))
+            for edge in _ray_modules(path):
+                assert rel in RAY_EDGES[edge], f"{rel} imports {edge}; only {RAY_EDGES[edge]}"

@@ -55,7 +55,7 @@ def test_experiment_analysis_and_tuner_restore_read_a_finished_sweep(ray_session
 def test_trial_actors_are_named_by_their_trial_folder():
     from types import SimpleNamespace
 
-    from sweeps.tuner import TRAINABLE, SweepTrial
+    from sweeps.tune_trial import TRAINABLE, SweepTrial
 
     assert TRAINABLE.__name__ == "SweepTrial"  # the dashboard's class column
     planned = SimpleNamespace(config={"trial": {"dirname": "gpt-10k-8315a4ebbc"}})

@@ -9,7 +9,8 @@ import pytest
 
 from sweeps.plan import largest_first, make_plan, trial_id
 from sweeps.spec import load_spec
-from sweeps.tuner import _payload, _trial_config
+from sweeps.tune_trial import trial_config as _trial_config
+from sweeps.tune_trial import trial_payload as _payload
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 PLANNED = [
