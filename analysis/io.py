@@ -23,7 +23,16 @@ import yaml
 
 from analysis.laws import APPROX_6ND, VARIABLES, ComputeModel, derive_missing
 from analysis.where import apply_where
-from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
+from contract.metrics import (
+    BRANCH_FLOPS,
+    BRANCH_FRACTION,
+    BRANCH_TOKENS,
+    EVAL_LOSS,
+    FLOPS,
+    PARAMS,
+    TOKENS,
+    branch_metric,
+)
 from contract.results import BUDGET, CURVES_FILE, FINISHED, RUN_ID, SPEC_FILE, TRIALS_FILE
 
 TRIALS_FILES = (TRIALS_FILE, TRIALS_FILE.replace(".csv", ".parquet"))
@@ -252,6 +261,39 @@ def _load_curves(
     return curves[np.isfinite(curves[["N", "D", "C", "loss"]]).all(axis=1)].reset_index(drop=True)
 
 
+def _branch_points(folder: Path, points: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Each WSD trial's cooldown points (curves.csv rows with `branch/fraction`) in place of its
+    one trials.csv row: N of the trial, D and C of the branch (`branch/tokens`, `branch/flops`),
+    the branch's loss; they keep the trial as their `run_id` so a bootstrap resamples runs, and
+    a compute sweep's nominal budget scales with the branch's fraction of the run."""
+    path = _first_existing(folder, CURVES_FILES)
+    loss_key = branch_metric(metric)
+    if path is None or not len(points):
+        return points
+    raw = _read_table(path)
+    if BRANCH_FRACTION not in raw.columns or loss_key not in raw.columns:
+        return points
+    raw = raw[pd.to_numeric(raw[BRANCH_FRACTION], errors="coerce") > 0]
+    raw = raw[raw["trial_id"].astype(str).isin(points["id"])]
+    if raw.empty:
+        return points
+    raw = raw.drop_duplicates(["trial_id", BRANCH_FRACTION], keep="last")
+    by_id = points.set_index("id")
+    rows = []
+    for _, r in raw.iterrows():
+        trial = by_id.loc[str(r["trial_id"])]
+        fraction = float(r[BRANCH_FRACTION])
+        row = {**trial.to_dict(), "id": f"{r['trial_id']}@{fraction:g}"}
+        row.update(D=float(r[BRANCH_TOKENS]), C=float(r[BRANCH_FLOPS]), loss=float(r[loss_key]))
+        row[RUN_ID] = str(r["trial_id"])
+        if BUDGET in row and pd.notna(row[BUDGET]):
+            row[BUDGET] = float(row[BUDGET]) * fraction
+        rows.append(row)
+    branched = set(raw["trial_id"].astype(str))
+    rest = points[~points["id"].isin(branched)]
+    return pd.concat([rest, pd.DataFrame(rows)[points.columns]], ignore_index=True)
+
+
 def load_scaling_data(
     source: str | Path, columns: dict[str, str] | None = None, where: str | None = None
 ) -> ScalingData:
@@ -289,6 +331,7 @@ def load_scaling_data(
     if folder is not None and len(points):
         curves = _load_curves(folder, points["id"], points, cols["loss"], metric)
         points, excluded, curves = _drop_diverged(points, excluded, curves, mode)
+        points = _branch_points(folder, points, metric)
     compute = APPROX_6ND
     if APPROX not in used.values() and used.get("C") != "missing" and len(points):
         compute = ComputeModel.estimate(points["N"], points["D"], points["C"])
