@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from contract.forecast import FORECAST_FILE, LEDGER_COLUMNS, LEDGER_FILE, Forecast
+from contract.results import find_trial_dir
 from sweeps.cli import main
 from sweeps.errors import SpecError
 from sweeps.forecast_stage import forecast_sections
@@ -100,7 +101,10 @@ def test_grid_fit_forecast_run_score(ray_session, tmp_path: Path, capsys):
     run = trials[trials["stage"] == "forecast"]
     assert len(run) == 1 and set(run["status"]) == {"TERMINATED"}
     assert (run["budget"] == forecast.target_flops).all()
-    assert (run["optim.lr"] == forecast.hyperparameters["optim.lr"]).all()
+    record = json.loads(
+        (find_trial_dir(sweep, run["trial_id"].iloc[0]) / "config.json").read_text()
+    )
+    assert record["config"]["optim"]["lr"] == forecast.hyperparameters["optim.lr"]
     ledger = pd.read_csv(tmp_path / LEDGER_FILE)
     assert tuple(ledger.columns) == LEDGER_COLUMNS and len(ledger) == 1
     row = ledger.iloc[0]
