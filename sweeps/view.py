@@ -2,7 +2,7 @@
 self-contained HTML file in the sweep folder at the end.
 
 The fit cannot run in the driver (`sweeps` never imports `analysis`, and a fit takes seconds
-of CPU), so each finished trial may start `analysis/fit_scaling.py` as a niced background
+of CPU), so a finished trial may start `analysis/fit_scaling.py` as a niced background
 process, at most one at a time; the page shows its latest finished outputs.
 
     view = LiveView(sweep_dir, ViewConfig())
@@ -12,6 +12,7 @@ process, at most one at a time; the page shows its latest finished outputs.
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import shutil
@@ -47,6 +48,9 @@ class ViewConfig(BaseModel):
     """Bootstrap resamples of the background fit: a preview, not the final analysis."""
     min_finished: int = 3
     """Finished trials before the first fit: fewer cannot constrain any law."""
+    min_interval_s: float = 60.0
+    """Least time between the starts of two background fits while trials run: on a small
+    machine every fit takes CPU from the trials, so the page's fit lags rather than the sweep."""
     final_fit_timeout_s: float = 180.0
     """At the end, how long to wait for a last fit over every finished trial before the
     offline page is written without it."""
@@ -61,6 +65,7 @@ class LiveView:
         self._server: ThreadingHTTPServer | None = None
         self._fit: subprocess.Popen | None = None
         self._fitted = 0  # finished trials the running or latest fit started from
+        self._started = -math.inf  # monotonic time the latest fit started
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict:
@@ -69,7 +74,9 @@ class LiveView:
         return {"sweep_dir": self.sweep_dir, "config": self.config, "_fitted": self._fitted}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state, _server=None, _fit=None, _lock=threading.Lock())
+        self.__dict__.update(
+            state, _server=None, _fit=None, _started=-math.inf, _lock=threading.Lock()
+        )
 
     def start(self) -> str:
         """Serve the page on a free port of 127.0.0.1; returns its URL."""
@@ -112,16 +119,19 @@ class LiveView:
         rows = read_rows(self.sweep_dir / TRIALS_FILE)
         return sum(row.get(STATUS) == FINISHED for row in rows)
 
-    def trial_ended(self) -> None:
-        """Start a fit over the finished trials unless one runs or nothing new finished.
+    def trial_ended(self, final: bool = False) -> None:
+        """Start a fit over the finished trials unless one runs, nothing new finished or (while
+        trials run, not `final`) the last one started under `min_interval_s` ago.
         Never blocks: the driver's callback returns at once."""
         with self._lock:
             if self.fitting:
                 return
+            if not final and time.monotonic() - self._started < self.config.min_interval_s:
+                return
             finished = self._finished()
             if finished < self.config.min_finished or finished == self._fitted:
                 return
-            self._fitted = finished
+            self._fitted, self._started = finished, time.monotonic()
             self._fit = self._start_fit()
 
     def _start_fit(self) -> subprocess.Popen:
@@ -145,7 +155,9 @@ class LiveView:
         )
         env = {**os.environ, "PYTHONPATH": str(_PROJECT_ROOT)}
         return subprocess.Popen(
-            ["nice", "-n", "10", "sh", "-c", script],
+            # Below the trials' own priority (Ray runs its workers at nice 15): the preview
+            # fit only ever uses CPU the trials leave idle.
+            ["nice", "-n", "19", "sh", "-c", script],
             cwd=_PROJECT_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -160,7 +172,7 @@ class LiveView:
         if wait:
             deadline = time.monotonic() + self.config.final_fit_timeout_s
             self._wait(deadline)
-            self.trial_ended()  # a last fit if trials finished after the previous one started
+            self.trial_ended(final=True)  # a last fit if trials finished after the previous one
             if self.fitting:
                 limit = self.config.final_fit_timeout_s
                 print(
