@@ -62,7 +62,7 @@ def swept_columns(points: list[TrialPoint]) -> dict[str, Any]:
     rather than a nested payload."""
     paths = sorted({path for point in points for path in point.assignment})
     return {
-        path: tune.sample_from(lambda s, path=path: s.config["trial"]["assignment"].get(path))
+        path: tune.sample_from(lambda config, path=path: config["trial"]["assignment"].get(path))
         for path in paths
     }
 
