@@ -160,10 +160,7 @@ def continue_spec(
         f"#   python -m sweeps.run {out} --dry-run\n"
         f"#   python -m sweeps.run {out}         # -> {raw['run']['storage']}/{name}\n"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    load_pipeline(out)
-    return out
+    return _write_sweep(out, header, raw, load_pipeline)
 
 
 def forecast_run_spec(
@@ -203,10 +200,7 @@ def forecast_run_spec(
         f"#   python -m sweeps.run {out}\n"
         f"#   python analysis/fit_scaling.py <storage>/{name} --score {forecast_path}\n"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    load_spec(out)
-    return out
+    return _write_sweep(out, header, raw, load_spec)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,3 +267,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _write_sweep(out: Path, header: str, raw: dict, check: Any) -> Path:
+    """Write a generated sweep YAML under its comment header, then load it back with `check`
+    (load_spec or load_pipeline) so a file the product cannot run is never left unreported."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(header + yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    check(out)
+    return out
