@@ -23,7 +23,14 @@ from analysis.bootstrap import bootstrap_theta, summarize
 from analysis.config import AnalysisConfig
 from analysis.fitting import bounds, fit_chinchilla, fit_power_law, to_natural
 from analysis.io import ScalingData
-from analysis.laws import ComputeModel, Estimate, allocation, derive_missing
+from analysis.laws import (
+    ChinchillaFit,
+    ComputeModel,
+    Estimate,
+    PowerLawFit,
+    allocation,
+    derive_missing,
+)
 from analysis.outcome import LawResult, Prediction
 from contract.results import RUN_ID
 
@@ -125,12 +132,9 @@ def power_result(
     bt, rolling, warns = _backtests(pts, law, x, cfg)
     if law == "compute" and cfg.compute_floor is not None:
         est.pop("E")  # given, not estimated
-    warns += diag.check_fit(law, fit, pts[[x]], est, cfg.trust)
-    warns += diag.check_bootstrap(law, samples, cfg.trust)
-    warns += diag.check_at_bound(law, raw, np.array(bounds(1, fit_cfg)), cfg.trust)
-    warns += diag.check_widths(law, est, preds, cfg.trust)
-    warns += diag.check_extrapolation(law, [p.inputs for p in preds], pts, cfg.trust)
-    ids = tuple(dict.fromkeys(pts[RUN_ID] if RUN_ID in pts else pts["id"]))
+    box = np.array(bounds(1, fit_cfg))
+    warns += _trust_checks(law, fit, pts, [x], est, samples, raw, box, preds, cfg)
+    ids = _used_ids(pts)
     return LawResult(
         law,
         fit,
@@ -202,11 +206,8 @@ def chinchilla_result(
         est[q] = summarize(derived[q], value, level) if derived is not None else Estimate(value)
     preds = _chinchilla_predictions(fit, samples, cfg, data.compute)
     bt, rolling, warns = _backtests(pts, "chinchilla", "C", cfg)
-    warns += diag.check_fit("chinchilla", fit, pts[["N", "D"]], est, cfg.trust)
-    warns += diag.check_bootstrap("chinchilla", samples, cfg.trust)
-    warns += diag.check_at_bound("chinchilla", raw, np.array(bounds(2, cfg.fit)), cfg.trust)
-    warns += diag.check_widths("chinchilla", est, preds, cfg.trust)
-    warns += diag.check_extrapolation("chinchilla", [p.inputs for p in preds], pts, cfg.trust)
+    box = np.array(bounds(2, cfg.fit))
+    warns += _trust_checks("chinchilla", fit, pts, ["N", "D"], est, samples, raw, box, preds, cfg)
     variants, notes = {}, []
     low = under_trained(pts, cfg)
     if low.any():
@@ -222,7 +223,7 @@ def chinchilla_result(
             variants["without under-trained runs"] = {**alt.params, "a": alt.a, "b": alt.b}
         except ValueError as err:
             notes.append(f"without the under-trained runs the law cannot be fitted: {err}")
-    ids = tuple(dict.fromkeys(pts[RUN_ID] if RUN_ID in pts else pts["id"]))
+    ids = _used_ids(pts)
     return LawResult(
         "chinchilla",
         fit,
@@ -238,3 +239,30 @@ def chinchilla_result(
         rolling=rolling,
         variants=variants,
     )
+
+
+def _trust_checks(
+    law: str,
+    fit: PowerLawFit | ChinchillaFit,
+    pts: pd.DataFrame,
+    variables: list[str],
+    est: dict,
+    samples: np.ndarray,
+    raw: np.ndarray,
+    box: np.ndarray,
+    preds: list[Prediction],
+    cfg: AnalysisConfig,
+) -> list[str]:
+    """The trust gate every law fitted to runs goes through, in one order."""
+    return [
+        *diag.check_fit(law, fit, pts[variables], est, cfg.trust),
+        *diag.check_bootstrap(law, samples, cfg.trust),
+        *diag.check_at_bound(law, raw, box, cfg.trust),
+        *diag.check_widths(law, est, preds, cfg.trust),
+        *diag.check_extrapolation(law, [p.inputs for p in preds], pts, cfg.trust),
+    ]
+
+
+def _used_ids(pts: pd.DataFrame) -> tuple[str, ...]:
+    """The runs a law used, each once (points of one run share its run id)."""
+    return tuple(dict.fromkeys(pts[RUN_ID] if RUN_ID in pts else pts["id"]))

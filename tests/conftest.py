@@ -22,7 +22,6 @@ os.environ.setdefault("SCALESWEEP_NO_VIEW", "1")
 Path(os.environ["HOME"]).mkdir(parents=True, exist_ok=True)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 GPU_NODE_RESOURCES = {"special": 2.0}
@@ -63,11 +62,3 @@ def ray_session(ray_cluster):
     import ray
 
     return ray
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    """The shared test data folder; tests that need it skip with a reason when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared test data not found at {SHARED_DATA}")
-    return SHARED_DATA
