@@ -3,11 +3,11 @@
 IsoFLOP grids and forecasts need models at arbitrary N, not only the ten presets. The rule
 follows the presets' ladder (``models.presets``): depth grows more slowly than width, the
 aspect ratio d_model / n_layers rising from about 8 at 10k parameters to about 45 at 10m
-(the presets range 5-43), heads about a quarter of the width wide, SwiGLU at 8/3 x d_model.
+(the presets range 5-43), heads about a quarter of the width wide, SwiGLU at 8/3 x d_model (within 25 %, to land on N).
 
     from models.shapes import gpt_shape
-    shape = gpt_shape(3.0e5)   # {"d_model": 80, "n_layers": 4, "n_heads": 5, "d_ff": 224}
-    GPTConfig(**shape).num_params  # 318_160: the nearest count this rule reaches (6 % over)
+    shape = gpt_shape(3.0e5)   # {"d_model": 80, "n_layers": 4, "n_heads": 5, "d_ff": 208}
+    GPTConfig(**shape).num_params  # 302_800: the nearest count this rule reaches (0.9 % over)
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ MIN_LAYERS = 2
 MIN_WIDTH = 16
 DEPTH_PENALTY = 0.05
 """Log-miss a depth off the ladder must save to be chosen: keeps the aspect ratio smooth."""
+FF_RANGE = (0.75, 1.25)
+"""The MLP width may move this far from SwiGLU's 8/3 x d_model, in steps of 8, to land on the
+target: below 1e5 parameters one width step of 8 moves the count by 30-40 %, so widths and
+depths alone leave gaps that an IsoFLOP grid's evenly spaced sizes fall into (and collide in)."""
+FF_PENALTY = 0.1
+"""Log-miss per unit of log(d_ff / SwiGLU width): the standard MLP width wins near-ties."""
 
 
 def aspect_ratio(params: float) -> float:
@@ -49,12 +55,19 @@ def head_dim_for(d_model: int) -> int:
     raise ValueError(f"model.d_model {d_model} is not a multiple of 8")
 
 
-def count(d_model: int, n_layers: int) -> int:
+def count(d_model: int, n_layers: int, d_ff: int | None = None) -> int:
     """Non-embedding parameters of a plain multi-head shape (the formula of
     ``GPTConfig.num_params``): per block Q, K, V, O (4d^2), SwiGLU (3 d d_ff) and two norms,
-    plus the final norm."""
-    d_ff = swiglu_width(d_model)
+    plus the final norm. ``d_ff`` defaults to the SwiGLU width of ``d_model``."""
+    d_ff = swiglu_width(d_model) if d_ff is None else d_ff
     return n_layers * (4 * d_model * d_model + 3 * d_model * d_ff + 2 * d_model) + d_model
+
+
+def _ff_widths(d_model: int) -> list[int]:
+    """MLP widths a shape may use: multiples of 8 within ``FF_RANGE`` of the SwiGLU width."""
+    standard = swiglu_width(d_model)
+    lo, hi = (math.ceil(standard * f / 8) * 8 for f in FF_RANGE)
+    return sorted({standard, *range(lo, hi + 1, 8)})
 
 
 def gpt_shape(params: float) -> dict[str, int]:
@@ -62,15 +75,16 @@ def gpt_shape(params: float) -> dict[str, int]:
 
     Depth: round(d* / aspect) (at least 2), where d* = (N x aspect / 12)^(1/3) solves
     N = 12 L d^2 at the target aspect ratio. Width: among multiples of `width_step` at that
-    depth and one layer either side, the one whose exact count is nearest N in log; a
-    neighbouring depth wins only when it is more than 5 % closer, so depth stays on the ladder.
+    depth and one layer either side, and MLP widths within 25 % of SwiGLU's, the shape whose
+    exact count is nearest N in log; a neighbouring depth costs 0.05 and a non-standard MLP
+    width 0.1 x |log(d_ff / SwiGLU width)| of log-miss, so shapes stay on the ladder.
     """
     if not math.isfinite(params) or params < MIN_PARAMS:
         raise ValueError(f"model.params must be >= {MIN_PARAMS:g}, got {params:g}")
     aspect = aspect_ratio(params)
     ideal_width = (params * aspect / 12) ** (1 / 3)
     depth = max(MIN_LAYERS, round(ideal_width / aspect))
-    best: tuple[float, int, int] | None = None
+    best: tuple[float, int, int, int] | None = None
     for n_layers in (depth, depth - 1, depth + 1):
         if n_layers < MIN_LAYERS:
             continue
@@ -81,17 +95,20 @@ def gpt_shape(params: float) -> dict[str, int]:
             if d_model < MIN_WIDTH:
                 continue
             d_model = d_model // width_step(d_model) * width_step(d_model)
-            miss = abs(math.log(count(d_model, n_layers) / params))
-            score = miss + (DEPTH_PENALTY if n_layers != depth else 0.0)
-            if best is None or score < best[0]:
-                best = (score, d_model, n_layers)
+            standard = swiglu_width(d_model)
+            for d_ff in _ff_widths(d_model):
+                miss = abs(math.log(count(d_model, n_layers, d_ff) / params))
+                score = miss + (DEPTH_PENALTY if n_layers != depth else 0.0)
+                score += FF_PENALTY * abs(math.log(d_ff / standard))
+                if best is None or score < best[0]:
+                    best = (score, d_model, n_layers, d_ff)
     assert best is not None  # depth >= MIN_LAYERS always yields candidates
-    _, d_model, n_layers = best
+    _, d_model, n_layers, d_ff = best
     return {
         "d_model": d_model,
         "n_layers": n_layers,
         "n_heads": d_model // head_dim_for(d_model),
-        "d_ff": swiglu_width(d_model),
+        "d_ff": d_ff,
     }
 
 

@@ -7,7 +7,7 @@ presets. ``resolve`` turns the section into a concrete model config.
 
     spec = ModelSpec(size="gpt-1m", dropout=0.1)
     cfg = spec.resolve(vocab_size=512)  # GPTConfig with vocab_size=512, dropout=0.1
-    ModelSpec(params=3.0e5).label       # "gpt-n318k" (the derived shape's own count)
+    ModelSpec(params=3.0e5).label       # "gpt-n303k" (the derived shape's own count)
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class ModelSpec(BaseModel):
 
     @property
     def label(self) -> str:
-        """Readable size name for tags and tables: the preset, or e.g. gpt-n318k, named by the
+        """Readable size name for tags and tables: the preset, or e.g. gpt-n303k, named by the
         derived model's own count (not the target), so the name never misstates N."""
         return self.size if self.params is None else shape_label(self.resolve().num_params)
 

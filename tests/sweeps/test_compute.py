@@ -58,7 +58,7 @@ def test_budget_becomes_whole_steps_of_tokens_within_tolerance():
         assert abs(t.flops / budget - 1) <= 0.02
         assert t.config.trainer.max_tokens == t.tokens
     sizes = {t.config.model.label for t in plan.trials}
-    assert sizes == {"gpt-n10.1k", "gpt-n27.9k", "gpt-100k"}
+    assert sizes == {"gpt-n10.1k", "gpt-n30.2k", "gpt-100k"}
     assert any(t.tag.startswith("C2e10_gpt-n10.1k") for t in plan.trials)
 
 
@@ -209,4 +209,4 @@ def test_compute_smoke_sweep_records_each_trials_budget(ray_session, tmp_path: P
     # The trainer's own FLOP count lands on the nominal budget.
     assert ((trials[FLOPS] / trials[BUDGET] - 1).abs() <= 0.02).all()
     assert trials.groupby(BUDGET)["model.params"].nunique().tolist() == [3, 3]
-    assert set(trials["model.size"]) == {"gpt-n10.1k", "gpt-n27.9k", "gpt-n101k"}
+    assert set(trials["model.size"]) == {"gpt-n10.1k", "gpt-n30.2k", "gpt-n98.5k"}
