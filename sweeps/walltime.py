@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.compute import training_flops
+from trainers.cooldown import plan_cooldowns
 
 RAY_START_S = 12.0
 """Local Ray and Tune start-up before the first trial trains (smoke.yaml: 16 s in all)."""
@@ -116,15 +117,18 @@ def probe(plan: Any) -> StepCost:
 
 
 def trial_seconds(trial: Any, cost: StepCost) -> float:
-    """Training steps, evaluations (forward only, a third of a training FLOP each) and start."""
+    """Training steps (cooldown branches' own decays included), evaluations (forward only, a
+    third of a training FLOP each; one more per branch) and start."""
     cfg = trial.config
     per_step = cfg.tokens_per_step()
     steps = trial.tokens // per_step
     step_flops = trial.flops / max(1, steps)
     fwd = cfg.model_config_resolved().flops_per_token
-    evals = EVALS_PER_TRIAL
+    branches = plan_cooldowns(cfg.optim, steps).values() if cfg.optim.cooldowns else ()
+    evals = EVALS_PER_TRIAL + len(branches)
     if cfg.trainer.eval_interval_steps:
-        evals = steps // cfg.trainer.eval_interval_steps + 1
+        evals = steps // cfg.trainer.eval_interval_steps + 1 + len(branches)
+    steps += sum(c.decay_steps for c in branches)
     eval_s = evals * training_flops(fwd, cfg.trainer.eval_tokens) / 3 / cost.flops_per_s
     return TRIAL_START_S + steps * cost.step_s(step_flops) + eval_s
 

@@ -183,6 +183,26 @@ def test_wall_time_packs_trials_largest_first_on_the_free_slots():
     assert train_s < busy < train_s * 1.2 + 6 * walltime.TRIAL_START_S
 
 
+def test_wall_time_counts_each_cooldown_branchs_own_decay_and_evaluation():
+    cost = walltime.StepCost(overhead_s=0.01, flops_per_s=1e9, threads=1, source="fixed")
+    plain = make_plan(_spec(**{"optim.schedule": "wsd"})).trials[0]
+    wsd = make_plan(_spec(**{"optim.schedule": "wsd", "optim.cooldowns": [0.5, 1.0]})).trials[0]
+    steps = plain.tokens // plain.config.tokens_per_step()
+    # The branch at 0.5 decays over the last 20 % of its half of the run: 10 % more steps.
+    branch_steps = round(0.5 * steps) - wsd.config.optim.decay_start(round(0.5 * steps))
+    step_s = cost.step_s(plain.flops / steps)
+    eval_s = (
+        training_flops(
+            plain.config.model_config_resolved().flops_per_token, plain.config.trainer.eval_tokens
+        )
+        / 3
+        / cost.flops_per_s
+    )
+    extra = walltime.trial_seconds(wsd, cost) - walltime.trial_seconds(plain, cost)
+    assert extra == pytest.approx(branch_steps * step_s + eval_s)
+    assert branch_steps == pytest.approx(0.1 * steps, abs=1)
+
+
 def test_dry_run_prints_budget_n_d_ratio_flops_totals_and_time(monkeypatch, capsys):
     monkeypatch.setattr(walltime, "PROBE_S_PER_MODEL", 0.05)
     assert main([str(SMOKE), "--dry-run"]) == 0
