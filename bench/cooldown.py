@@ -32,14 +32,14 @@ from contract.metrics import (  # noqa: E402
 )
 from data import DataConfig, StdlibConfig  # noqa: E402
 from models import ModelSpec  # noqa: E402
-from trainers.config import OptimConfig, RunConfig, TrainerConfig  # noqa: E402
+from trainers.config import OptimConfig, TrainerConfig, TrialConfig  # noqa: E402
 from trainers.lm import train  # noqa: E402
 from trainers.reporter import Context, ListReporter  # noqa: E402
 
 
-def run_config(args: argparse.Namespace, optim: OptimConfig, steps: int, seed: int) -> RunConfig:
+def run_config(args: argparse.Namespace, optim: OptimConfig, steps: int, seed: int) -> TrialConfig:
     tokens_per_step = args.batch_size * args.seq_len
-    return RunConfig(
+    return TrialConfig(
         model=ModelSpec(size=args.size, seq_len=args.seq_len),
         data=DataConfig(dataset=StdlibConfig(max_bytes=args.max_bytes)),
         optim=optim,
@@ -54,7 +54,7 @@ def run_config(args: argparse.Namespace, optim: OptimConfig, steps: int, seed: i
     )
 
 
-def timed(cfg: RunConfig, threads: int) -> tuple[list[dict[str, float]], float]:
+def timed(cfg: TrialConfig, threads: int) -> tuple[list[dict[str, float]], float]:
     reporter = ListReporter()
     start = time.perf_counter()
     train(cfg, reporter, Context(num_threads=threads))

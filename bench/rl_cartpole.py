@@ -7,7 +7,7 @@ Prints env steps and times of both and their ratio; --repeats alternates them an
 
     python bench/rl_cartpole.py                      # default RL config, seed 0
     python bench/rl_cartpole.py --repeats 3 --num-cpus 2
-    python bench/rl_cartpole.py --set rl.lr=3e-4     # any RLRunConfig field by dotted path
+    python bench/rl_cartpole.py --set rl.lr=3e-4     # any RLTrialConfig field by dotted path
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ray import tune  # noqa: E402
 from contract.metrics import EPISODE_RETURN, TOKENS, TRAIN_TIME_S  # noqa: E402
 from rl import resources, train  # noqa: E402
 from rl.algos import get_algo  # noqa: E402
-from rl.config import RLRunConfig  # noqa: E402
+from rl.config import RLTrialConfig  # noqa: E402
 from rl.metrics import env_steps, episode_return  # noqa: E402
 
 TRIAL_S = "bench/trial_s"
@@ -59,11 +59,11 @@ def _trainable(config: dict[str, Any]) -> None:
     # Trial time runs from the trainable's first line: algorithm build and actor start-up count.
     start = time.perf_counter()
     reporter = _TuneReporter()
-    final = train(RLRunConfig.model_validate(config["cfg"]), reporter, config["cpus"])
+    final = train(RLTrialConfig.model_validate(config["cfg"]), reporter, config["cpus"])
     tune.report({**final, TRIAL_S: time.perf_counter() - start, REPORT_S: reporter.seconds})
 
 
-def run_product(cfg: RLRunConfig, num_cpus: float, storage: str) -> dict[str, float]:
+def run_product(cfg: RLTrialConfig, num_cpus: float, storage: str) -> dict[str, float]:
     bundles = resources(cfg, num_cpus)
     trainable = tune.with_resources(_trainable, tune.PlacementGroupFactory(bundles))
     start = time.perf_counter()
@@ -86,7 +86,7 @@ def run_product(cfg: RLRunConfig, num_cpus: float, storage: str) -> dict[str, fl
     }
 
 
-def _plain_loop(cfg: RLRunConfig, num_cpus: float) -> dict[str, float]:
+def _plain_loop(cfg: RLTrialConfig, num_cpus: float) -> dict[str, float]:
     start = time.perf_counter()
     algo = get_algo(cfg.rl.algo).build(cfg, num_cpus).build_algo()
     loop_start = time.perf_counter()
@@ -112,7 +112,7 @@ def _plain_loop(cfg: RLRunConfig, num_cpus: float) -> dict[str, float]:
     }
 
 
-def run_plain(cfg: RLRunConfig, num_cpus: float) -> dict[str, float]:
+def run_plain(cfg: RLTrialConfig, num_cpus: float) -> dict[str, float]:
     # The loop runs in a Ray worker process with the trial process's CPUs, like the product's
     # trial: Ray starts workers with OMP_NUM_THREADS = their CPUs and at a lower priority
     # (nice 15), and on a busy 2-core machine either difference alone changes the time to 450
@@ -135,7 +135,7 @@ def main() -> None:
     for item in args.set:
         key, _, value = item.partition("=")
         rl_over[key.removeprefix("rl.")] = yaml.safe_load(value)
-    cfg = RLRunConfig.model_validate({"rl": rl_over, "seed": args.seed})
+    cfg = RLTrialConfig.model_validate({"rl": rl_over, "seed": args.seed})
     print(f"config: {cfg.model.size}, {resources(cfg, args.num_cpus)}, {cfg.rl!r}")
     # Workers import rl/ too, whatever folder the script was started from.
     ray.init(

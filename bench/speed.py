@@ -102,9 +102,9 @@ def _pool_init(threads: int) -> None:
 def _plain_train(config_json: str, threads: int) -> dict[str, float]:
     """One trial as a plain function call; returns its final report plus start and end."""
     from trainers import Context, ListReporter, get_trainer
-    from trainers.config import RunConfig
+    from trainers.config import TrialConfig
 
-    cfg = RunConfig.model_validate_json(config_json)
+    cfg = TrialConfig.model_validate_json(config_json)
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         final = get_trainer(cfg.task.type)(

@@ -80,9 +80,9 @@ def _plain_worker_init() -> None:
 def _plain_train(config_json: str) -> tuple[float, float]:
     """One trial as a plain function call; returns (wall seconds, tokens/s)."""
     from trainers import Context, ListReporter, get_trainer
-    from trainers.config import RunConfig
+    from trainers.config import TrialConfig
 
-    cfg = RunConfig.model_validate_json(config_json)
+    cfg = TrialConfig.model_validate_json(config_json)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         final = get_trainer(cfg.task.type)(

@@ -1,9 +1,9 @@
 """Reinforcement-learning trials on RLlib: typed config -> AlgorithmConfig -> one Tune trial.
 
-`RLConfig` / `RLRunConfig` are cheap to import (pydantic and Gymnasium only), so loading a
+`RLConfig` / `RLTrialConfig` are cheap to import (pydantic and Gymnasium only), so loading a
 sweep spec never pulls in RLlib; `ALGOS`, `resources` and `train` import it on first use.
 
-    from rl import RLRunConfig, resources, train
+    from rl import RLTrialConfig, resources, train
     bundles = resources(cfg, num_cpus=2)                  # for tune.PlacementGroupFactory
     final = train(cfg, reporter, num_cpus=2, trial_dir="runs/t0")
 """
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rl.config import RLConfig, RLRunConfig
+from rl.config import RLConfig, RLTrialConfig
 
 if TYPE_CHECKING:
     from rl.algos import ALGOS
     from rl.trial import resources, train
 
-__all__ = ["ALGOS", "RLConfig", "RLRunConfig", "resources", "train"]
+__all__ = ["ALGOS", "RLConfig", "RLTrialConfig", "resources", "train"]
 
 _LAZY = {"ALGOS": "rl.algos", "resources": "rl.trial", "train": "rl.trial"}
 

@@ -1,9 +1,9 @@
 """The typed configuration of one RL trial: which algorithm, which environment, how much data.
 
-`RLConfig` is the ``rl:`` section of a sweep YAML; `RLRunConfig` adds the policy network's size
+`RLConfig` is the ``rl:`` section of a sweep YAML; `RLTrialConfig` adds the policy network's size
 preset (``model:``) and the seed, and is what `rl.train` runs. Neither knows about Ray.
 
-    cfg = RLRunConfig(model=ModelSpec(size="mlp-5k"), rl=RLConfig(max_env_steps=50_000))
+    cfg = RLTrialConfig(model=ModelSpec(size="mlp-5k"), rl=RLConfig(max_env_steps=50_000))
     cfg.num_tokens()                    # 50000 env steps: the planner's data axis
     cfg.rl.env_runners_for(num_cpus=2)  # 1 env runner next to the learner's CPU
     cfg.num_params                      # analytic size of the trained policy/value networks
@@ -132,7 +132,7 @@ class RLConfig(BaseModel):
         return max(0, int(spare / self.cpus_per_env_runner + 1e-9))
 
 
-class RLRunConfig(BaseModel):
+class RLTrialConfig(BaseModel):
     """One RL trial: the policy network's size preset, the RL settings and the seed."""
 
     model_config = FROZEN
@@ -146,7 +146,7 @@ class RLRunConfig(BaseModel):
     """Seed for RLlib's environments, network initialisation and sampling."""
 
     @model_validator(mode="after")
-    def _mlp_policy(self) -> RLRunConfig:
+    def _mlp_policy(self) -> RLTrialConfig:
         if self.model.family != "mlp":
             raise ValueError(f"model.size: RL policies use mlp presets, got {self.model.size}")
         for key in ("d_in", "d_out"):

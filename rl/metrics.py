@@ -3,7 +3,7 @@
 Data seen is env steps sampled (lifetime, so it survives a resume), the main metric is the
 mean episode return, and compute is the one definition every trainer uses
 (`contract.compute.training_flops`) with the policy's forward FLOPs per env step
-(`RLRunConfig.flops_per_token`, 2 per parameter). It deliberately ignores how often the
+(`RLTrialConfig.flops_per_token`, 2 per parameter). It deliberately ignores how often the
 algorithm reuses a sample (PPO's epochs, DQN's replay ratio) and the sampling forward pass, so
 RL runs sit on the same data axis as the other trainers.
 

@@ -23,7 +23,7 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 from contract.metrics import DONE, EPISODE_RETURN, TOKENS, TRAIN_TIME_S
 from contract.results import trial_checkpoints
 from rl.algos import get_algo
-from rl.config import RLRunConfig
+from rl.config import RLTrialConfig
 from rl.metrics import check_finite, env_steps, standard_metrics
 from trainers.checkpoint import LATEST, load_state, save_state
 from trainers.reporter import Reporter
@@ -33,7 +33,7 @@ ALGORITHM = "algorithm"
 """Sub-folder of a checkpoint written by RLlib's `save_to_path`."""
 
 
-def resources(cfg: RLRunConfig, num_cpus: float) -> list[dict[str, float]]:
+def resources(cfg: RLTrialConfig, num_cpus: float) -> list[dict[str, float]]:
     """Placement-group bundles of one trial given `num_cpus` CPUs: the trial process (driver
     and local learner, plus learner GPUs) first, then one bundle per env runner."""
     entry = get_algo(cfg.rl.algo)
@@ -91,7 +91,7 @@ def _drop_empty_logdir(algo: Algorithm) -> None:
 
 
 def train(
-    cfg: RLRunConfig, reporter: Reporter, num_cpus: float, trial_dir: str | None = None
+    cfg: RLTrialConfig, reporter: Reporter, num_cpus: float, trial_dir: str | None = None
 ) -> dict[str, float]:
     """Train until `rl.max_env_steps` env steps or `rl.target_return`; returns the last report.
 

@@ -40,7 +40,7 @@ class TrialPoint:
     assignment: dict[str, Any]
     """Swept values by dotted path."""
     config: Any
-    """The validated RunConfig (or RLRunConfig)."""
+    """The validated TrialConfig (or RLTrialConfig)."""
     resources: WorkerResources
     params: int
     params_total: int

@@ -13,14 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from rl.config import RLRunConfig
+from rl.config import RLTrialConfig
 from sweeps.compute import ComputeConfig
 from sweeps.logging_config import LoggingConfig
 from sweeps.pipeline import StageSource
 from sweeps.resources import ResourcesConfig
 from sweeps.space import AXIS_KINDS
 from sweeps.spec import RunOptions, SearchConfig
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 
 AXIS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -66,8 +66,8 @@ def spec_json_schema() -> dict[str, Any]:
     """The schema of every file `sweeps.run` accepts: a sweep of trial configs (lm, mlm, ...),
     an RL sweep (`rl:`), or a pipeline whose `stages:` each hold the same sections."""
     defs: dict[str, Any] = {}
-    trial = _merge_defs(defs, RunConfig, allow_axes=True)
-    rl_trial = _merge_defs(defs, RLRunConfig, allow_axes=True)
+    trial = _merge_defs(defs, TrialConfig, allow_axes=True)
+    rl_trial = _merge_defs(defs, RLTrialConfig, allow_axes=True)
     sections = {**trial.get("properties", {}), **rl_trial.get("properties", {})}
     for model in (SearchConfig, ResourcesConfig, RunOptions, ComputeConfig, LoggingConfig):
         defs[model.__name__] = _merge_defs(defs, model, allow_axes=False)

@@ -7,7 +7,7 @@ line naming the file and the dotted key.
 
     spec = load_spec("sweeps/smoke.yaml", overrides=["optim.lr=1e-3"])
     spec.axes["model.size"].values     # ("gpt-20k", "gpt-100k")
-    spec.trial_config({"model.size": "gpt-20k"})   # a validated RunConfig
+    spec.trial_config({"model.size": "gpt-20k"})   # a validated TrialConfig
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from sweeps.logging_config import LoggingConfig, check_installed
 from sweeps.resources import ResourcesConfig
 from sweeps.space import Axis, SpaceError, extract_axes, set_dotted
 from sweeps.strict import check_axis_kinds, check_values, load_yaml
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 SWEEP_KEYS = ("name", "description", "search", "resources", "run", "compute", "logging")
@@ -133,9 +133,9 @@ class RunOptions(BaseModel):
 
 
 def is_rl_trial(config: Any) -> bool:
-    """The one test of "is this an RL trial?": its config is not a `RunConfig` (the RL
-    trial config, `rl.config.RLRunConfig`, is what an `rl:` section selects)."""
-    return not isinstance(config, RunConfig)
+    """The one test of "is this an RL trial?": its config is not a `TrialConfig` (the RL
+    trial config, `rl.config.RLTrialConfig`, is what an `rl:` section selects)."""
+    return not isinstance(config, TrialConfig)
 
 
 class SweepSpec(BaseModel):
@@ -155,7 +155,7 @@ class SweepSpec(BaseModel):
     logging: LoggingConfig = LoggingConfig()
     """Experiment trackers (TensorBoard, W&B, MLflow) that see every trial."""
     base: Any
-    """The trial config with every axis at its first value (RunConfig or RLRunConfig)."""
+    """The trial config with every axis at its first value (TrialConfig or RLTrialConfig)."""
     axes: dict[str, Axis] = {}
     """Swept fields by dotted path, replicate seeds included."""
     source: str = "<spec>"
@@ -318,10 +318,10 @@ def load_spec(path: str | Path, overrides: list[str] = (), name: str | None = No
 
 def _trial_config_class(trial_raw: dict[str, Any]) -> type[BaseModel]:
     if "rl" not in trial_raw:
-        return RunConfig
-    from rl.config import RLRunConfig
+        return TrialConfig
+    from rl.config import RLTrialConfig
 
-    return RLRunConfig
+    return RLTrialConfig
 
 
 def _check_rl_resources(spec: SweepSpec) -> None:

@@ -5,7 +5,7 @@ Pydantic's lax mode turns `true` into 1 and accepts `.inf` and 1e30 for numbers,
 keeps the last of two equal keys without a word; each of those ran a wrong sweep silently.
 
     raw = load_yaml(text, source="sweep.yaml")      # SpecError on a duplicate key
-    check_values(raw, RunConfig.model_validate(raw), source="sweep.yaml")
+    check_values(raw, TrialConfig.model_validate(raw), source="sweep.yaml")
     check_axis_kinds(raw, source="sweep.yaml")      # "optim.lr: unknown axis kind 'gird' ..."
 """
 

@@ -26,7 +26,7 @@ from contract.results import ATTEMPTS_FILE, ERROR_FILE, TRIALS_DIR, trial_checkp
 from sweeps.plan import TrialPoint, make_trial
 from sweeps.resources import WorkerResources
 from sweeps.spec import is_rl_trial, spec_from_dict
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 
 PLANNED: dict[str, TrialPoint] = {}
 """Planned trials of this driver by trial id: the callbacks and the scheduler look them up."""
@@ -80,10 +80,10 @@ def point_of(trial: Any) -> TrialPoint:
 
 def trial_config(payload: dict[str, Any]) -> Any:
     if payload["rl"]:
-        from rl.config import RLRunConfig
+        from rl.config import RLTrialConfig
 
-        return RLRunConfig.model_validate(payload["config"])
-    return RunConfig.model_validate(payload["config"])
+        return RLTrialConfig.model_validate(payload["config"])
+    return TrialConfig.model_validate(payload["config"])
 
 
 def _failure_text(err: BaseException) -> str:

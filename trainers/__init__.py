@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from trainers.config import OptimConfig, RunConfig, TrainerConfig
+from trainers.config import OptimConfig, TrainerConfig, TrialConfig
 from trainers.reporter import Context, ListReporter, Reporter, TrialDiverged
 from trainers.tasks import (
     TASKS,
@@ -27,7 +27,7 @@ from trainers.tasks import (
     TaskConfig,
 )
 
-Trainer = Callable[[RunConfig, Reporter, Context], dict[str, float]]
+Trainer = Callable[[TrialConfig, Reporter, Context], dict[str, float]]
 """A task's loop: takes the trial config, a reporter and the runtime context; returns the
 metrics of its final report."""
 
@@ -54,7 +54,7 @@ __all__ = [
     "OptimConfig",
     "RegressionTask",
     "Reporter",
-    "RunConfig",
+    "TrialConfig",
     "TaskConfig",
     "Trainer",
     "TrainerConfig",

@@ -7,7 +7,7 @@ adapters; an EMA of the weights can be evaluated instead of the raw ones. `token
 sequences x seq_len.
 
     task = {"type": "classify", "num_classes": 4, "init_from": "runs/pre/checkpoints/final"}
-    final = train(RunConfig(model=ModelSpec(size="gpt-50k"), task=task), ListReporter())
+    final = train(TrialConfig(model=ModelSpec(size="gpt-50k"), task=task), ListReporter())
     print(final["eval/accuracy"], final["eval/loss"])
 """
 
@@ -26,7 +26,7 @@ from data.synthetic import transition_matrix
 from models import count_params
 from models.heads import SequenceModel, sequence_model_flops_per_token
 from trainers.checkpoint import load_state, upstream_checkpoint
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 from trainers.loop import Batch, ModelCounts, run
 from trainers.lora import apply_lora
 from trainers.reporter import Context, Reporter
@@ -51,13 +51,13 @@ def backbone_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
 def _upstream_causal(state: dict[str, Any]) -> bool | None:
     """Whether the upstream trial's backbone was causal (an MLM encoder is not), if known."""
     try:
-        upstream = RunConfig.model_validate_json(state["config"])
+        upstream = TrialConfig.model_validate_json(state["config"])
     except (KeyError, ValueError):
         return None
     return getattr(upstream.model_config_resolved(), "causal", None)
 
 
-def _base_table(cfg: RunConfig) -> dict[str, Any]:
+def _base_table(cfg: TrialConfig) -> dict[str, Any]:
     """The sources' shared table: the pretraining language's own when it is synthetic."""
     ds = cfg.data.dataset
     if isinstance(ds, SyntheticConfig):
@@ -69,7 +69,7 @@ def _base_table(cfg: RunConfig) -> dict[str, Any]:
 class ClassifyMethod(SampleMethod):
     """Labelled sequences (data.labelled.markov_sources) and a SequenceModel on them."""
 
-    def __init__(self, cfg: RunConfig, ctx: Context, device: torch.device) -> None:
+    def __init__(self, cfg: TrialConfig, ctx: Context, device: torch.device) -> None:
         self.task: ClassifyTask = cfg.task
         task = self.task
         backbone = cfg.model_config_resolved()
@@ -140,6 +140,6 @@ class ClassifyMethod(SampleMethod):
 
 
 # Context is a frozen dataclass, so one shared default instance is safe.
-def train(cfg: RunConfig, reporter: Reporter, ctx: Context = Context()) -> dict[str, float]:  # noqa: B008
+def train(cfg: TrialConfig, reporter: Reporter, ctx: Context = Context()) -> dict[str, float]:  # noqa: B008
     """Fine-tune one classifier as `cfg` says; returns the final report's metrics."""
     return run(cfg, reporter, ctx, ClassifyMethod)

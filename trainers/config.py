@@ -1,9 +1,9 @@
 """The typed configuration of one trial: what a trainer needs to run, and nothing about Ray.
 
-A sweep spec expands into many `RunConfig`s (one per trial); a trainer's loop takes one. The
+A sweep spec expands into many `TrialConfig`s (one per trial); a trainer's loop takes one. The
 training method is `task.type`, with its options in `task:`.
 
-    cfg = RunConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.2})
+    cfg = TrialConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.2})
     steps = cfg.num_steps(train_tokens=cfg.train_size())
     get_trainer(cfg.task.type)(cfg, reporter, Context())
 """
@@ -159,7 +159,7 @@ class TrainerConfig(BaseModel):
         return data
 
 
-class RunConfig(BaseModel):
+class TrialConfig(BaseModel):
     """Everything one trial needs: the resolved point of a sweep."""
 
     model_config = FROZEN
@@ -194,7 +194,7 @@ class RunConfig(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _model_resolves(self) -> RunConfig:
+    def _model_resolves(self) -> TrialConfig:
         # Fail at load time, with the field named, rather than inside a trial on a worker.
         self.model.resolve(vocab_size=self.data.vocab_size)
         wanted = self.task.family

@@ -5,7 +5,7 @@ sqrt(1 - abar_t) eps, and trains the denoiser to predict eps (MSE: the reported 
 the last step, ancestral sampling draws task.num_samples_at_end points into
 trial_dir/samples.csv and samples.png. `tokens` counts data points.
 
-    cfg = RunConfig(model=ModelSpec(size="mlp-5k"), task={"type": "diffusion", "dataset": "moons"})
+    cfg = TrialConfig(model=ModelSpec(size="mlp-5k"), task={"type": "diffusion", "dataset": "moons"})
     final = train(cfg, ListReporter(), Context(trial_dir="runs/d0"))
     # runs/d0/samples.csv: x0,x1 rows in the data's standardised units
 """
@@ -22,7 +22,7 @@ from torch import nn
 from contract.metrics import EVAL_LOSS
 from data.continuous import point_cloud
 from models.heads import Denoiser
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 from trainers.loop import Batch, ModelCounts, run
 from trainers.reporter import Context, Reporter
 from trainers.sampled import SampleMethod
@@ -107,7 +107,7 @@ def write_samples(samples: torch.Tensor, data: torch.Tensor, folder: Path) -> li
 class DiffusionMethod(SampleMethod):
     """Points of the task's cloud; noise-prediction MSE at fixed eval draws."""
 
-    def __init__(self, cfg: RunConfig, ctx: Context, device: torch.device) -> None:
+    def __init__(self, cfg: TrialConfig, ctx: Context, device: torch.device) -> None:
         self.task: DiffusionTask = cfg.task
         task = self.task
         self.model_cfg = cfg.model_config_resolved()
@@ -159,6 +159,6 @@ class DiffusionMethod(SampleMethod):
 
 
 # Context is a frozen dataclass, so one shared default instance is safe.
-def train(cfg: RunConfig, reporter: Reporter, ctx: Context = Context()) -> dict[str, float]:  # noqa: B008
+def train(cfg: TrialConfig, reporter: Reporter, ctx: Context = Context()) -> dict[str, float]:  # noqa: B008
     """Train one diffusion denoiser as `cfg` says, then sample; returns the final report."""
     return run(cfg, reporter, ctx, DiffusionMethod)

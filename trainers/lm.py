@@ -7,7 +7,7 @@ model starts from an upstream run's full weights (continued pretraining: same mo
 optimizer and schedule for this run's own budget).
 
     reporter = ListReporter()
-    final = train(RunConfig(model=ModelSpec(size="gpt-50k")), reporter)
+    final = train(TrialConfig(model=ModelSpec(size="gpt-50k")), reporter)
     print(final["eval/loss"], len(reporter.reports))
 """
 
@@ -23,7 +23,7 @@ from data import random_windows, sequential_windows, shard
 from models import GPT
 from trainers import runtime
 from trainers.checkpoint import load_state, upstream_checkpoint
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 from trainers.loop import Batch, Method, ModelCounts, build_optimizer, run
 from trainers.reporter import Context, Reporter
 
@@ -69,7 +69,7 @@ class LMMethod(Method):
     """Token windows of the trial's corpus: this worker's shard for training, a fixed
     held-out slice (trainer.eval_tokens) for evaluation."""
 
-    def __init__(self, cfg: RunConfig, ctx: Context, device: torch.device) -> None:
+    def __init__(self, cfg: TrialConfig, ctx: Context, device: torch.device) -> None:
         super().__init__(cfg, ctx, device)
         splits = build_data(cfg.data, min_train_tokens=cfg.tokens_per_step(ctx.world_size))
         self.train_size = len(splits.train)
@@ -125,7 +125,7 @@ class LMMethod(Method):
 
 
 # Context is a frozen dataclass, so one shared default instance is safe.
-def train(cfg: RunConfig, reporter: Reporter, ctx: Context = Context()) -> dict[str, float]:  # noqa: B008
+def train(cfg: TrialConfig, reporter: Reporter, ctx: Context = Context()) -> dict[str, float]:  # noqa: B008
     """Train one language model as `cfg` says; returns the metrics of the final report.
 
     Resumes from `reporter.latest_checkpoint()` when it names a folder; raises TrialDiverged

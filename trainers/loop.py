@@ -49,7 +49,7 @@ from contract.results import trial_checkpoints
 from models import training_flops
 from trainers import runtime, throughput
 from trainers.checkpoint import CheckpointManager, load_state
-from trainers.config import OptimConfig, RunConfig
+from trainers.config import OptimConfig, TrialConfig
 from trainers.cooldown import (
     Cooldown,
     Snapshot,
@@ -94,7 +94,7 @@ class Method(ABC):
     ema_decay: float | None = None
     """Set to average the weights (trainers.ema) and evaluate with the average."""
 
-    def __init__(self, cfg: RunConfig, ctx: Context, device: torch.device) -> None:
+    def __init__(self, cfg: TrialConfig, ctx: Context, device: torch.device) -> None:
         self.cfg, self.ctx, self.device = cfg, ctx, device
 
     @abstractmethod
@@ -172,7 +172,7 @@ def _first_nonfinite(pending: list[torch.Tensor]) -> tuple[int, float] | None:
 
 
 def _check_resumable(
-    state: dict[str, Any], folder: str, cfg: RunConfig, total_steps: int, tokens_per_step: int
+    state: dict[str, Any], folder: str, cfg: TrialConfig, total_steps: int, tokens_per_step: int
 ) -> None:
     task = json.loads(state.get("config", "{}")).get("task", {}).get("type", "lm")
     if task != cfg.task.type:
@@ -184,11 +184,11 @@ def _check_resumable(
         )
 
 
-MethodFactory = Callable[[RunConfig, Context, torch.device], Method]
+MethodFactory = Callable[[TrialConfig, Context, torch.device], Method]
 
 
 def run(
-    cfg: RunConfig,
+    cfg: TrialConfig,
     reporter: Reporter,
     ctx: Context,
     make_method: MethodFactory,
@@ -368,7 +368,7 @@ def _save(
     batch_rng: torch.Generator,
     metrics: dict[str, float],
     total_steps: int,
-    cfg: RunConfig,
+    cfg: TrialConfig,
 ) -> str:
     """Write `latest` (and `best`, and `final` on the last step); returns the latest folder."""
     eval_loss = metrics[EVAL_LOSS]

@@ -5,7 +5,7 @@ the positions chosen; of those, [MASK] / random token / unchanged as the task sa
 loss is the cross-entropy on the chosen positions only. The [MASK] id is data.vocab_size, an
 extra embedding row the task adds to the model (see trainers.tasks.MLMTask).
 
-    cfg = RunConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.15})
+    cfg = TrialConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.15})
     final = train(cfg, ListReporter())
     print(final["eval/loss"])      # nats per masked token
 """
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contract.metrics import EVAL_LOSS
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 from trainers.lm import LMMethod
 from trainers.loop import Batch, run
 from trainers.reporter import Context, Reporter
@@ -55,7 +55,7 @@ class MLMMethod(LMMethod):
     """LM token windows, corrupted; the eval masks are drawn once (seeded by data.seed), so
     every evaluation scores the same positions."""
 
-    def __init__(self, cfg: RunConfig, ctx: Context, device: torch.device) -> None:
+    def __init__(self, cfg: TrialConfig, ctx: Context, device: torch.device) -> None:
         super().__init__(cfg, ctx, device)
         self.task: MLMTask = cfg.task
         eval_rng = torch.Generator().manual_seed(cfg.data.seed)
@@ -90,6 +90,6 @@ class MLMMethod(LMMethod):
 
 
 # Context is a frozen dataclass, so one shared default instance is safe.
-def train(cfg: RunConfig, reporter: Reporter, ctx: Context = Context()) -> dict[str, float]:  # noqa: B008
+def train(cfg: TrialConfig, reporter: Reporter, ctx: Context = Context()) -> dict[str, float]:  # noqa: B008
     """Pretrain one masked-LM encoder as `cfg` says; returns the final report's metrics."""
     return run(cfg, reporter, ctx, MLMMethod)

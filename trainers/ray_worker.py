@@ -27,7 +27,7 @@ from ray.train.torch import TorchTrainer
 from contract.results import trial_checkpoints
 from trainers import get_trainer
 from trainers.checkpoint import load_state, resume_folder
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 from trainers.reporter import Context
 
 PLACEMENT_GROUP_FILE = "placement_group.id"
@@ -94,7 +94,7 @@ def _rank_and_world() -> tuple[int, int]:
 
 def _train_loop(config: dict[str, Any]) -> None:
     """Runs on every Train worker (or in the trial process in local mode)."""
-    cfg = RunConfig.model_validate(config["run_config"])
+    cfg = TrialConfig.model_validate(config["run_config"])
     trial_dir = Path(config["trial_dir"])
     local = config.get("report") is not None
     # In local mode the loop runs inside the Tune trial, where ray.train's context API refuses
@@ -120,7 +120,7 @@ def _train_loop(config: dict[str, Any]) -> None:
 
 
 def fit_trial(
-    cfg: RunConfig,
+    cfg: TrialConfig,
     resources: Any,
     trial_dir: Path,
     run_name: str,

@@ -4,7 +4,7 @@ Inputs are model.d_in Gaussian features, targets model.d_out unit-variance outpu
 random function plus noise of std task.noise (data.continuous.regression_set), so the best
 reachable eval/loss is task.noise**2: a known floor for scaling fits. `tokens` counts samples.
 
-    cfg = RunConfig(model=ModelSpec(size="mlp-5k"), task={"type": "regression", "noise": 0.1})
+    cfg = TrialConfig(model=ModelSpec(size="mlp-5k"), task={"type": "regression", "noise": 0.1})
     final = train(cfg, ListReporter())
     print(final["eval/loss"])      # MSE, approaching 0.01
 """
@@ -17,7 +17,7 @@ from torch import nn
 
 from contract.metrics import EVAL_LOSS
 from data.continuous import regression_set
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 from trainers.loop import Batch, ModelCounts, run
 from trainers.reporter import Context, Reporter
 from trainers.sampled import SampleMethod
@@ -27,7 +27,7 @@ from trainers.tasks import RegressionTask
 class RegressionMethod(SampleMethod):
     """(x, y) rows of the generated set; mean squared error over outputs and samples."""
 
-    def __init__(self, cfg: RunConfig, ctx: Context, device: torch.device) -> None:
+    def __init__(self, cfg: TrialConfig, ctx: Context, device: torch.device) -> None:
         task: RegressionTask = cfg.task
         self.model_cfg = cfg.model_config_resolved()
         x, y = regression_set(
@@ -61,6 +61,6 @@ class RegressionMethod(SampleMethod):
 
 
 # Context is a frozen dataclass, so one shared default instance is safe.
-def train(cfg: RunConfig, reporter: Reporter, ctx: Context = Context()) -> dict[str, float]:  # noqa: B008
+def train(cfg: TrialConfig, reporter: Reporter, ctx: Context = Context()) -> dict[str, float]:  # noqa: B008
     """Train one regression MLP as `cfg` says; returns the final report's metrics."""
     return run(cfg, reporter, ctx, RegressionMethod)

@@ -43,7 +43,7 @@ def identity(model: nn.Module) -> nn.Module:
 
 @dataclass(frozen=True)
 class Context:
-    """Where and how this process runs: runtime facts that are never part of a RunConfig."""
+    """Where and how this process runs: runtime facts that are never part of a TrialConfig."""
 
     rank: int = 0
     """This worker's data-parallel rank (0-based); rank 0 writes checkpoints."""

@@ -18,7 +18,7 @@ import torch
 
 from data import shard
 from data.samples import split_samples
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 from trainers.loop import Batch, Method, require_one_batch
 from trainers.reporter import Context
 
@@ -30,12 +30,12 @@ class SampleMethod(Method):
     """A Method over aligned tensors whose first axis indexes samples.
 
     `tokens` counts samples times cfg.seq_len: samples for MLP tasks (seq_len 1), tokens for
-    sequence tasks, so RunConfig.num_steps and the reports agree with the token tasks.
+    sequence tasks, so TrialConfig.num_steps and the reports agree with the token tasks.
     """
 
     def __init__(
         self,
-        cfg: RunConfig,
+        cfg: TrialConfig,
         ctx: Context,
         device: torch.device,
         tensors: tuple[torch.Tensor, ...],

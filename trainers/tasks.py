@@ -7,7 +7,7 @@ model config (an encoder for mlm, the denoiser's input width for diffusion), how
 training split is in tokens (samples for regression and diffusion), and which tasks'
 checkpoints its `init_from` may start from.
 
-    RunConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.15})
+    TrialConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.15})
     ClassifyTask(num_classes=4, lora=LoRAConfig(rank=4, target_modules=("wq", "wv")))
     DiffusionTask(schedule="cosine").alpha_bar_final       # signal left at the last step
 """
@@ -28,7 +28,7 @@ from models.mlp import MLPConfig
 
 if TYPE_CHECKING:
     from models.spec import ModelSpec
-    from trainers.config import RunConfig
+    from trainers.config import TrialConfig
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 LORA_TARGETS = ("wq", "wk", "wv", "wo", "gate", "up", "down")
@@ -57,8 +57,8 @@ class _Task(BaseModel):
         """The model config the task actually builds, from the preset + overrides."""
         return model_cfg
 
-    def train_size(self, cfg: RunConfig) -> int:
-        """Tokens in the trial's training split: what `RunConfig.num_steps` divides."""
+    def train_size(self, cfg: TrialConfig) -> int:
+        """Tokens in the trial's training split: what `TrialConfig.num_steps` divides."""
         return count_train_tokens(cfg.data)
 
     def counts(self, model_cfg: GPTConfig | MLPConfig) -> tuple[int, int, int]:
@@ -149,7 +149,7 @@ class _SampleTask(_Task):
     data_seed: int = Field(0, ge=0)
     """Seed of the generated data set itself (not of the split, which is data.seed)."""
 
-    def train_size(self, cfg: RunConfig) -> int:
+    def train_size(self, cfg: TrialConfig) -> int:
         return len(split_samples(self.num_samples, cfg.data).train)
 
 
@@ -342,7 +342,7 @@ class ClassifyTask(_Task):
             )
         return self
 
-    def train_size(self, cfg: RunConfig) -> int:
+    def train_size(self, cfg: TrialConfig) -> int:
         return len(split_samples(self.num_sequences, cfg.data).train) * cfg.seq_len
 
 

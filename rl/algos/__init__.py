@@ -20,7 +20,7 @@ from ray.rllib.algorithms.dqn import DQN
 from ray.rllib.algorithms.ppo import PPO
 
 from rl.algos import dqn, ppo
-from rl.config import RLRunConfig
+from rl.config import RLTrialConfig
 
 
 class AlgoEntry(NamedTuple):
@@ -28,7 +28,7 @@ class AlgoEntry(NamedTuple):
 
     algorithm_class: type[Algorithm]
     """The RLlib Algorithm subclass (PPO, DQN)."""
-    build: Callable[[RLRunConfig, float], AlgorithmConfig]
+    build: Callable[[RLTrialConfig, float], AlgorithmConfig]
     """build(cfg, num_cpus) -> the AlgorithmConfig of one trial."""
 
 

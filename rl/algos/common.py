@@ -2,7 +2,7 @@
 
 Each `rl/algos/<name>.py` starts from its RLlib config class, applies `apply_common`, then sets
 its own training hyperparameters. The trunk comes from the MLP preset with single-Linear heads,
-the layout `RLRunConfig.num_params` counts.
+the layout `RLTrialConfig.num_params` counts.
 
     model_config = trunk_model_config(cfg, vf_share_layers=False)
     config = apply_common(PPOConfig(), cfg, num_cpus=2, model_config=model_config)
@@ -16,7 +16,7 @@ from typing import TypeVar
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
-from rl.config import RLRunConfig
+from rl.config import RLTrialConfig
 
 ConfigT = TypeVar("ConfigT", bound=AlgorithmConfig)
 
@@ -25,7 +25,7 @@ ConfigT = TypeVar("ConfigT", bound=AlgorithmConfig)
 _RLLIB_ACTIVATION = {"relu": "relu", "tanh": "tanh", "silu": "silu", "gelu": "GELU"}
 
 
-def trunk_model_config(cfg: RLRunConfig, **overrides: object) -> DefaultModelConfig:
+def trunk_model_config(cfg: RLTrialConfig, **overrides: object) -> DefaultModelConfig:
     """RLlib's model config for the preset's trunk, with heads as single Linear layers so
     that depth and width come from the preset alone."""
     mlp = cfg.policy_mlp
@@ -38,7 +38,7 @@ def trunk_model_config(cfg: RLRunConfig, **overrides: object) -> DefaultModelCon
 
 
 def apply_common(
-    config: ConfigT, cfg: RLRunConfig, num_cpus: float, model_config: DefaultModelConfig
+    config: ConfigT, cfg: RLTrialConfig, num_cpus: float, model_config: DefaultModelConfig
 ) -> ConfigT:
     """Set environment, env runners, learner placement, network and seed on `config`."""
     rl = cfg.rl

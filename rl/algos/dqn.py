@@ -3,9 +3,9 @@
 The off-policy algorithm of the package, for Discrete action spaces. The Q-network is one
 trunk with the preset's hidden widths, then RLlib's dueling heads: an advantage Linear (one
 output per action) and a state-value Linear. The target network is a frozen copy the learner
-keeps; `RLRunConfig.num_params` counts the trained network only.
+keeps; `RLTrialConfig.num_params` counts the trained network only.
 
-    config = build(RLRunConfig(rl=RLConfig(algo="dqn")), num_cpus=2)
+    config = build(RLTrialConfig(rl=RLConfig(algo="dqn")), num_cpus=2)
     algo = config.build_algo()
     result = algo.train()
 """
@@ -15,11 +15,11 @@ from __future__ import annotations
 from ray.rllib.algorithms.dqn import DQNConfig
 
 from rl.algos.common import apply_common, trunk_model_config
-from rl.config import RLRunConfig
+from rl.config import RLTrialConfig
 from rl.envs import env_shapes
 
 
-def build(cfg: RLRunConfig, num_cpus: float) -> DQNConfig:
+def build(cfg: RLTrialConfig, num_cpus: float) -> DQNConfig:
     """The DQN config of trial `cfg` when the trial is given `num_cpus` CPUs."""
     rl = cfg.rl
     shapes = env_shapes(rl.env, rl.env_config)

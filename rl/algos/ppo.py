@@ -2,9 +2,9 @@
 
 The policy and the value function each get their own trunk with the preset's hidden widths
 (RLlib's `vf_share_layers=False`), then a single Linear head: logits (Discrete), or mean and
-log-std per action dimension (Box). `RLRunConfig.num_params` counts exactly those layers.
+log-std per action dimension (Box). `RLTrialConfig.num_params` counts exactly those layers.
 
-    config = build(RLRunConfig(), num_cpus=2)   # PPOConfig, 1 env runner x 4 envs
+    config = build(RLTrialConfig(), num_cpus=2)   # PPOConfig, 1 env runner x 4 envs
     algo = config.build_algo()
     result = algo.train()
 """
@@ -14,11 +14,11 @@ from __future__ import annotations
 from ray.rllib.algorithms.ppo import PPOConfig
 
 from rl.algos.common import apply_common, trunk_model_config
-from rl.config import RLRunConfig
+from rl.config import RLTrialConfig
 from rl.envs import env_shapes
 
 
-def build(cfg: RLRunConfig, num_cpus: float) -> PPOConfig:
+def build(cfg: RLTrialConfig, num_cpus: float) -> PPOConfig:
     """The PPO config of trial `cfg` when the trial is given `num_cpus` CPUs."""
     rl = cfg.rl
     env_shapes(rl.env, rl.env_config)  # fail here, with the field named, on unusable spaces

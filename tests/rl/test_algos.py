@@ -8,12 +8,12 @@ from torch import nn
 
 from models import ModelSpec
 from rl.algos import ALGOS, get_algo
-from rl.config import RLConfig, RLRunConfig
+from rl.config import RLConfig, RLTrialConfig
 from rl.trial import resources
 
 
-def _cfg(algo: str = "ppo", env: str = "CartPole-v1", size: str = "mlp-20k", **rl) -> RLRunConfig:
-    return RLRunConfig(model=ModelSpec(size=size), rl=RLConfig(algo=algo, env=env, **rl), seed=7)
+def _cfg(algo: str = "ppo", env: str = "CartPole-v1", size: str = "mlp-20k", **rl) -> RLTrialConfig:
+    return RLTrialConfig(model=ModelSpec(size=size), rl=RLConfig(algo=algo, env=env, **rl), seed=7)
 
 
 def test_registry_holds_algorithm_classes_not_names():
@@ -61,7 +61,7 @@ def test_dqn_rejects_continuous_actions():
     ],
 )
 def test_analytic_param_count_matches_the_built_rl_module(algo, env, size, activation):
-    cfg = RLRunConfig(
+    cfg = RLTrialConfig(
         model=ModelSpec(size=size, activation=activation), rl=RLConfig(algo=algo, env=env)
     )
     entry = get_algo(algo)

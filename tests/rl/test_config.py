@@ -1,4 +1,4 @@
-"""RLConfig / RLRunConfig: defaults, derived values and one-line errors naming the field."""
+"""RLConfig / RLTrialConfig: defaults, derived values and one-line errors naming the field."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from models import ModelSpec, training_flops
-from rl.config import RLConfig, RLRunConfig
+from rl.config import RLConfig, RLTrialConfig
 
 
 def test_defaults_and_data_axis():
-    cfg = RLRunConfig(rl=RLConfig(max_env_steps=50_000))
+    cfg = RLTrialConfig(rl=RLConfig(max_env_steps=50_000))
     assert cfg.num_tokens() == 50_000
     assert cfg.model.size == "mlp-20k"
     assert cfg.policy_mlp.hidden_sizes == (128, 128)
@@ -24,7 +24,7 @@ def test_defaults_and_data_axis():
 
 def test_config_does_not_import_ray():
     # Loading a sweep spec must stay cheap: only running or sizing a trial imports RLlib.
-    code = "import sys, rl; rl.RLRunConfig(); print(any(m.split('.')[0] == 'ray' for m in sys.modules))"
+    code = "import sys, rl; rl.RLTrialConfig(); print(any(m.split('.')[0] == 'ray' for m in sys.modules))"
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
@@ -60,26 +60,26 @@ def test_explicit_env_runners_and_fractional_cpus():
 )
 def test_user_mistakes_name_the_field(raw, message):
     with pytest.raises(ValueError) as err:
-        RLRunConfig.model_validate(raw)
+        RLTrialConfig.model_validate(raw)
     assert message in str(err.value)
 
 
 def test_frozen():
-    cfg = RLRunConfig(model=ModelSpec(size="mlp-1k"))
+    cfg = RLTrialConfig(model=ModelSpec(size="mlp-1k"))
     with pytest.raises(ValueError):
         cfg.seed = 1  # type: ignore[misc]
 
 
 def test_analytic_counts_without_rllib():
     # mlp-20k trunk on CartPole: (4 -> 128 -> 128) = 640 + 16_512 weights and biases.
-    ppo = RLRunConfig()
+    ppo = RLTrialConfig()
     assert ppo.trunk_widths == (4, 128, 128)
     assert ppo.num_params == 2 * 17_152 + (128 * 2 + 2) + (128 + 1)
     assert ppo.num_params_total == ppo.num_params and ppo.flops_per_token == 2 * ppo.num_params
-    dqn = RLRunConfig(rl=RLConfig(algo="dqn"))
+    dqn = RLTrialConfig(rl=RLConfig(algo="dqn"))
     assert dqn.num_params == 17_152 + (128 * 2 + 2) + (128 + 1)
     # A Box action needs a mean and a log-std per dimension.
-    pendulum = RLRunConfig(model=ModelSpec(size="mlp-1k"), rl=RLConfig(env="Pendulum-v1"))
+    pendulum = RLTrialConfig(model=ModelSpec(size="mlp-1k"), rl=RLConfig(env="Pendulum-v1"))
     assert pendulum.num_params == 2 * (3 * 24 + 24 + 24 * 24 + 24) + (24 * 2 + 2) + (24 + 1)
     # The planner's FLOP estimate works on it like on any model config.
     assert training_flops(ppo, 1000) == 3 * ppo.flops_per_token * 1000

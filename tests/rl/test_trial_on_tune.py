@@ -17,7 +17,7 @@ import pytest
 from contract.metrics import DONE, EPISODE_RETURN, PARAMS, TOKENS
 from models import ModelSpec
 from rl import resources, train
-from rl.config import RLConfig, RLRunConfig
+from rl.config import RLConfig, RLTrialConfig
 
 pytestmark = pytest.mark.ray
 
@@ -41,7 +41,7 @@ class _TuneReporter:
 
 
 def _trainable(config: dict[str, Any]) -> None:
-    cfg = RLRunConfig.model_validate(config["cfg"])
+    cfg = RLTrialConfig.model_validate(config["cfg"])
     train(cfg, _TuneReporter(), num_cpus=NUM_CPUS)
 
 
@@ -52,7 +52,7 @@ def test_one_ppo_trial_through_tune(ray_session, tmp_path: Path):
     # Ray workers cannot import this test module (pytest put its folder on sys.path only in
     # this process), so ship the trainable and reporter by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    cfg = RLRunConfig(
+    cfg = RLTrialConfig(
         model=ModelSpec(size="mlp-1k"),
         rl=RLConfig(max_env_steps=2000, train_batch_size=500, minibatch_size=250, num_epochs=2),
     )

@@ -13,7 +13,7 @@ from sweeps.pipeline import estimate_plan, is_pipeline, load_pipeline
 from sweeps.plan import make_plan
 from sweeps.schema import spec_json_schema
 from sweeps.spec import load_spec, read_yaml, spec_from_dict
-from trainers.config import RunConfig
+from trainers.config import TrialConfig
 
 SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.yaml"))
 
@@ -55,7 +55,7 @@ def test_data_scaling_yaml_is_a_real_size_by_fraction_grid():
 
 def test_spec_is_frozen_and_typed():
     spec = spec_from_dict(BASE)
-    assert isinstance(spec.base, RunConfig)
+    assert isinstance(spec.base, TrialConfig)
     with pytest.raises(ValidationError):
         spec.base.optim.lr = 1.0
 

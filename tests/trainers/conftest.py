@@ -9,7 +9,7 @@ import torch
 
 from data import DataConfig, SyntheticConfig
 from models import ModelSpec
-from trainers.config import OptimConfig, RunConfig, TrainerConfig
+from trainers.config import OptimConfig, TrainerConfig, TrialConfig
 
 BATCH_SIZE = 8
 SEQ_LEN = 32
@@ -29,11 +29,11 @@ def data_cfg(tmp_path_factory: pytest.TempPathFactory) -> DataConfig:
 
 
 @pytest.fixture(scope="session")
-def make_cfg(data_cfg: DataConfig) -> Callable[..., RunConfig]:
-    """Factory for a tiny RunConfig of `steps` optimizer steps; keywords override trainer
+def make_cfg(data_cfg: DataConfig) -> Callable[..., TrialConfig]:
+    """Factory for a tiny TrialConfig of `steps` optimizer steps; keywords override trainer
     fields, `optim` replaces the optimizer section."""
 
-    def make(steps: int, optim: OptimConfig | None = None, seed: int = 0, **trainer) -> RunConfig:
+    def make(steps: int, optim: OptimConfig | None = None, seed: int = 0, **trainer) -> TrialConfig:
         accum = trainer.get("grad_accum_steps", 1)
         trainer = {
             "batch_size": BATCH_SIZE,
@@ -41,7 +41,7 @@ def make_cfg(data_cfg: DataConfig) -> Callable[..., RunConfig]:
             "eval_tokens": 1024,
             **trainer,
         }
-        return RunConfig(
+        return TrialConfig(
             model=TINY_MODEL,
             data=data_cfg,
             optim=optim or OptimConfig(lr=1e-2),
@@ -61,8 +61,8 @@ def _restore_threads() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def make_task_cfg(data_cfg: DataConfig) -> Callable[..., RunConfig]:
-    """Factory for a tiny RunConfig of any task: `task` is the task section, `steps` the
+def make_task_cfg(data_cfg: DataConfig) -> Callable[..., TrialConfig]:
+    """Factory for a tiny TrialConfig of any task: `task` is the task section, `steps` the
     optimizer steps it takes (max_tokens caps it; epochs never do), keywords override trainer
     fields. GPT tasks get the tiny GPT, the others a small MLP unless `model` says otherwise."""
 
@@ -73,7 +73,7 @@ def make_task_cfg(data_cfg: DataConfig) -> Callable[..., RunConfig]:
         optim: OptimConfig | None = None,
         seed: int = 0,
         **trainer,
-    ) -> RunConfig:
+    ) -> TrialConfig:
         if model is None:
             model = TINY_MODEL if task["type"] in ("lm", "mlm", "classify") else TINY_MLP
         trainer = {"batch_size": BATCH_SIZE, "epochs": 1000, "eval_tokens": 1024, **trainer}
@@ -85,8 +85,8 @@ def make_task_cfg(data_cfg: DataConfig) -> Callable[..., RunConfig]:
             "task": task,
             "seed": seed,
         }
-        per_step = RunConfig.model_validate(raw).tokens_per_step()
+        per_step = TrialConfig.model_validate(raw).tokens_per_step()
         raw["trainer"] = {**trainer, "max_tokens": steps * per_step}
-        return RunConfig.model_validate(raw)
+        return TrialConfig.model_validate(raw)
 
     return make

@@ -11,7 +11,7 @@ from contract.metrics import DONE, EVAL_LOSS, TOKENS
 from models import ModelSpec
 from trainers import lm, mlm
 from trainers.checkpoint import load_state
-from trainers.config import OptimConfig, RunConfig
+from trainers.config import OptimConfig, TrialConfig
 from trainers.lm import LMMethod
 from trainers.mlm import MLMMethod
 from trainers.reporter import Context, ListReporter
@@ -23,7 +23,7 @@ CPU = torch.device("cpu")
 UPSTREAM_STEPS = 40
 
 
-def _train(cfg: RunConfig, folder: Path, loop=lm.train) -> ListReporter:
+def _train(cfg: TrialConfig, folder: Path, loop=lm.train) -> ListReporter:
     reporter = ListReporter()
     loop(cfg, reporter, Context(trial_dir=str(folder), num_threads=1))
     return reporter

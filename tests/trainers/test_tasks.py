@@ -1,4 +1,4 @@
-"""The task section of RunConfig: the one task registry, model families, and the per-task
+"""The task section of TrialConfig: the one task registry, model families, and the per-task
 model resolution and training-split sizes the planner uses."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from data import DataConfig, count_train_tokens
 from data.samples import split_samples
 from models import ModelSpec
-from trainers.config import RunConfig, TrainerConfig
+from trainers.config import TrainerConfig, TrialConfig
 from trainers.tasks import TASKS, ClassifyTask, DiffusionTask, LMTask, MLMTask
 
 MLP = {"size": "mlp-1k"}
@@ -29,22 +29,22 @@ def test_every_task_is_registered_with_its_family():
 
 
 def test_default_is_lm_and_unchanged_dumps_stay_minimal():
-    cfg = RunConfig()
+    cfg = TrialConfig()
     assert cfg.task == LMTask()
     assert "task" not in cfg.model_dump(exclude_unset=True)
 
 
 @pytest.mark.parametrize("raw", [{"task": {"type": "mlm"}}, {"task": {}}, {}])
 def test_task_type_alone_names_the_method(raw):
-    cfg = RunConfig.model_validate(raw)
+    cfg = TrialConfig.model_validate(raw)
     assert cfg.task.type == raw.get("task", {}).get("type", "lm")
     assert "task" not in TrainerConfig.model_fields
     # A dump of what was set validates back to the same config (sweep axes rely on it).
-    assert RunConfig.model_validate(cfg.model_dump(exclude_unset=True)) == cfg
+    assert TrialConfig.model_validate(cfg.model_dump(exclude_unset=True)) == cfg
 
 
 def test_python_construction_keeps_both_sections():
-    cfg = RunConfig(task=MLMTask(mask_rate=0.3), trainer=TrainerConfig(batch_size=4))
+    cfg = TrialConfig(task=MLMTask(mask_rate=0.3), trainer=TrainerConfig(batch_size=4))
     assert cfg.task.type == "mlm" and cfg.trainer.batch_size == 4
 
 
@@ -70,17 +70,17 @@ def test_python_construction_keeps_both_sections():
 )
 def test_mistakes_name_the_field(raw, message):
     with pytest.raises(ValidationError, match=message):
-        RunConfig.model_validate(raw)
+        TrialConfig.model_validate(raw)
 
 
 def test_mlm_resolves_an_encoder_with_a_mask_id():
-    cfg = RunConfig(task=MLMTask(), data=DataConfig())
+    cfg = TrialConfig(task=MLMTask(), data=DataConfig())
     model = cfg.model_config_resolved()
     assert model.causal is False and model.vocab_size == cfg.data.vocab_size + 1
 
 
 def test_diffusion_sizes_the_denoiser_from_the_data():
-    cfg = RunConfig(model=ModelSpec(**MLP), task=DiffusionTask(time_embed_dim=6))
+    cfg = TrialConfig(model=ModelSpec(**MLP), task=DiffusionTask(time_embed_dim=6))
     model = cfg.model_config_resolved()
     assert (model.d_in, model.d_out) == (2 + 6, 2)
     assert cfg.seq_len == 1 and cfg.tokens_per_step() == cfg.trainer.batch_size
@@ -102,14 +102,16 @@ def test_init_from_is_made_absolute(tmp_path, monkeypatch):
 
 
 def test_train_size_counts_tokens_or_samples(data_cfg):
-    lm = RunConfig(data=data_cfg, model=ModelSpec(size="gpt-20k"))
+    lm = TrialConfig(data=data_cfg, model=ModelSpec(size="gpt-20k"))
     assert lm.train_size() == count_train_tokens(data_cfg)
     half = data_cfg.model_copy(update={"fraction": 0.5})
     for task in ({"type": "regression", "num_samples": 1000}, {"type": "diffusion"}):
-        cfg = RunConfig.model_validate({"task": task, "model": MLP, "data": data_cfg.model_dump()})
+        cfg = TrialConfig.model_validate(
+            {"task": task, "model": MLP, "data": data_cfg.model_dump()}
+        )
         smaller = cfg.model_copy(update={"data": half})
         assert cfg.train_size() == len(split_samples(cfg.task.num_samples, data_cfg).train)
         assert smaller.train_size() < cfg.train_size()
-    classify = RunConfig(data=data_cfg, task=ClassifyTask(num_sequences=500))
+    classify = TrialConfig(data=data_cfg, task=ClassifyTask(num_sequences=500))
     assert classify.train_size() == len(split_samples(500, data_cfg).train) * classify.seq_len
     assert classify.num_tokens(classify.train_size()) <= classify.train_size()
