@@ -7,7 +7,7 @@ Prints env steps and times of both and their ratio; --repeats alternates them an
 
     python bench/rl_cartpole.py                      # default RL config, seed 0
     python bench/rl_cartpole.py --repeats 3 --num-cpus 2
-    python bench/rl_cartpole.py --set rl.lr=3e-4     # any RLTrialConfig field by dotted path
+    python bench/rl_cartpole.py --set task.lr=3e-4   # any RL task option (RLTask) by name
 """
 
 from __future__ import annotations
@@ -88,13 +88,15 @@ def run_product(cfg: RLTrialConfig, num_cpus: float, storage: str) -> dict[str, 
 
 def _plain_loop(cfg: RLTrialConfig, num_cpus: float) -> dict[str, float]:
     start = time.perf_counter()
-    algo = get_algo(cfg.rl.algo).build(cfg, num_cpus).build_algo()
+    algo = get_algo(cfg.task.algo).build(cfg, num_cpus).build_algo()
     loop_start = time.perf_counter()
     try:
         while True:
             result = algo.train()
             steps, ret = env_steps(result), episode_return(result)
-            if steps >= cfg.rl.max_env_steps or (ret is not None and ret >= cfg.rl.target_return):
+            if steps >= cfg.task.max_env_steps or (
+                ret is not None and ret >= cfg.task.target_return
+            ):
                 break
         loop_end = time.perf_counter()
     finally:
@@ -129,14 +131,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-cpus", type=float, default=2)
     parser.add_argument("--repeats", type=int, default=1, help="product/plain pairs to run")
-    parser.add_argument("--set", action="append", default=[], help="rl.FIELD=VALUE override")
+    parser.add_argument("--set", action="append", default=[], help="task.FIELD=VALUE override")
     args = parser.parse_args()
-    rl_over: dict[str, Any] = {"target_return": args.target, "max_env_steps": args.max_env_steps}
+    task_over: dict[str, Any] = {"target_return": args.target, "max_env_steps": args.max_env_steps}
     for item in args.set:
         key, _, value = item.partition("=")
-        rl_over[key.removeprefix("rl.")] = yaml.safe_load(value)
-    cfg = RLTrialConfig.model_validate({"rl": rl_over, "seed": args.seed})
-    print(f"config: {cfg.model.size}, {resources(cfg, args.num_cpus)}, {cfg.rl!r}")
+        task_over[key.removeprefix("task.")] = yaml.safe_load(value)
+    cfg = RLTrialConfig.model_validate({"task": task_over, "seed": args.seed})
+    print(f"config: {cfg.model.size}, {resources(cfg, args.num_cpus)}, {cfg.task!r}")
     # Workers import rl/ too, whatever folder the script was started from.
     ray.init(
         num_cpus=int(args.num_cpus),

@@ -1,6 +1,6 @@
 """Reinforcement-learning trials on RLlib: typed config -> AlgorithmConfig -> one Tune trial.
 
-`RLConfig` / `RLTrialConfig` are cheap to import (pydantic and Gymnasium only), so loading a
+`RLTask` / `RLTrialConfig` are cheap to import (pydantic and Gymnasium only), so loading a
 sweep spec never pulls in RLlib; `ALGOS`, `resources` and `train` import it on first use.
 
     from rl import RLTrialConfig, resources, train
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rl.config import RLConfig, RLTrialConfig
+from rl.config import RLTask, RLTrialConfig
 
 if TYPE_CHECKING:
     from rl.algos import ALGOS
     from rl.trial import resources, train
 
-__all__ = ["ALGOS", "RLConfig", "RLTrialConfig", "resources", "train"]
+__all__ = ["ALGOS", "RLTask", "RLTrialConfig", "resources", "train"]
 
 _LAZY = {"ALGOS": "rl.algos", "resources": "rl.trial", "train": "rl.trial"}
 

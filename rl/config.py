@@ -1,17 +1,18 @@
 """The typed configuration of one RL trial: which algorithm, which environment, how much data.
 
-`RLConfig` is the ``rl:`` section of a sweep YAML; `RLTrialConfig` adds the policy network's size
-preset (``model:``) and the seed, and is what `rl.train` runs. Neither knows about Ray.
+An RL trial is the task `rl`: `RLTask` is the ``task: {type: rl, ...}`` section of a sweep YAML;
+`RLTrialConfig` adds the policy network's size preset (``model:``) and the seed, and is what
+`rl.train` runs. Neither knows about Ray.
 
-    cfg = RLTrialConfig(model=ModelSpec(size="mlp-5k"), rl=RLConfig(max_env_steps=50_000))
-    cfg.num_tokens()                    # 50000 env steps: the planner's data axis
-    cfg.rl.env_runners_for(num_cpus=2)  # 1 env runner next to the learner's CPU
-    cfg.num_params                      # analytic size of the trained policy/value networks
+    cfg = RLTrialConfig(model=ModelSpec(size="mlp-5k"), task=RLTask(max_env_steps=50_000))
+    cfg.num_tokens()                      # 50000 env steps: the planner's data axis
+    cfg.task.env_runners_for(num_cpus=2)  # 1 env runner next to the learner's CPU
+    cfg.counts()                          # analytic size and FLOPs of the trained networks
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,17 +22,26 @@ from rl.envs import check_env_id, env_shapes
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 DEFAULT_LR = {"ppo": 1e-3, "dqn": 5e-4}
-"""Learning rate per algorithm when ``rl.lr`` is left unset (ppo: tuned here on CartPole-v1;
+"""Learning rate per algorithm when ``task.lr`` is left unset (ppo: tuned here on CartPole-v1;
 dqn: RLlib's CartPole example)."""
+
+RL_TASK = "rl"
+"""The `task.type` of an RL trial: what makes a sweep's trials RL trials."""
 
 MAIN_PROCESS_CPUS = 1.0
 """CPUs the trial's own process takes: it runs the algorithm driver and the local learner."""
 
 
-class RLConfig(BaseModel):
-    """Algorithm, environment, per-trial resources, hyperparameters and stop criteria."""
+class RLTask(BaseModel):
+    """Reinforcement learning with RLlib: algorithm, environment, per-trial resources,
+    hyperparameters and stop criteria."""
 
     model_config = FROZEN
+    init_from_tasks: ClassVar[tuple[str, ...]] = ()
+    """An RL trial never starts from another trial's checkpoint (pipelines ask every task)."""
+
+    type: Literal["rl"] = RL_TASK
+    """Task kind."""
 
     algo: Literal["ppo", "dqn"] = "ppo"
     """RLlib algorithm: ppo (on-policy) or dqn (off-policy, discrete actions only)."""
@@ -104,14 +114,14 @@ class RLConfig(BaseModel):
     @classmethod
     def _runners_non_negative(cls, value: int | str) -> int | str:
         if isinstance(value, int) and value < 0:
-            raise ValueError(f"rl.num_env_runners must be >= 0 or 'auto', got {value}")
+            raise ValueError(f"task.num_env_runners must be >= 0 or 'auto', got {value}")
         return value
 
     @model_validator(mode="after")
-    def _check_batches(self) -> RLConfig:
+    def _check_batches(self) -> RLTask:
         if self.algo == "ppo" and self.minibatch_size > self.train_batch_size:
             raise ValueError(
-                f"rl.minibatch_size ({self.minibatch_size}) must be <= rl.train_batch_size "
+                f"task.minibatch_size ({self.minibatch_size}) must be <= task.train_batch_size "
                 f"({self.train_batch_size})"
             )
         return self
@@ -140,10 +150,18 @@ class RLTrialConfig(BaseModel):
     model: ModelSpec = ModelSpec(size="mlp-20k")
     """Policy/value network size: an mlp preset whose hidden widths, depth and activation
     define the network trunks (input and output sizes come from the environment)."""
-    rl: RLConfig = RLConfig()
-    """Algorithm, environment, resources, hyperparameters and stop criteria."""
+    task: RLTask = RLTask()
+    """Algorithm, environment, resources, hyperparameters and stop criteria (`type: rl`)."""
     seed: int = 0
     """Seed for RLlib's environments, network initialisation and sampling."""
+
+    @model_validator(mode="after")
+    def _kind_always_written(self) -> RLTrialConfig:
+        # `task.type` says which kind of trial a config tree is (sweeps.spec reads it), so a
+        # dump of only the fields set (a trial's payload, a spec.yaml) must keep it.
+        self.model_fields_set.add("task")
+        self.task.model_fields_set.add("type")
+        return self
 
     @model_validator(mode="after")
     def _mlp_policy(self) -> RLTrialConfig:
@@ -165,7 +183,7 @@ class RLTrialConfig(BaseModel):
     def trunk_widths(self) -> tuple[int, ...]:
         """Layer widths of one network trunk: observation features, then the preset's hidden
         widths (RLlib's encoder; the heads are single Linear layers from the last width)."""
-        obs_dim = env_shapes(self.rl.env, self.rl.env_config).obs_dim
+        obs_dim = env_shapes(self.task.env, self.task.env_config).obs_dim
         return (obs_dim, *self.policy_mlp.hidden_sizes)
 
     @property
@@ -176,9 +194,9 @@ class RLTrialConfig(BaseModel):
         value trunk + value head. dqn: one trunk + dueling heads (advantage per action, state
         value); its target network is a frozen copy and not counted.
         """
-        shapes = env_shapes(self.rl.env, self.rl.env_config)
+        shapes = env_shapes(self.task.env, self.task.env_config)
         trunk = self.trunk_widths
-        if self.rl.algo == "dqn":
+        if self.task.algo == "dqn":
             heads = _linear(trunk[-1], shapes.num_actions) + _linear(trunk[-1], 1)
             return _chain(trunk) + heads
         pi_out = shapes.num_actions if shapes.discrete else 2 * shapes.num_actions
@@ -194,9 +212,19 @@ class RLTrialConfig(BaseModel):
         """Forward FLOPs per env step (the "token" of RL): 2 per parameter, as for models/."""
         return 2 * self.num_params
 
-    def num_tokens(self) -> int:
-        """The trial's data budget in env steps (the planner's data axis)."""
-        return self.rl.max_env_steps
+    def counts(self) -> tuple[int, int, int]:
+        """(params, params_total, forward FLOPs per env step) of the trained networks: what
+        the planner's row and the trial's reports both count."""
+        return self.num_params, self.num_params_total, self.flops_per_token
+
+    def train_size(self) -> None:
+        """None: an RL trial samples its data from the environment and has no training split."""
+        return None
+
+    def num_tokens(self, train_tokens: int | None = None) -> int:
+        """The trial's data budget in env steps (the planner's data axis); with no training
+        split, `train_tokens` plays no part."""
+        return self.task.max_env_steps
 
 
 def _linear(d_in: int, d_out: int) -> int:

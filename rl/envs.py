@@ -3,7 +3,7 @@
 The config checks an id against Gymnasium's registry without building anything; the algorithm
 builders then build one copy (cheap for the classic-control and Box2D tasks) to read its spaces.
 
-    check_env_id("CartPole-v1")                  # returns the id, or ValueError naming rl.env
+    check_env_id("CartPole-v1")                  # returns the id, or ValueError naming task.env
     shapes = env_shapes("CartPole-v1", {})
     shapes.obs_dim, shapes.num_actions, shapes.discrete   # 4, 2, True
 """
@@ -36,7 +36,7 @@ def check_env_id(env_id: str) -> str:
         return env_id
     close = difflib.get_close_matches(env_id, list(gym.envs.registry), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(f"rl.env: unknown Gymnasium environment {env_id!r}{hint}")
+    raise ValueError(f"task.env: unknown Gymnasium environment {env_id!r}{hint}")
 
 
 def make_env(env_id: str, env_config: dict[str, Any]) -> gym.Env:
@@ -45,9 +45,9 @@ def make_env(env_id: str, env_config: dict[str, Any]) -> gym.Env:
     try:
         return gym.make(env_id, **env_config)
     except gym.error.DependencyNotInstalled as err:
-        raise ValueError(f"rl.env: {env_id!r} needs an extra package: {err}") from None
+        raise ValueError(f"task.env: {env_id!r} needs an extra package: {err}") from None
     except TypeError as err:
-        raise ValueError(f"rl.env_config: {env_id!r} rejected {env_config}: {err}") from None
+        raise ValueError(f"task.env_config: {env_id!r} rejected {env_config}: {err}") from None
 
 
 def env_shapes(env_id: str, env_config: dict[str, Any]) -> EnvShapes:
@@ -68,7 +68,7 @@ def _env_shapes(env_id: str, env_config_json: str) -> EnvShapes:
         env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
         raise ValueError(
-            f"rl.env: {env_id!r} has observation space {obs_space}; only flat Box "
+            f"task.env: {env_id!r} has observation space {obs_space}; only flat Box "
             "observations are supported"
         )
     if isinstance(act_space, gym.spaces.Discrete):
@@ -76,6 +76,6 @@ def _env_shapes(env_id: str, env_config_json: str) -> EnvShapes:
     if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
         return EnvShapes(int(obs_space.shape[0]), int(np.prod(act_space.shape)), False)
     raise ValueError(
-        f"rl.env: {env_id!r} has action space {act_space}; only Discrete or 1-D Box actions "
+        f"task.env: {env_id!r} has action space {act_space}; only Discrete or 1-D Box actions "
         "are supported"
     )

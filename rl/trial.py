@@ -36,7 +36,7 @@ ALGORITHM = "algorithm"
 def resources(cfg: RLTrialConfig, num_cpus: float) -> list[dict[str, float]]:
     """Placement-group bundles of one trial given `num_cpus` CPUs: the trial process (driver
     and local learner, plus learner GPUs) first, then one bundle per env runner."""
-    entry = get_algo(cfg.rl.algo)
+    entry = get_algo(cfg.task.algo)
     request = entry.algorithm_class.default_resource_request(entry.build(cfg, num_cpus))
     return [{k: float(v) for k, v in bundle.items()} for bundle in request.bundles]
 
@@ -93,15 +93,15 @@ def _drop_empty_logdir(algo: Algorithm) -> None:
 def train(
     cfg: RLTrialConfig, reporter: Reporter, num_cpus: float, trial_dir: str | None = None
 ) -> dict[str, float]:
-    """Train until `rl.max_env_steps` env steps or `rl.target_return`; returns the last report.
+    """Train until `task.max_env_steps` env steps or `task.target_return`; returns the last report.
 
     Reports the standard metrics every iteration, writes `trial_dir/checkpoints/latest` every
-    `rl.checkpoint_interval_iters` iterations and at the end (passing it with that report),
+    `task.checkpoint_interval_iters` iterations and at the end (passing it with that report),
     and resumes from `reporter.latest_checkpoint()` when there is one. A NaN or infinite loss
     or return raises TrialDiverged. Without `trial_dir`, checkpoints go to a temporary folder.
     """
-    rl = cfg.rl
-    entry = get_algo(rl.algo)
+    task = cfg.task
+    entry = get_algo(task.algo)
     params = cfg.num_params
     config = entry.build(cfg, num_cpus)
     root = trial_checkpoints(Path(trial_dir or tempfile.mkdtemp(prefix="rl-trial-")))
@@ -125,13 +125,13 @@ def train(
                 train_time_s=time_before + elapsed,
                 tokens_per_s=(env_steps(result) - tokens_before) / elapsed,
             )
-            check_finite(metrics, rl.learning_rate)
+            check_finite(metrics, task.learning_rate)
             ret = metrics.get(EPISODE_RETURN)
-            done = metrics[TOKENS] >= rl.max_env_steps or (
-                rl.target_return is not None and ret is not None and ret >= rl.target_return
+            done = metrics[TOKENS] >= task.max_env_steps or (
+                task.target_return is not None and ret is not None and ret >= task.target_return
             )
             checkpoint_dir = None
-            if done or step % rl.checkpoint_interval_iters == 0:
+            if done or step % task.checkpoint_interval_iters == 0:
                 checkpoint_dir = _save(algo, root, step, metrics[TRAIN_TIME_S])
             if done:
                 metrics[DONE] = 1.0

@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, AssertionError, OSError) as err:
         # Raised while building a trial (a data file, an RL environment): name the spec.
         text = " ".join(str(err).split()) or err.__class__.__name__
-        key = "rl.env_config: " if spec.is_rl and not text.startswith("rl.") else ""
+        key = "task.env_config: " if spec.is_rl and not text.startswith("task.") else ""
         raise SpecError(f"{args.spec}: {key}{text}") from None
     if args.dry_run:
         print(render_plan(plan))

@@ -153,7 +153,7 @@ def _size_assignment(size: str | float) -> dict[str, Any]:
 
 def _forward_flops(spec: SweepSpec, point: dict[str, Any]) -> tuple[Any, int]:
     cfg = spec.trial_config(point)
-    return cfg, cfg.task.counts(cfg.model_config_resolved())[2]  # what the trainer will count
+    return cfg, cfg.counts()[2]  # what the trainer will count
 
 
 def auto_sizes(spec: SweepSpec, assignment: dict[str, Any], budget: float) -> list[float]:

@@ -96,7 +96,7 @@ def continuation(
     origin = read_sweep_origin(folder, "--continue")
     if origin.task not in CONTINUABLE_TASKS:
         raise SpecError(
-            f"--continue: {folder} trains {origin.task or 'rl'}; only "
+            f"--continue: {folder} trains {origin.task}; only "
             f"{' and '.join(CONTINUABLE_TASKS)} sweeps continue from their checkpoints"
         )
     if name == folder.name:

@@ -45,6 +45,7 @@ from sweeps.spec import (
     SweepSpec,
     read_with_overrides,
     read_yaml,
+    refuse_rl_section,
     spec_from_dict,
 )
 from sweeps.tables import read_csv_rows
@@ -163,9 +164,7 @@ def read_sweep_origin(folder: str | Path, where: str = "from.sweep") -> SweepOri
         spec = spec_from_dict(section, source=str(folder / SPEC_FILE), name=folder.name)
     except SpecError as err:
         raise SpecError(f"{where}: {err}") from None
-    task = getattr(spec.base, "task", None)
-    kind = task.type if task is not None else None
-    return SweepOrigin(folder, stage, spec.search, kind, section)
+    return SweepOrigin(folder, stage, spec.search, spec.base.task.type, section)
 
 
 @dataclass(frozen=True)
@@ -246,9 +245,8 @@ def pipeline_from_dict(raw: dict[str, Any], source: str, name: str | None = None
 
 def _check_link(spec: SweepSpec, src: StageSource, stages: list[Stage], where: str) -> None:
     """The stage's task must be able to start from the upstream task's checkpoints."""
-    task = getattr(spec.base, "task", None)
-    allowed = type(task).init_from_tasks if task is not None else ()
-    kind = task.type if task is not None else "rl"
+    allowed = type(spec.base.task).init_from_tasks
+    kind = spec.base.task.type
     if not allowed:
         raise SpecError(
             f"{where}.task.type: {kind} cannot start from a checkpoint; "
@@ -258,16 +256,17 @@ def _check_link(spec: SweepSpec, src: StageSource, stages: list[Stage], where: s
         upstream = read_sweep_origin(src.sweep, f"{where}.from.sweep").task
     else:
         upstream_spec = next(s for s in stages if s.name == src.stage).spec
-        upstream = getattr(getattr(upstream_spec.base, "task", None), "type", None)
+        upstream = upstream_spec.base.task.type
     if upstream not in allowed:
         raise SpecError(
-            f"{where}.task.type: {kind} cannot start from a checkpoint of a {upstream or 'rl'} "
+            f"{where}.task.type: {kind} cannot start from a checkpoint of a {upstream} "
             f"task ({src.origin}); it starts from {', '.join(allowed)} checkpoints"
         )
 
 
 def pipeline_from_raw(raw: dict[str, Any], source: str, name: str | None = None) -> PipelineSpec:
     """A sweep mapping with `stages:` (overrides already applied) -> PipelineSpec."""
+    refuse_rl_section(raw, source)
     allowed = (*SWEEP_KEYS, *TRIAL_KEYS, "stages")
     unknown = [k for k in raw if k not in allowed]
     if unknown:

@@ -23,6 +23,7 @@ from contract.results import BUDGET
 from sweeps import compute
 from sweeps.resources import WorkerResources
 from sweeps.spec import SweepSpec
+from trainers.config import AnyTrialConfig
 
 ID_LENGTH = 10
 LINK_KEYS = ("model", "task.init_from")
@@ -39,8 +40,8 @@ class TrialPoint:
     """Short readable prefix for folder names, e.g. gpt-50k_f0.3_s1."""
     assignment: dict[str, Any]
     """Swept values by dotted path."""
-    config: Any
-    """The validated TrialConfig (or RLTrialConfig)."""
+    config: AnyTrialConfig
+    """The validated trial config (TrialConfig, or RLTrialConfig for an RL trial)."""
     resources: WorkerResources
     params: int
     params_total: int
@@ -117,19 +118,12 @@ def make_trial(
 ) -> TrialPoint:
     """Build one TrialPoint; `train_tokens` is the size of its data split (counted if None)."""
     config = spec.trial_config(assignment)
-    if train_tokens is None and not spec.is_rl:
-        train_tokens = config.train_size()
-    # RL trials count the policy/value networks RLlib builds for the env, not the bare preset;
-    # a task counts the model it trains (a classifier: backbone without LM head, plus head).
-    if spec.is_rl:
-        params, params_total, fwd_flops = (
-            config.num_params,
-            config.num_params_total,
-            config.flops_per_token,
-        )
-    else:
-        params, params_total, fwd_flops = config.task.counts(config.model_config_resolved())
-    tokens = config.num_tokens() if spec.is_rl else config.num_tokens(train_tokens)
+    if train_tokens is None:
+        train_tokens = config.train_size()  # None for RL: it samples from its environment
+    # Each kind counts what it trains: a classifier its backbone without LM head plus its head,
+    # an RL trial the policy/value networks RLlib builds for the env, not the bare preset.
+    params, params_total, fwd_flops = config.counts()
+    tokens = config.num_tokens(train_tokens)
     resources = spec.resources.for_size(config.model.size)
     return TrialPoint(
         trial_id=trial_id(config),

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from rl.config import RLTrialConfig
+from rl.config import RL_TASK, RLTask, RLTrialConfig
 from sweeps.compute import ComputeConfig
 from sweeps.logging_config import LoggingConfig
 from sweeps.pipeline import StageSource
@@ -62,13 +62,24 @@ def _allow_objective_lists(search: dict[str, Any]) -> None:
         search[key] = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]}
 
 
+def _add_rl_task(task: dict[str, Any], defs: dict[str, Any]) -> None:
+    """Make `task: {type: rl, ...}` one more member of the trial config's task union: RL's
+    options sit under `task:` as every other task's do (`type: rl` selects them, so the schema
+    requires it, as the spec does)."""
+    _merge_defs(defs, RLTrialConfig, allow_axes=True)  # puts RLTask (with axes) into defs
+    defs[RLTask.__name__]["required"] = ["type"]
+    union = next(node for node in task["anyOf"] if "oneOf" in node)
+    ref = f"#/$defs/{RLTask.__name__}"
+    union["oneOf"].append({"$ref": ref})
+    union["discriminator"]["mapping"][RL_TASK] = ref
+
+
 def spec_json_schema() -> dict[str, Any]:
-    """The schema of every file `sweeps.run` accepts: a sweep of trial configs (lm, mlm, ...),
-    an RL sweep (`rl:`), or a pipeline whose `stages:` each hold the same sections."""
+    """The schema of every file `sweeps.run` accepts: a sweep of trial configs (lm, mlm, ...,
+    rl), or a pipeline whose `stages:` each hold the same sections."""
     defs: dict[str, Any] = {}
-    trial = _merge_defs(defs, TrialConfig, allow_axes=True)
-    rl_trial = _merge_defs(defs, RLTrialConfig, allow_axes=True)
-    sections = {**trial.get("properties", {}), **rl_trial.get("properties", {})}
+    sections = dict(_merge_defs(defs, TrialConfig, allow_axes=True).get("properties", {}))
+    _add_rl_task(sections["task"], defs)
     for model in (SearchConfig, ResourcesConfig, RunOptions, ComputeConfig, LoggingConfig):
         defs[model.__name__] = _merge_defs(defs, model, allow_axes=False)
     _allow_objective_lists(defs["SearchConfig"]["properties"])

@@ -1,9 +1,9 @@
 """Sweep YAML -> typed, frozen, validated `SweepSpec`.
 
 The file holds sweep-level sections (``name``, ``search``, ``resources``, ``run``) and the
-trial config (``model``, ``data``, ``optim``, ``trainer``, ``seed``; or ``rl`` for RL sweeps),
-in which any field may be an axis (see `sweeps.space`). Every mistake becomes one `SpecError`
-line naming the file and the dotted key.
+trial config (``model``, ``data``, ``optim``, ``trainer``, ``task``, ``seed``; an RL sweep is
+``task: {type: rl, ...}`` with ``model`` and ``seed``), in which any field may be an axis (see
+`sweeps.space`). Every mistake becomes one `SpecError` line naming the file and the dotted key.
 
     spec = load_spec("sweeps/smoke.yaml", overrides=["optim.lr=1e-3"])
     spec.axes["model.size"].values     # ("gpt-20k", "gpt-100k")
@@ -29,6 +29,7 @@ from pydantic import (
 
 from contract.metrics import EVAL_LOSS
 from contract.results import BUDGET
+from rl.config import RL_TASK, RLTrialConfig
 from sweeps.compute import ComputeConfig
 from sweeps.compute import check as check_compute
 from sweeps.errors import SpecError, format_validation_error
@@ -36,11 +37,14 @@ from sweeps.logging_config import LoggingConfig, check_installed
 from sweeps.resources import ResourcesConfig
 from sweeps.space import Axis, SpaceError, extract_axes, set_dotted
 from sweeps.strict import check_axis_kinds, check_values, load_yaml
-from trainers.config import TrialConfig
+from trainers.config import AnyTrialConfig, TrialConfig
+from trainers.tasks import TASKS
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 SWEEP_KEYS = ("name", "description", "search", "resources", "run", "compute", "logging")
-TRIAL_KEYS = ("model", "data", "optim", "trainer", "task", "seed", "rl")
+TRIAL_KEYS = ("model", "data", "optim", "trainer", "task", "seed")
+TASK_TYPES = (*sorted(TASKS), RL_TASK)
+"""Every `task.type` a sweep accepts: the trainers' tasks and RL."""
 
 
 class SchedulerConfig(BaseModel):
@@ -132,10 +136,18 @@ class RunOptions(BaseModel):
     """On resume, run again trials that ended in error (default: keep their failure)."""
 
 
-def is_rl_trial(config: Any) -> bool:
-    """The one test of "is this an RL trial?": its config is not a `TrialConfig` (the RL
-    trial config, `rl.config.RLTrialConfig`, is what an `rl:` section selects)."""
-    return not isinstance(config, TrialConfig)
+def trial_config_class(tree: dict[str, Any]) -> type[TrialConfig] | type[RLTrialConfig]:
+    """The one decision of which kind of trial a config tree describes, by its `task.type`:
+    `rl` is an RL trial (`RLTrialConfig`), any other task a trainers' `TrialConfig`. The spec
+    and a trial's own process both choose with it."""
+    task = tree.get("task")
+    is_rl = isinstance(task, dict) and task.get("type") == RL_TASK
+    return RLTrialConfig if is_rl else TrialConfig
+
+
+def is_rl_trial(config: AnyTrialConfig) -> bool:
+    """Whether a validated trial config is an RL trial (its class, see `trial_config_class`)."""
+    return isinstance(config, RLTrialConfig)
 
 
 class SweepSpec(BaseModel):
@@ -155,7 +167,8 @@ class SweepSpec(BaseModel):
     logging: LoggingConfig = LoggingConfig()
     """Experiment trackers (TensorBoard, W&B, MLflow) that see every trial."""
     base: Any
-    """The trial config with every axis at its first value (TrialConfig or RLTrialConfig)."""
+    """The trial config with every axis at its first value (an `AnyTrialConfig`: TrialConfig
+    or RLTrialConfig)."""
     axes: dict[str, Axis] = {}
     """Swept fields by dotted path, replicate seeds included."""
     source: str = "<spec>"
@@ -165,7 +178,7 @@ class SweepSpec(BaseModel):
     def is_rl(self) -> bool:
         return is_rl_trial(self.base)
 
-    def trial_config(self, assignment: dict[str, Any]) -> Any:
+    def trial_config(self, assignment: dict[str, Any]) -> AnyTrialConfig:
         """The validated trial config with the axes set to `assignment`."""
         # Only what the YAML set: re-validating defaults as if written would trip validators
         # that reject options the user never chose (e.g. a BPE vocab for a byte tokenizer).
@@ -260,6 +273,7 @@ def spec_from_dict(
     raw: dict[str, Any], source: str = "<spec>", name: str | None = None
 ) -> SweepSpec:
     """Validate a raw mapping (a loaded YAML plus overrides) into a SweepSpec."""
+    refuse_rl_section(raw, source)
     unknown = [k for k in raw if k not in SWEEP_KEYS + TRIAL_KEYS]
     if unknown:
         raise SpecError(
@@ -270,7 +284,8 @@ def spec_from_dict(
         fixed, axes = extract_axes(trial_raw)
     except SpaceError as err:
         raise SpecError(f"{source}: {err}") from None
-    config_cls = _trial_config_class(trial_raw)
+    _check_task_type(fixed, axes, source)
+    config_cls = trial_config_class(fixed)
     try:
         base = config_cls.model_validate(fixed)
     except ValidationError as err:
@@ -316,12 +331,38 @@ def load_spec(path: str | Path, overrides: list[str] = (), name: str | None = No
     return spec_from_dict(read_with_overrides(path, overrides), source=str(path), name=name)
 
 
-def _trial_config_class(trial_raw: dict[str, Any]) -> type[BaseModel]:
-    if "rl" not in trial_raw:
-        return TrialConfig
-    from rl.config import RLTrialConfig
+def refuse_rl_section(raw: dict[str, Any], source: str) -> None:
+    """The top-level `rl:` section became the task `rl`: say exactly what to write instead."""
+    if "rl" not in raw:
+        return
+    parts = [raw.get("task"), raw["rl"]]  # a --set rl.X on a new file lands beside its task
+    options = {k: v for part in parts if isinstance(part, dict) for k, v in part.items()}
+    options.pop("type", None)
+    now = yaml.safe_dump(
+        {"task": {"type": RL_TASK, **options}}, default_flow_style=True, sort_keys=False, width=1e9
+    ).strip()
+    raise SpecError(f"{source}: rl: RL settings are now a task; replace rl: with {now}")
 
-    return RLTrialConfig
+
+def _check_task_type(fixed: dict[str, Any], axes: dict[str, Axis], source: str) -> None:
+    """Name every valid task type (RL included) and the sections an RL trial has; RL trials
+    cannot share a sweep with others, since every trial of a sweep is validated as one kind."""
+    task = fixed.get("task")
+    kind = task.get("type") if isinstance(task, dict) else None
+    if kind is not None and kind not in TASK_TYPES:
+        raise SpecError(
+            f"{source}: task.type: {kind!r} is not a known task; valid: {', '.join(TASK_TYPES)}"
+        )
+    axis = axes.get("task.type")
+    if axis is not None and RL_TASK in axis.values and set(axis.values) != {RL_TASK}:
+        raise SpecError(f"{source}: task.type: rl trials need a sweep of their own, not an axis")
+    if trial_config_class(fixed) is RLTrialConfig:
+        extra = [key for key in fixed if key not in RLTrialConfig.model_fields]
+        if extra:
+            raise SpecError(
+                f"{source}: {extra[0]}: an rl task learns from its environment and takes no "
+                f"{extra[0]} section; valid: {', '.join(RLTrialConfig.model_fields)}"
+            )
 
 
 def _check_rl_resources(spec: SweepSpec) -> None:
@@ -338,12 +379,12 @@ def _check_rl_resources(spec: SweepSpec) -> None:
     for key, gpus in asked:
         if gpus:
             raise SpecError(
-                f"{spec.source}: {key}: RL trials take GPUs through rl.num_learner_gpus; "
+                f"{spec.source}: {key}: RL trials take GPUs through task.num_learner_gpus; "
                 "set that instead"
             )
     if res.workers > 1:
         raise SpecError(
-            f"{spec.source}: resources.workers: RL trials scale with rl.num_env_runners, "
+            f"{spec.source}: resources.workers: RL trials scale with task.num_env_runners, "
             "not Train workers; leave workers at 1"
         )
 

@@ -25,8 +25,8 @@ from ray.tune.trainable import wrap_function
 from contract.results import ATTEMPTS_FILE, ERROR_FILE, TRIALS_DIR, trial_checkpoints
 from sweeps.plan import TrialPoint, make_trial
 from sweeps.resources import WorkerResources
-from sweeps.spec import is_rl_trial, spec_from_dict
-from trainers.config import TrialConfig
+from sweeps.spec import is_rl_trial, spec_from_dict, trial_config_class
+from trainers.config import AnyTrialConfig
 
 PLANNED: dict[str, TrialPoint] = {}
 """Planned trials of this driver by trial id: the callbacks and the scheduler look them up."""
@@ -42,7 +42,6 @@ def trial_payload(point: TrialPoint) -> dict[str, Any]:
         "trial_id": point.trial_id,
         "dirname": point.dirname,
         "assignment": point.assignment,
-        "rl": is_rl_trial(point.config),
         # Only what was set: validating defaults as if written would trip validators that
         # reject options the user never chose (the spec validates its trees the same way).
         "config": point.config.model_dump(mode="json", exclude_unset=True),
@@ -78,12 +77,10 @@ def point_of(trial: Any) -> TrialPoint:
     return point
 
 
-def trial_config(payload: dict[str, Any]) -> Any:
-    if payload["rl"]:
-        from rl.config import RLTrialConfig
-
-        return RLTrialConfig.model_validate(payload["config"])
-    return TrialConfig.model_validate(payload["config"])
+def trial_config(payload: dict[str, Any]) -> AnyTrialConfig:
+    """A planned trial's config, validated once in its own process; its `task.type` says which
+    kind it is, as it did for the spec."""
+    return trial_config_class(payload["config"]).model_validate(payload["config"])
 
 
 def _failure_text(err: BaseException) -> str:

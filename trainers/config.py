@@ -1,7 +1,8 @@
 """The typed configuration of one trial: what a trainer needs to run, and nothing about Ray.
 
 A sweep spec expands into many `TrialConfig`s (one per trial); a trainer's loop takes one. The
-training method is `task.type`, with its options in `task:`.
+training method is `task.type`, with its options in `task:`. An RL trial (`task: {type: rl}`)
+is `rl.config.RLTrialConfig`; both kinds offer `AnyTrialConfig`, all the planner asks of one.
 
     cfg = TrialConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.2})
     steps = cfg.num_steps(train_tokens=cfg.train_size())
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,6 +22,31 @@ from models.spec import ModelSpec
 from trainers.tasks import TASKS, LMTask, TaskConfig
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class AnyTrialConfig(Protocol):
+    """What the planner and the runner ask of a trial config of either kind: `TrialConfig`
+    (the trainers' tasks) or `rl.config.RLTrialConfig` (`task: {type: rl}`). Both implement it,
+    so only `sweeps.spec` needs to tell them apart."""
+
+    model: ModelSpec
+    task: Any
+    """The task section: its `type`, and the class attribute `init_from_tasks`."""
+    seed: int
+
+    def counts(self) -> tuple[int, int, int]:
+        """(params, params_total, forward FLOPs per token) of what the trial trains."""
+        ...
+
+    def train_size(self) -> int | None:
+        """Size of the training split in the unit `num_tokens` takes; None if it has none."""
+        ...
+
+    def num_tokens(self, train_tokens: int) -> int:
+        """Data the trial consumes (tokens, samples or env steps) given its split's size."""
+        ...
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]: ...
 
 
 class OptimConfig(BaseModel):
@@ -213,6 +239,11 @@ class TrialConfig(BaseModel):
         return self.task.resolve_model(
             self.model.resolve(vocab_size=self.data.vocab_size), self.model
         )
+
+    def counts(self) -> tuple[int, int, int]:
+        """(params, params_total, forward FLOPs per token) of the model the task trains,
+        analytically (a classifier: its backbone without the LM head, plus its head)."""
+        return self.task.counts(self.model_config_resolved())
 
     def train_size(self) -> int:
         """Size of the trial's training split, in the unit `num_steps` and `num_tokens` take:

@@ -1,4 +1,4 @@
-"""The RLlib algorithms a trial can run, by the name used in ``rl.algo``.
+"""The RLlib algorithms a trial can run, by the name used in ``task.algo``.
 
 Each entry carries the algorithm *class* (Tune and `default_resource_request` need it; naming
 an algorithm by string makes RLlib import every algorithm it ships, and one of them fails
@@ -36,11 +36,11 @@ ALGOS: dict[str, AlgoEntry] = {
     "ppo": AlgoEntry(PPO, ppo.build),
     "dqn": AlgoEntry(DQN, dqn.build),
 }
-"""Algorithms by ``rl.algo`` name."""
+"""Algorithms by ``task.algo`` name."""
 
 
 def get_algo(name: str) -> AlgoEntry:
     """The entry for `name`; ValueError listing the valid names if there is none."""
     if name not in ALGOS:
-        raise ValueError(f"rl.algo: unknown algorithm {name!r}; valid: {', '.join(ALGOS)}")
+        raise ValueError(f"task.algo: unknown algorithm {name!r}; valid: {', '.join(ALGOS)}")
     return ALGOS[name]

@@ -41,17 +41,17 @@ def apply_common(
     config: ConfigT, cfg: RLTrialConfig, num_cpus: float, model_config: DefaultModelConfig
 ) -> ConfigT:
     """Set environment, env runners, learner placement, network and seed on `config`."""
-    rl = cfg.rl
+    task = cfg.task
     return (
-        config.environment(rl.env, env_config=dict(rl.env_config))
+        config.environment(task.env, env_config=dict(task.env_config))
         .env_runners(
-            num_env_runners=rl.env_runners_for(num_cpus),
-            num_envs_per_env_runner=rl.num_envs_per_env_runner,
-            num_cpus_per_env_runner=rl.cpus_per_env_runner,
+            num_env_runners=task.env_runners_for(num_cpus),
+            num_envs_per_env_runner=task.num_envs_per_env_runner,
+            num_cpus_per_env_runner=task.cpus_per_env_runner,
         )
         # One local learner in the trial's own process: these networks are far too small for
         # data-parallel learners to pay off, and it keeps a trial's footprint to its bundles.
-        .learners(num_learners=0, num_gpus_per_learner=rl.num_learner_gpus)
+        .learners(num_learners=0, num_gpus_per_learner=task.num_learner_gpus)
         .rl_module(model_config=model_config)
         .debugging(seed=cfg.seed, log_level="WARN")
     )

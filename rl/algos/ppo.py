@@ -20,23 +20,23 @@ from rl.envs import env_shapes
 
 def build(cfg: RLTrialConfig, num_cpus: float) -> PPOConfig:
     """The PPO config of trial `cfg` when the trial is given `num_cpus` CPUs."""
-    rl = cfg.rl
-    env_shapes(rl.env, rl.env_config)  # fail here, with the field named, on unusable spaces
+    task = cfg.task
+    env_shapes(task.env, task.env_config)  # fail here, with the field named, on unusable spaces
     config = apply_common(
         PPOConfig(), cfg, num_cpus, trunk_model_config(cfg, vf_share_layers=False)
     )
     return config.training(
-        lr=rl.learning_rate,
-        gamma=rl.gamma,
-        grad_clip=rl.grad_clip,
-        train_batch_size_per_learner=rl.train_batch_size,
-        minibatch_size=rl.minibatch_size,
-        num_epochs=rl.num_epochs,
-        lambda_=rl.gae_lambda,
-        clip_param=rl.clip_param,
-        vf_loss_coeff=rl.vf_loss_coeff,
-        entropy_coeff=rl.entropy_coeff,
-        use_kl_loss=rl.use_kl_loss,
+        lr=task.learning_rate,
+        gamma=task.gamma,
+        grad_clip=task.grad_clip,
+        train_batch_size_per_learner=task.train_batch_size,
+        minibatch_size=task.minibatch_size,
+        num_epochs=task.num_epochs,
+        lambda_=task.gae_lambda,
+        clip_param=task.clip_param,
+        vf_loss_coeff=task.vf_loss_coeff,
+        entropy_coeff=task.entropy_coeff,
+        use_kl_loss=task.use_kl_loss,
         # RLlib zeroes the value loss's gradient where the squared error exceeds this, which
         # stalls the critic on tasks whose returns are in the hundreds (CartPole: up to 500).
         vf_clip_param=float("inf"),

@@ -8,18 +8,18 @@ from torch import nn
 
 from models import ModelSpec
 from rl.algos import ALGOS, get_algo
-from rl.config import RLConfig, RLTrialConfig
+from rl.config import RLTask, RLTrialConfig
 from rl.trial import resources
 
 
 def _cfg(algo: str = "ppo", env: str = "CartPole-v1", size: str = "mlp-20k", **rl) -> RLTrialConfig:
-    return RLTrialConfig(model=ModelSpec(size=size), rl=RLConfig(algo=algo, env=env, **rl), seed=7)
+    return RLTrialConfig(model=ModelSpec(size=size), task=RLTask(algo=algo, env=env, **rl), seed=7)
 
 
 def test_registry_holds_algorithm_classes_not_names():
     assert set(ALGOS) == {"ppo", "dqn"}
     assert [entry.algorithm_class.__name__ for entry in ALGOS.values()] == ["PPO", "DQN"]
-    with pytest.raises(ValueError, match=r"rl.algo: unknown algorithm 'sac'; valid: ppo, dqn"):
+    with pytest.raises(ValueError, match=r"task.algo: unknown algorithm 'sac'; valid: ppo, dqn"):
         get_algo("sac")
 
 
@@ -46,7 +46,7 @@ def test_dqn_config_carries_the_typed_settings():
 
 
 def test_dqn_rejects_continuous_actions():
-    with pytest.raises(ValueError, match="rl.algo: dqn needs a Discrete action space"):
+    with pytest.raises(ValueError, match="task.algo: dqn needs a Discrete action space"):
         get_algo("dqn").build(_cfg("dqn", env="Pendulum-v1"), num_cpus=2)
 
 
@@ -62,7 +62,7 @@ def test_dqn_rejects_continuous_actions():
 )
 def test_analytic_param_count_matches_the_built_rl_module(algo, env, size, activation):
     cfg = RLTrialConfig(
-        model=ModelSpec(size=size, activation=activation), rl=RLConfig(algo=algo, env=env)
+        model=ModelSpec(size=size, activation=activation), task=RLTask(algo=algo, env=env)
     )
     entry = get_algo(algo)
     module = entry.build(cfg, num_cpus=2).get_rl_module_spec(env=gym.make(env)).build()

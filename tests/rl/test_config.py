@@ -1,4 +1,4 @@
-"""RLConfig / RLTrialConfig: defaults, derived values and one-line errors naming the field."""
+"""RLTask / RLTrialConfig: defaults, derived values and one-line errors naming the field."""
 
 from __future__ import annotations
 
@@ -9,17 +9,19 @@ from pathlib import Path
 import pytest
 
 from models import ModelSpec, training_flops
-from rl.config import RLConfig, RLTrialConfig
+from rl.config import RLTask, RLTrialConfig
 
 
 def test_defaults_and_data_axis():
-    cfg = RLTrialConfig(rl=RLConfig(max_env_steps=50_000))
-    assert cfg.num_tokens() == 50_000
+    cfg = RLTrialConfig(task=RLTask(max_env_steps=50_000))
+    assert cfg.task.type == "rl"
+    assert cfg.num_tokens() == cfg.num_tokens(cfg.train_size()) == 50_000
+    assert cfg.train_size() is None  # sampled from the environment: no training split
     assert cfg.model.size == "mlp-20k"
     assert cfg.policy_mlp.hidden_sizes == (128, 128)
-    assert cfg.rl.learning_rate == 1e-3
-    assert RLConfig(algo="dqn").learning_rate == 5e-4
-    assert RLConfig(lr=3e-4).learning_rate == 3e-4
+    assert cfg.task.learning_rate == 1e-3
+    assert RLTask(algo="dqn").learning_rate == 5e-4
+    assert RLTask(lr=3e-4).learning_rate == 3e-4
 
 
 def test_config_does_not_import_ray():
@@ -36,26 +38,26 @@ def test_config_does_not_import_ray():
     ("num_cpus", "runners"), [(1, 0), (1.5, 0), (2, 1), (2.9, 1), (4, 3), (16, 15)]
 )
 def test_auto_env_runners_leave_one_cpu_to_the_learner(num_cpus, runners):
-    assert RLConfig().env_runners_for(num_cpus) == runners
+    assert RLTask().env_runners_for(num_cpus) == runners
 
 
 def test_explicit_env_runners_and_fractional_cpus():
-    assert RLConfig(num_env_runners=3).env_runners_for(1) == 3
-    assert RLConfig(cpus_per_env_runner=0.5).env_runners_for(2) == 2
+    assert RLTask(num_env_runners=3).env_runners_for(1) == 3
+    assert RLTask(cpus_per_env_runner=0.5).env_runners_for(2) == 2
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"rl": {"env": "Foo-v0"}}, "rl.env: unknown Gymnasium environment 'Foo-v0'"),
-        ({"rl": {"env": "CartPol-v1"}}, "did you mean CartPole-v1"),
+        ({"task": {"env": "Foo-v0"}}, "task.env: unknown Gymnasium environment 'Foo-v0'"),
+        ({"task": {"env": "CartPol-v1"}}, "did you mean CartPole-v1"),
         ({"model": {"size": "gpt-1m"}}, "model.size: RL policies use mlp presets, got gpt-1m"),
         ({"model": {"size": "mlp-5k", "d_in": 8}}, "model.d_in"),
         ({"model": {"size": "mlp-5k", "dropout": 0.1}}, "model.dropout"),
-        ({"rl": {"minibatch_size": 5000}}, "rl.minibatch_size (5000) must be <="),
-        ({"rl": {"num_env_runners": -1}}, "rl.num_env_runners must be >= 0"),
-        ({"rl": {"algo": "a2c"}}, "'ppo' or 'dqn'"),
-        ({"rl": {"learning_rate": 1e-3}}, "learning_rate"),
+        ({"task": {"minibatch_size": 5000}}, "task.minibatch_size (5000) must be <="),
+        ({"task": {"num_env_runners": -1}}, "task.num_env_runners must be >= 0"),
+        ({"task": {"algo": "a2c"}}, "'ppo' or 'dqn'"),
+        ({"task": {"learning_rate": 1e-3}}, "learning_rate"),
     ],
 )
 def test_user_mistakes_name_the_field(raw, message):
@@ -76,10 +78,11 @@ def test_analytic_counts_without_rllib():
     assert ppo.trunk_widths == (4, 128, 128)
     assert ppo.num_params == 2 * 17_152 + (128 * 2 + 2) + (128 + 1)
     assert ppo.num_params_total == ppo.num_params and ppo.flops_per_token == 2 * ppo.num_params
-    dqn = RLTrialConfig(rl=RLConfig(algo="dqn"))
+    dqn = RLTrialConfig(task=RLTask(algo="dqn"))
     assert dqn.num_params == 17_152 + (128 * 2 + 2) + (128 + 1)
     # A Box action needs a mean and a log-std per dimension.
-    pendulum = RLTrialConfig(model=ModelSpec(size="mlp-1k"), rl=RLConfig(env="Pendulum-v1"))
+    pendulum = RLTrialConfig(model=ModelSpec(size="mlp-1k"), task=RLTask(env="Pendulum-v1"))
     assert pendulum.num_params == 2 * (3 * 24 + 24 + 24 * 24 + 24) + (24 * 2 + 2) + (24 + 1)
     # The planner's FLOP estimate works on it like on any model config.
     assert training_flops(ppo, 1000) == 3 * ppo.flops_per_token * 1000
+    assert ppo.counts() == (ppo.num_params, ppo.num_params, ppo.flops_per_token)

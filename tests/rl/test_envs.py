@@ -14,7 +14,7 @@ def test_known_ids_pass_through():
 
 
 def test_unknown_id_names_the_field_and_suggests():
-    with pytest.raises(ValueError, match=r"rl.env: unknown Gymnasium environment 'Foo-v0'"):
+    with pytest.raises(ValueError, match=r"task.env: unknown Gymnasium environment 'Foo-v0'"):
         check_env_id("Foo-v0")
     with pytest.raises(ValueError, match="did you mean Pendulum-v1"):
         check_env_id("Pendulum-v2")
@@ -35,7 +35,7 @@ def test_env_config_reaches_gymnasium_make():
 
 
 def test_bad_env_config_names_the_field():
-    with pytest.raises(ValueError, match=r"rl.env_config: 'CartPole-v1' rejected \{'foo': 1\}"):
+    with pytest.raises(ValueError, match=r"task.env_config: 'CartPole-v1' rejected \{'foo': 1\}"):
         env_shapes("CartPole-v1", {"foo": 1})
 
 
@@ -43,7 +43,7 @@ def test_missing_optional_dependency_is_one_line():
     try:
         import Box2D  # noqa: F401
     except ImportError:
-        with pytest.raises(ValueError, match=r"rl.env: 'LunarLander-v3' needs an extra package"):
+        with pytest.raises(ValueError, match=r"task.env: 'LunarLander-v3' needs an extra package"):
             env_shapes("LunarLander-v3", {})
     else:
         assert env_shapes("LunarLander-v3", {}) == EnvShapes(8, 4, True)

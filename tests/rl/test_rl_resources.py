@@ -11,7 +11,7 @@ from sweeps.cli import main
 SPEC = """\
 name: t
 model: {size: mlp-1k}
-rl: {algo: ppo, env: CartPole-v1, max_env_steps: 2000}
+task: {type: rl, algo: ppo, env: CartPole-v1, max_env_steps: 2000}
 search: {metric: env/episode_return_mean, mode: max}
 """
 

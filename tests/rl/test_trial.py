@@ -19,7 +19,7 @@ from contract.metrics import (
 )
 from models import ModelSpec
 from rl.algos import get_algo
-from rl.config import RLConfig, RLTrialConfig
+from rl.config import RLTask, RLTrialConfig
 from rl.trial import train
 from trainers.reporter import ListReporter, TrialDiverged
 
@@ -30,7 +30,7 @@ def _tiny(max_env_steps: int, **rl) -> RLTrialConfig:
     # 0 env runners (num_cpus=1 below): sampling in the trial process keeps the test to one CPU.
     return RLTrialConfig(
         model=ModelSpec(size="mlp-1k"),
-        rl=RLConfig(
+        task=RLTask(
             max_env_steps=max_env_steps,
             train_batch_size=200,
             minibatch_size=100,
@@ -95,7 +95,7 @@ def test_missing_checkpoint_folder_is_a_clear_error(ray_session, tmp_path: Path)
 def test_dqn_trial_learns_and_reports(ray_session, tmp_path: Path):
     cfg = RLTrialConfig(
         model=ModelSpec(size="mlp-1k"),
-        rl=RLConfig(
+        task=RLTask(
             algo="dqn", max_env_steps=1000, learning_starts_steps=900, replay_batch_size=32
         ),
     )

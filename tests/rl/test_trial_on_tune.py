@@ -17,7 +17,7 @@ import pytest
 from contract.metrics import DONE, EPISODE_RETURN, PARAMS, TOKENS
 from models import ModelSpec
 from rl import resources, train
-from rl.config import RLConfig, RLTrialConfig
+from rl.config import RLTask, RLTrialConfig
 
 pytestmark = pytest.mark.ray
 
@@ -54,7 +54,7 @@ def test_one_ppo_trial_through_tune(ray_session, tmp_path: Path):
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     cfg = RLTrialConfig(
         model=ModelSpec(size="mlp-1k"),
-        rl=RLConfig(max_env_steps=2000, train_batch_size=500, minibatch_size=250, num_epochs=2),
+        task=RLTask(max_env_steps=2000, train_batch_size=500, minibatch_size=250, num_epochs=2),
     )
     bundles = resources(cfg, NUM_CPUS)
     assert bundles == [{"CPU": 1.0}, {"CPU": 1.0}]  # trial process + one env runner

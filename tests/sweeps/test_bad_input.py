@@ -83,16 +83,16 @@ CASES = [
         "spec.yaml: data.dataset.paths",
     ),
     (
-        "name: r\nmodel: {size: mlp-1k}\nrl: {algo: ppo, env: CartPole-v1, "
+        "name: r\nmodel: {size: mlp-1k}\ntask: {type: rl, algo: ppo, env: CartPole-v1, "
         "env_config: {bogus: 1}}\n",
         [],
-        "spec.yaml: rl.env_config",
+        "spec.yaml: task.env_config",
     ),
     (
-        "name: r\nmodel: {size: mlp-1k}\nrl: {algo: ppo, env: CartPole-v1, "
+        "name: r\nmodel: {size: mlp-1k}\ntask: {type: rl, algo: ppo, env: CartPole-v1, "
         "env_config: {max_episode_steps: abc}}\n",
         [],
-        "spec.yaml: rl.env_config",
+        "spec.yaml: task.env_config",
     ),
 ]
 

@@ -30,7 +30,10 @@ def test_every_shipped_yaml_validates(path: Path) -> None:
     [
         "name: t\nmodle: {size: gpt-10k}\n",
         "name: t\noptim: {lrr: 0.1}\n",
-        "name: t\nrl: {algo: ppo, envv: CartPole-v1}\n",
+        "name: t\nrl: {algo: ppo, env: CartPole-v1}\n",
+        "name: t\ntask: {type: rl, envv: CartPole-v1}\n",
+        "name: t\ntask: {algo: ppo, env: CartPole-v1}\n",
+        "name: t\ntask: {type: lm, algo: ppo}\n",
         "name: t\nstages: [{name: a, trainerr: {}}]\n",
         "name: t\nstages: [{task: {type: lm}}]\n",
         "name: t\noptim: {lr: {gird: [0.1, 0.2]}}\n",
@@ -38,3 +41,8 @@ def test_every_shipped_yaml_validates(path: Path) -> None:
 )
 def test_mistakes_do_not_validate(text: str) -> None:
     assert list(VALIDATOR.iter_errors(yaml.safe_load(text)))
+
+
+def test_rl_is_one_more_task_in_the_schema() -> None:
+    text = "name: t\nmodel: {size: mlp-1k}\ntask: {type: rl, algo: ppo, max_env_steps: {grid: [1, 2]}}\n"
+    assert list(VALIDATOR.iter_errors(yaml.safe_load(text))) == []
