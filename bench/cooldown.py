@@ -37,7 +37,9 @@ from trainers.lm import train  # noqa: E402
 from trainers.reporter import Context, ListReporter  # noqa: E402
 
 
-def run_config(args: argparse.Namespace, optim: OptimConfig, steps: int, seed: int) -> TrialConfig:
+def trial_config(
+    args: argparse.Namespace, optim: OptimConfig, steps: int, seed: int
+) -> TrialConfig:
     tokens_per_step = args.batch_size * args.seq_len
     return TrialConfig(
         model=ModelSpec(size=args.size, seq_len=args.seq_len),
@@ -94,20 +96,20 @@ def main(argv: list[str] | None = None) -> None:
     wsd_gaps: dict[float, list[float]] = {}
     wsd_flops = cosine_flops = wsd_s = cosine_s = 0.0
     for seed in args.seeds:
-        reports, seconds = timed(run_config(args, wsd, args.steps, seed), args.threads)
+        reports, seconds = timed(trial_config(args, wsd, args.steps, seed), args.threads)
         wsd_s += seconds
         wsd_flops += reports[-1][FLOPS]
         points = [r for r in reports if BRANCH_FRACTION in r]
         tokens_per_step = args.batch_size * args.seq_len
         for point in points:
             steps = int(point[BRANCH_TOKENS]) // tokens_per_step
-            ref, seconds = timed(run_config(args, cosine, steps, seed), args.threads)
+            ref, seconds = timed(trial_config(args, cosine, steps, seed), args.threads)
             cosine_s += seconds
             cosine_flops += ref[-1][FLOPS]
             loss, ref_loss = point[BRANCH_EVAL_LOSS], ref[-1][EVAL_LOSS]
             fraction = point[BRANCH_FRACTION]
             if fraction < 1.0:
-                alone = run_config(args, wsd.model_copy(update={"cooldowns": ()}), steps, seed)
+                alone = trial_config(args, wsd.model_copy(update={"cooldowns": ()}), steps, seed)
                 wsd_loss = timed(alone, args.threads)[0][-1][EVAL_LOSS]
             else:
                 wsd_loss = loss  # the run's own decay is a separate WSD run to that D

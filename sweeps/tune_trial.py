@@ -100,12 +100,12 @@ def trial_main(config: dict[str, Any]) -> None:
     payload = config.get("trial")
     if payload:
         trial_id, dirname = payload["trial_id"], payload["dirname"]
-        run_config = trial_config(payload)
+        trial_cfg = trial_config(payload)
         resources = WorkerResources.model_validate(payload["resources"])
         assignment = payload.get("assignment", {})
     else:
         point = adaptive_point(config)
-        trial_id, dirname, run_config = point.trial_id, point.dirname, point.config
+        trial_id, dirname, trial_cfg = point.trial_id, point.dirname, point.config
         resources, assignment = point.resources, point.assignment
     trial_dir = Path(config["sweep_dir"]) / TRIALS_DIR / dirname
     trial_dir.mkdir(parents=True, exist_ok=True)
@@ -113,23 +113,23 @@ def trial_main(config: dict[str, Any]) -> None:
     record = {
         "trial_id": trial_id,
         "assignment": assignment,
-        "config": run_config.model_dump(mode="json"),
+        "config": trial_cfg.model_dump(mode="json"),
         "resources": resources.model_dump(mode="json"),
     }
     (trial_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
     _log_attempt(trial_dir)
     try:
-        if is_rl_trial(run_config):
+        if is_rl_trial(trial_cfg):
             from rl import train as rl_train
             from trainers.ray_worker import TrialReporter
 
             reporter = TrialReporter(trial_dir, tune.report)
-            rl_train(run_config, reporter, resources.cpus_per_worker, str(trial_dir))
+            rl_train(trial_cfg, reporter, resources.cpus_per_worker, str(trial_dir))
         else:
             from trainers.ray_worker import fit_trial
 
             fit_trial(
-                run_config,
+                trial_cfg,
                 resources,
                 trial_dir,
                 f"train-trial_id={trial_id}",

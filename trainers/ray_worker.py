@@ -94,7 +94,7 @@ def _rank_and_world() -> tuple[int, int]:
 
 def _train_loop(config: dict[str, Any]) -> None:
     """Runs on every Train worker (or in the trial process in local mode)."""
-    cfg = TrialConfig.model_validate(config["run_config"])
+    cfg = TrialConfig.model_validate(config["trial_config"])
     trial_dir = Path(config["trial_dir"])
     local = config.get("report") is not None
     # In local mode the loop runs inside the Tune trial, where ray.train's context API refuses
@@ -147,7 +147,7 @@ def fit_trial(
         )
         device = "auto" if use_gpu else "cpu"
     loop_config = {
-        "run_config": cfg.model_dump(mode="json"),
+        "trial_config": cfg.model_dump(mode="json"),
         "trial_dir": str(trial_dir),
         "num_threads": max(1, int(resources.cpus_per_worker)),
         "device": device,
