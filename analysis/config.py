@@ -29,8 +29,9 @@ class AnalysisConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    laws: tuple[LawName, ...] = ("power", "chinchilla", "frontier", "compute")
-    """Laws to fit; a law the data cannot support is skipped with the reason."""
+    laws: tuple[LawName, ...] | None = None
+    """Laws to fit; None: every law the data's design supports. A law the data cannot support
+    is skipped with the reason; one asked for by name is fitted wherever it can be."""
     x: Literal["N", "D", "C"] = "N"
     """Variable of the single-variable power law (parameters, tokens or FLOPs)."""
     predict: tuple[dict[str, float], ...] = ()

@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from analysis.backtest import BacktestResult
+from analysis.frontier_backtest import FrontierBacktest
 from analysis.laws import ChinchillaFit, Estimate, PowerLawFit
 
 
@@ -33,6 +34,10 @@ class TrustConfig(BaseModel):
     """Largest relative parameter disagreement between starts that tie on the objective."""
     max_backtest_error: float = 0.02
     """Largest acceptable mean |relative error| on held-out runs (fraction)."""
+    max_frontier_backtest_error: float = 0.5
+    """Largest acceptable mean |relative error| of Approach 1 or 2's N_opt at the held-out
+    largest budget (fraction). An optimum off by more than half is more than one step of a
+    typical IsoFLOP size grid (sizes 1.5-2x apart) away: the refit would pick another model."""
     max_relative_se: float = 0.5
     """Largest acceptable bootstrap SE / |estimate| of an exponent (ratio)."""
     max_extrapolation_decades: float = 1.5
@@ -42,7 +47,8 @@ class TrustConfig(BaseModel):
     max_resamples_at_bound: float = 0.05
     """Largest acceptable share of resamples with a parameter on the search bound (fraction)."""
     max_ratio_width: float = 10.0
-    """Largest acceptable hi/lo of a positive quantity's interval: E, A, B, N_opt, D/N (ratio)."""
+    """Largest acceptable hi/lo of a positive quantity's interval: E, N_opt, D_opt, D/N (ratio);
+    wider A and B intervals are noted, not warned about (a prefactor moves with its exponent)."""
     max_exponent_width: float = 0.2
     """Largest acceptable width hi - lo of a compute-optimal exponent a or b (dimensionless)."""
     max_prediction_width: float = 0.1
@@ -116,12 +122,18 @@ def check_at_bound(law: str, theta: np.ndarray, box: np.ndarray, cfg: TrustConfi
     return []
 
 
-RATIO_QUANTITIES = ("E", "A", "B", "N_opt", "D_opt", "tokens_per_param")
+RATIO_QUANTITIES = ("E", "N_opt", "D_opt", "tokens_per_param")
+SCALE_COEFFICIENTS = ("A", "B")
+"""Prefactors of a power law: their width is reported, never a trust warning (see width_notes)."""
 EXPONENTS = ("a", "b")
 
 
 def check_widths(law: str, estimates: dict[str, Estimate], preds, cfg: TrustConfig) -> list[str]:
-    """Intervals so wide that the quantity is not identified by the data."""
+    """Intervals so wide that the quantity is not identified by the data.
+
+    Checked: E, the exponents, N*, D*, D/N and predicted losses: what a forecast is made of.
+    The prefactors A and B are not: see ``width_notes``.
+    """
     out = []
     for name, est in estimates.items():
         if not (math.isfinite(est.lo) and math.isfinite(est.hi)):
@@ -154,6 +166,33 @@ def check_widths(law: str, estimates: dict[str, Estimate], preds, cfg: TrustConf
     return out
 
 
+def width_notes(estimates: dict[str, Estimate], cfg: TrustConfig) -> list[str]:
+    """Notes (not warnings) on prefactors A and B whose interval spans more than
+    ``max_ratio_width``.
+
+    A prefactor is almost collinear with its exponent: across resamples A moves by decades
+    while A X^-alpha, over the fitted range, barely moves. A wide A therefore says little about
+    a forecast on its own; what it does to one already shows in the exponent's and the predicted
+    loss's intervals, which stay trust warnings.
+    """
+    out = []
+    for name in SCALE_COEFFICIENTS:
+        est = estimates.get(name)
+        if est is None or not (math.isfinite(est.lo) and math.isfinite(est.hi)):
+            continue
+        if est.lo > 0 and est.hi / est.lo > cfg.max_ratio_width:
+            span = f"interval {est.lo:.3g} to {est.hi:.3g}, {est.hi / est.lo:.0f}x"
+        elif est.lo <= 0 < est.hi:
+            span = "interval reaches 0"
+        else:
+            continue
+        out.append(
+            f"{name} is not identified on its own ({span}); it moves with its exponent, so its "
+            "effect on forecasts is in the exponent and predicted-loss intervals"
+        )
+    return out
+
+
 def check_one_sided(law: str, est: Estimate) -> list[str]:
     """A point estimate on its interval's edge: the bootstrap cannot bracket it."""
     if math.isfinite(est.lo) and not est.lo < est.value < est.hi:
@@ -183,6 +222,17 @@ def check_backtest(bt: BacktestResult | None, cfg: TrustConfig) -> list[str]:
     return [
         f"{bt.law}: backtest error {bt.mean_abs_rel_error:.1%} on the {bt.n_holdout} largest-{bt.key} "
         f"runs (limit {cfg.max_backtest_error:.0%}); extrapolations are unreliable"
+    ]
+
+
+def check_frontier_backtest(bt: FrontierBacktest | None, cfg: TrustConfig) -> list[str]:
+    """N_opt at the held-out largest budget missed by more than ``max_frontier_backtest_error``."""
+    if bt is None or bt.errors["N_opt"][0] <= cfg.max_frontier_backtest_error:
+        return []
+    return [
+        f"{bt.approach}: backtest N_opt error {bt.errors['N_opt'][0]:.0%} at the largest budget "
+        f"(C >= {bt.cutoff:.3g}; limit {cfg.max_frontier_backtest_error:.0%}); the allocation "
+        "does not extrapolate"
     ]
 
 

@@ -47,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=version_line())
     p.add_argument("source", help="sweep folder (trials.csv) or a CSV/parquet table")
-    p.add_argument("--law", choices=[*LAWS, "all"], default="all", help="law(s) to fit")
+    p.add_argument(
+        "--law",
+        choices=[*LAWS, "all"],
+        default="all",
+        help="law to fit (all: every law the data's design supports)",
+    )
     p.add_argument("--x", choices=["N", "D", "C"], default="N", help="power-law variable")
     p.add_argument("--columns", help='column mapping, e.g. "N=Model Size,C=Training FLOP"')
     p.add_argument(
@@ -105,7 +110,7 @@ def _config(args: argparse.Namespace) -> AnalysisConfig:
     if args.compute_floor is not None and not args.compute_floor > 0:
         raise ValueError(f"--compute-floor must be > 0, got {args.compute_floor}")
     return AnalysisConfig(
-        laws=LAWS if args.law == "all" else (args.law,),
+        laws=None if args.law == "all" else (args.law,),
         compute_floor=args.compute_floor,
         x=args.x,
         predict=tuple(parse_point(p) for p in args.predict),

@@ -1,6 +1,7 @@
 """Approaches 1 and 2 with intervals: bootstrap over runs on ``--workers`` processes.
 
-Approach 1 (envelope) resamples whole runs, learning curves included. Approach 2 (IsoFLOP)
+Approach 1 (envelope) takes its frontier over annealed points only (``analysis.annealed``) and
+resamples whole runs, every point of a run together. Approach 2 (IsoFLOP)
 resamples runs *within* each budget, so every resample keeps the design's budgets: drawing runs
 across budgets mixes budget sizes into the noise and widened its intervals 1.6-2.6x in
 simulation. Both report which budgets or points were left out, and why.
@@ -13,16 +14,19 @@ simulation. Both report which budgets or points were left out, and why.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from analysis import diagnostics as diag
+from analysis.annealed import annealed_points
 from analysis.bootstrap import chunks, cluster_rows, groups_from_ids, run_jobs, summarize
 from analysis.config import AnalysisConfig
 from analysis.frontier import budget_labels, envelope_frontier, isoflop_frontier
+from analysis.frontier_backtest import frontier_backtests
 from analysis.io import ScalingData
 from analysis.lawfits import Progress, estimates
 from analysis.outcome import LawResult, Prediction
-from contract.results import RUN_ID
+from contract.results import BUDGET, RUN_ID
 
 NAMES = ("a", "log_kn", "b", "log_kd")
 ISOFLOP_BIAS_NOTE = (
@@ -77,12 +81,15 @@ def frontier_result(
     data: ScalingData, approach: str, cfg: AnalysisConfig, progress: Progress | None = None
 ) -> LawResult:
     """Approach 1 ("envelope") or 2 ("isoflop") with bootstrap intervals and checks."""
-    use_curves = approach == "envelope" and data.curves is not None and not data.curves.empty
-    table = data.curves if use_curves else data.points
-    table = table.reset_index(drop=True)
+    notes: list[str] = []
+    if approach == "envelope":  # a frontier over annealed points only: see analysis.annealed
+        frontier = annealed_points(data)
+        table, notes = frontier.table, [frontier.note]
+    else:
+        table = data.points.reset_index(drop=True)
     fitter = envelope_frontier if approach == "envelope" else isoflop_frontier
     fit = fitter(table, cfg.frontier)
-    ids = table["id"] if use_curves else table.get(RUN_ID, None)
+    ids = table.get(RUN_ID, None)
     groups = groups_from_ids(None if ids is None else ids.to_numpy(), len(table))
     strata = None
     if approach == "isoflop":
@@ -128,10 +135,14 @@ def frontier_result(
     if approach == "envelope":
         warns += diag.check_one_sided(approach, est["a"])
     warns += diag.check_extrapolation(approach, [p.inputs for p in preds], data.points, cfg.trust)
-    notes = list(fit.notes)
+    bt, rolling = (None, ())
+    if cfg.holdout != 0:
+        bt, rolling = frontier_backtests(approach, table, fit, _run_budget(data), cfg.frontier)
+    warns += diag.check_frontier_backtest(bt, cfg.trust)
+    notes += fit.notes
     if approach == "isoflop":
         notes.append(ISOFLOP_BIAS_NOTE)
-    used = tuple(dict.fromkeys(map(str, table["id"]))) if "id" in table else ()
+    used = tuple(dict.fromkeys(map(str, table[RUN_ID] if RUN_ID in table else table["id"])))
     return LawResult(
         approach,
         fit,
@@ -139,9 +150,19 @@ def frontier_result(
         tuple(preds),
         samples,
         NAMES,
-        None,
+        bt,
         tuple(warns),
         c_max,
         used_ids=used,
         notes=tuple(notes),
+        rolling=rolling,
     )
+
+
+def _run_budget(data: ScalingData) -> pd.Series | None:
+    """Nominal budget per run (its largest: a WSD run's branches carry fractions of it)."""
+    pts = data.points
+    if BUDGET not in pts.columns or not pts[BUDGET].notna().all():
+        return None
+    run = (pts[RUN_ID] if RUN_ID in pts.columns else pts["id"]).astype(str)
+    return pts[BUDGET].groupby(run).max()

@@ -29,6 +29,7 @@ from contract.metrics import (
     BRANCH_TOKENS,
     EVAL_LOSS,
     FLOPS,
+    LR,
     PARAMS,
     TOKENS,
     branch_metric,
@@ -58,7 +59,7 @@ class ScalingData:
     excluded: pd.DataFrame
     """One row per run left out: id, reason."""
     curves: pd.DataFrame | None
-    """Learning curves of the kept runs (id, N, D, C, loss), or None without curves.csv."""
+    """Learning curves of the kept runs (id, N, D, C, loss; lr when recorded), or None."""
     source: str
     metric: str = EVAL_LOSS
     mode: str = "min"
@@ -68,6 +69,8 @@ class ScalingData:
     """C / (N D) as the rows record it; allocations turn budgets into tokens with it."""
     spec: dict | None = None
     """The sweep's resolved spec (name, description), for the report's provenance."""
+    warnings: tuple[str, ...] = ()
+    """What loading found that makes a fit less trustworthy (e.g. checkpoints without run ids)."""
 
     @property
     def c_source(self) -> str:
@@ -258,6 +261,8 @@ def _load_curves(
             "loss": pd.to_numeric(raw[col], errors="coerce").to_numpy(float),
         }
     )
+    if LR in raw.columns:  # tells annealed points from intermediate ones (analysis.annealed)
+        curves[LR] = pd.to_numeric(raw[LR], errors="coerce").to_numpy(float)
     return curves[np.isfinite(curves[["N", "D", "C", "loss"]]).all(axis=1)].reset_index(drop=True)
 
 
@@ -292,6 +297,38 @@ def _branch_points(folder: Path, points: pd.DataFrame, metric: str) -> pd.DataFr
     branched = set(raw["trial_id"].astype(str))
     rest = points[~points["id"].isin(branched)]
     return pd.concat([rest, pd.DataFrame(rows)[points.columns]], ignore_index=True)
+
+
+RUN_LENGTH_COLUMNS = (
+    "total_steps",
+    "max_steps",
+    "num_steps",
+    "trainer.max_steps",
+    "total_tokens",
+    "max_tokens",
+    "trainer.max_tokens",
+)
+"""Columns that give the length a run was planned for; checkpoints of one run share it."""
+
+
+def checkpoint_warning(frame: pd.DataFrame, n_col: str | None, path: Path) -> str | None:
+    """Warn when a table without ``run_id`` has rows that share (N, planned run length).
+
+    Such rows are checkpoints of one run: they share its noise (seed, data order), so resampled
+    as independent runs they make intervals several times too narrow. Only a ``run_id`` column
+    says which rows belong together; this check names the columns and asks for one.
+    """
+    length = next((c for c in RUN_LENGTH_COLUMNS if c in frame.columns), None)
+    if RUN_ID in frame.columns or n_col is None or length is None:
+        return None
+    shared = frame.duplicated([n_col, length], keep=False)
+    if not shared.any():
+        return None
+    return (
+        f"{path.name}: {int(shared.sum())} rows share ({n_col!r}, {length!r}), so they look like "
+        f"checkpoints of one run resampled as independent runs (intervals too narrow); add a "
+        f"{RUN_ID!r} column naming each row's run"
+    )
 
 
 def load_scaling_data(
@@ -336,7 +373,20 @@ def load_scaling_data(
     if APPROX not in used.values() and used.get("C") != "missing" and len(points):
         compute = ComputeModel.estimate(points["N"], points["D"], points["C"])
     spec = _read_spec(folder) if folder else None
-    return ScalingData(points, excluded, curves, str(path), metric, mode, used, compute, spec)
+    kept = frame[keep.to_numpy()]
+    warning = None if folder else checkpoint_warning(kept, cols.get("N"), table_path)
+    return ScalingData(
+        points,
+        excluded,
+        curves,
+        str(path),
+        metric,
+        mode,
+        used,
+        compute,
+        spec,
+        warnings=(warning,) if warning else (),
+    )
 
 
 def _drop_diverged(

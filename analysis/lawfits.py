@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import diagnostics as diag
+from analysis.annealed import annealed_points
 from analysis.backtest import BacktestResult, backtest, rolling_backtest
 from analysis.bootstrap import bootstrap_theta, summarize
 from analysis.config import AnalysisConfig
@@ -98,11 +99,13 @@ def power_result(
     data: ScalingData, cfg: AnalysisConfig, progress: Progress | None = None, law: str = "power"
 ) -> LawResult:
     """L(X) = E + A X^-alpha on the best loss per X ("power"), or on the compute frontier of
-    every learning-curve point with an optional fixed floor ("compute")."""
+    the annealed points (run ends, cooldown branches, constant-rate points) with an optional
+    fixed floor ("compute")."""
     x = "C" if law == "compute" else cfg.x
-    table = data.points
-    if law == "compute" and data.curves is not None and not data.curves.empty:
-        table = data.curves.assign(**{RUN_ID: data.curves["id"]})
+    table, notes = data.points, []
+    if law == "compute":  # the compute frontier over annealed points only: analysis.annealed
+        frontier = annealed_points(data)
+        table, notes = frontier.table, [frontier.note]
     pts = frontier_points(table, x)
     fit_cfg = cfg.fit
     if law == "compute" and cfg.compute_floor is not None:
@@ -145,6 +148,7 @@ def power_result(
         bt,
         tuple(warns),
         used_ids=ids,
+        notes=(*notes, *diag.width_notes(est, cfg.trust)),
         rolling=rolling,
     )
 
@@ -208,7 +212,7 @@ def chinchilla_result(
     bt, rolling, warns = _backtests(pts, "chinchilla", "C", cfg)
     box = np.array(bounds(2, cfg.fit))
     warns += _trust_checks("chinchilla", fit, pts, ["N", "D"], est, samples, raw, box, preds, cfg)
-    variants, notes = {}, []
+    variants, notes = {}, diag.width_notes(est, cfg.trust)
     low = under_trained(pts, cfg)
     if low.any():
         named = ", ".join(map(str, pts["id"][low].head(5))) + (" ..." if low.sum() > 5 else "")

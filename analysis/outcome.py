@@ -18,6 +18,7 @@ import numpy as np
 from analysis.backtest import BacktestResult
 from analysis.config import AnalysisConfig
 from analysis.frontier import FrontierFit
+from analysis.frontier_backtest import FrontierBacktest
 from analysis.io import ScalingData
 from analysis.laws import ChinchillaFit, Estimate, PowerLawFit
 
@@ -42,7 +43,7 @@ class LawResult:
     samples: np.ndarray
     """Bootstrap samples (R, p) of ``sample_names``; R = 0 without a bootstrap."""
     sample_names: tuple[str, ...]
-    backtest: BacktestResult | None = None
+    backtest: BacktestResult | FrontierBacktest | None = None
     warnings: tuple[str, ...] = ()
     reference_c: float = math.nan
     """FLOPs at which ``estimates["tokens_per_param"]`` is given (the largest run's)."""
@@ -50,7 +51,7 @@ class LawResult:
     """Runs (ids) the law was fitted to."""
     notes: tuple[str, ...] = ()
     """What the reader should know that is not a warning (dropped budgets, method caveats)."""
-    rolling: tuple[BacktestResult, ...] = ()
+    rolling: tuple[BacktestResult | FrontierBacktest, ...] = ()
     """Rolling-origin backtests: fit on the budgets up to k, predict budget k + 1."""
     variants: dict[str, dict[str, float]] = field(default_factory=dict)
     """Point estimates of the same law on a subset (e.g. without under-trained runs)."""

@@ -18,6 +18,7 @@ from analysis.frontierfits import frontier_result
 from analysis.io import ScalingData
 from analysis.lawfits import Progress, chinchilla_result, frontier_points, power_result
 from analysis.outcome import Analysis, LawResult, Prediction
+from contract.results import BUDGET
 
 __all__ = [
     "LAWS",
@@ -32,6 +33,29 @@ __all__ = [
 
 DEFAULT_TARGET_FACTOR = 10.0
 """With no --predict, the compute-optimal forecast is made at this multiple of the largest C."""
+
+
+BUDGET_LIMITED = (
+    "every run is trained to a nominal FLOP budget (column 'budget'), so the best loss per "
+    "{x} mixes budgets and is limited by data; L({x}) assumes runs that are not"
+)
+
+
+def budget_limited(data: ScalingData, law: str, x: str) -> bool:
+    """Whether ``law`` is L(N) or L(D) on a compute-budget sweep.
+
+    L(X) = E + A X^-alpha describes the best loss reachable at X when nothing else limits the
+    run. In a compute sweep every run stops at its FLOP budget, so the best loss per N is the
+    best over a few budgets, each of which caps the data a large model sees: the points bend
+    away from the law at large N for a reason the law does not model.
+    """
+    pts = data.points
+    return (
+        law == "power"
+        and x in ("N", "D")
+        and BUDGET in pts.columns
+        and bool(pts[BUDGET].notna().all())
+    )
 
 
 def _unsupported(data: ScalingData, law: str, x: str) -> str | None:
@@ -91,15 +115,21 @@ def run_analysis(
     cfg = _with_default_target(data, cfg)
     results: dict[str, LawResult] = {}
     skipped: dict[str, str] = {}
-    for law in dict.fromkeys(cfg.laws):
+    warnings = [*data.warnings, *diag.check_metric_mode(data.mode, data.metric)]
+    for law in dict.fromkeys(cfg.laws or LAWS):
         reason = _unsupported(data, law, cfg.x)
+        if reason is None and budget_limited(data, law, cfg.x):
+            why = BUDGET_LIMITED.format(x=cfg.x)
+            if cfg.laws is None:
+                reason = f"{why} (ask for it with --law power)"
+            else:
+                warnings.append(f"power: {why}; its exponent may not be that of such runs")
         if reason is not None:
             skipped[law] = reason
             continue
         if progress:
             progress(f"{law}: fitting {len(data.points)} runs")
         _fit_one(data, law, cfg, progress, results, skipped)
-    warnings = diag.check_metric_mode(data.mode, data.metric)
     for res in results.values():
         warnings += list(res.warnings)
     a_values = {n: r.estimates["a"] for n, r in results.items() if "a" in r.estimates}

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter
 
+from analysis.annealed import annealed_points
 from analysis.frontier import budget_labels
 from analysis.lawfits import frontier_points
 from analysis.laws import allocation
@@ -134,9 +135,7 @@ def loss_figure(a: Analysis, law: str) -> Figure:
     pts = a.data.points
     if law in ("power", "compute"):
         var = res.fit.x
-        table = pts
-        if law == "compute" and a.data.curves is not None and not a.data.curves.empty:
-            table = a.data.curves.assign(**{RUN_ID: a.data.curves["id"]})
+        table = annealed_points(a.data).table if law == "compute" else pts
         extra = [p.inputs[var] for p in res.predictions if var in p.inputs]
         x, top = _grid(table[var].to_numpy(float), extra)
         # The law describes the lowest loss per X (the compute frontier for C): those rows.

@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from analysis.backtest import BacktestResult
+from analysis.frontier_backtest import FrontierBacktest
 from analysis.laws import Estimate
 from analysis.outcome import Analysis, LawResult
 from analysis.pipeline import agreement_table
@@ -89,7 +90,42 @@ def _bt_text(bt: BacktestResult, what: str) -> str:
     )
 
 
+def _frontier_bt_text(bt: FrontierBacktest, what: str) -> str:
+    errs = "; ".join(
+        f"{q} mean |error| {m:.1%}, max {x:.1%}, bias {b:+.1%}"
+        for q, (m, x, b) in bt.errors.items()
+    )
+    drift = ", ".join(f"{k}={v:.3f}" for k, v in bt.exponents.items())
+    return f"{what}: {errs}; refit {drift}"
+
+
+def _frontier_backtest_lines(res: LawResult) -> list[str]:
+    lines = []
+    bt = res.backtest
+    if isinstance(bt, FrontierBacktest):
+        lines.append(
+            "backtest: "
+            + _frontier_bt_text(
+                bt,
+                f"refit on {bt.n_train} runs without the largest budget (C >= {bt.cutoff:.3g}), "
+                f"predict its optimum",
+            )
+        )
+    for r in res.rolling:
+        lines.append(
+            "rolling backtest: "
+            + _frontier_bt_text(
+                r,
+                f"fit on {r.n_train} runs below C={r.cutoff:.3g}, predict "
+                f"{r.n_holdout} optim{'um' if r.n_holdout == 1 else 'a'}",
+            )
+        )
+    return lines
+
+
 def _backtest_lines(res: LawResult) -> list[str]:
+    if res.name in ("envelope", "isoflop"):
+        return _frontier_backtest_lines(res)
     lines = []
     bt = res.backtest
     if bt is not None:
@@ -149,7 +185,19 @@ def format_table(a: Analysis) -> str:
     return "\n".join(lines)
 
 
-def _bt_json(bt: BacktestResult) -> dict:
+def _bt_json(bt: BacktestResult | FrontierBacktest) -> dict:
+    if isinstance(bt, FrontierBacktest):
+        return {
+            "key": "C",
+            "cutoff": bt.cutoff,
+            "n_train": bt.n_train,
+            "n_holdout": bt.n_holdout,
+            "errors": {
+                q: {"mean_abs_rel_error": m, "max_abs_rel_error": x, "bias": b}
+                for q, (m, x, b) in bt.errors.items()
+            },
+            "exponents": bt.exponents,
+        }
     return {
         "key": bt.key,
         "cutoff": bt.cutoff,

@@ -108,3 +108,22 @@ def test_user_mistakes_name_the_path_or_flag(tmp_path, sweep_dir):
     bad.write_text("hello")
     with pytest.raises(ValueError, match="x.txt: not a sweep folder"):
         load_scaling_data(bad)
+
+
+def test_checkpoints_without_run_id_are_named(tmp_path):
+    path = tmp_path / "ckpts.csv"
+    table = pd.DataFrame(
+        {
+            "params": [1e8, 1e8, 1e9],
+            "tokens": [1e9, 2e9, 2e10],
+            "total_steps": [1000, 1000, 1000],
+            "loss": [3.0, 2.8, 2.5],
+        }
+    )
+    table.to_csv(path, index=False)
+    (warning,) = load_scaling_data(path).warnings
+    assert "2 rows share ('params', 'total_steps')" in warning and "'run_id' column" in warning
+    table.assign(run_id=["a", "a", "b"]).to_csv(path, index=False)
+    assert load_scaling_data(path).warnings == ()
+    table.assign(total_steps=[500, 1000, 1000]).to_csv(path, index=False)
+    assert load_scaling_data(path).warnings == ()

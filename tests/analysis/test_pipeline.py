@@ -80,3 +80,18 @@ def test_config_rejects_bad_holdout_and_points():
         AnalysisConfig(holdout=2.5)
     with pytest.raises(ValueError, match="predict"):
         AnalysisConfig(predict=({"N": -1.0},))
+
+
+def test_power_law_is_skipped_on_a_compute_budget_sweep_unless_asked_for(isoflop_points):
+    budgets = isoflop_points.assign(budget=np.round(np.log10(isoflop_points["C"])))
+    data = ScalingData(budgets, pd.DataFrame(columns=["id", "reason"]), None, "mem")
+    boot = BootstrapConfig(n_resamples=0)
+    default = run_analysis(data, AnalysisConfig(laws=None, bootstrap=boot, holdout=0))
+    assert "power" not in default.results
+    assert "nominal FLOP budget" in default.skipped["power"]
+    assert "--law power" in default.skipped["power"]
+    asked = run_analysis(data, AnalysisConfig(laws=("power",), bootstrap=boot, holdout=0))
+    assert "power" in asked.results
+    assert sum("mixes budgets" in w for w in asked.warnings) == 1
+    plain = ScalingData(isoflop_points, pd.DataFrame(columns=["id", "reason"]), None, "mem")
+    assert "power" in run_analysis(plain, AnalysisConfig(bootstrap=boot, holdout=0)).results

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from analysis.bootstrap import BootstrapConfig, groups_from_ids
-from analysis.diagnostics import TrustConfig, check_agreement, check_at_bound, check_widths
+from analysis.diagnostics import (
+    TrustConfig,
+    check_agreement,
+    check_at_bound,
+    check_widths,
+    width_notes,
+)
 from analysis.frontier import isoflop_frontier
 from analysis.io import ScalingData
 from analysis.laws import Estimate
@@ -125,6 +131,14 @@ def test_wide_intervals_are_named():
     assert "tokens_per_param is not identified" in text and "predicted loss_opt" in text
     assert "alpha" not in text
     assert not identified(Estimate(1.0, 2e-9, 2.36)) and identified(Estimate(1.0, 0.9, 1.1))
+
+
+def test_wide_prefactors_are_notes_not_warnings():
+    est = {"A": Estimate(14.0, 4.9, 210.0), "B": Estimate(300.0, 91.0, 4800.0)}
+    assert check_widths("chinchilla", est, [], CFG) == []
+    notes = width_notes(est, CFG)
+    assert len(notes) == 2 and notes[0].startswith("A is not identified on its own (interval")
+    assert width_notes({"A": Estimate(14.0, 10.0, 20.0)}, CFG) == []
 
 
 def test_approaches_that_disagree_are_flagged():

@@ -1,0 +1,51 @@
+"""Approaches 1 and 2 are backtested on the optimum of budgets they did not see."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.bootstrap import BootstrapConfig
+from analysis.diagnostics import TrustConfig, check_frontier_backtest
+from analysis.frontier import FrontierConfig, isoflop_frontier
+from analysis.frontier_backtest import frontier_backtests
+from analysis.io import ScalingData
+from analysis.pipeline import AnalysisConfig, run_analysis
+from analysis.report import format_table, to_json
+
+
+@pytest.fixture()
+def budgets(isoflop_points) -> pd.DataFrame:
+    nominal = 10 ** np.round(np.log10(isoflop_points["C"]))
+    return isoflop_points.assign(budget=nominal, run_id=isoflop_points["id"])
+
+
+def test_isoflop_refit_predicts_held_out_optima_of_a_true_law(budgets, true_law):
+    full = isoflop_frontier(budgets)
+    run_budget = budgets.set_index("run_id")["budget"]
+    largest, rolling = frontier_backtests("isoflop", budgets, full, run_budget, FrontierConfig())
+    assert len(rolling) == 3  # 5 budgets; Approach 2 needs 2 to fit
+    assert largest is rolling[-1] and largest.cutoff == pytest.approx(1e21)
+    assert largest.n_train == 36 and largest.n_holdout == 1
+    mean, worst, bias = largest.errors["N_opt"]
+    assert mean == worst == abs(bias) < 0.05  # noise-free law: the refit finds the same optimum
+    assert largest.exponents["a"] == pytest.approx(true_law.a, abs=0.03)
+    assert set(largest.table.columns) == {"C", "N", "D", "N_pred", "D_pred"}
+
+
+def test_frontier_backtests_are_reported_and_warn_only_above_the_limit(budgets):
+    data = ScalingData(budgets, pd.DataFrame(columns=["id", "reason"]), None, "mem")
+    cfg = AnalysisConfig(laws=("frontier",), bootstrap=BootstrapConfig(n_resamples=0))
+    a = run_analysis(data, cfg)
+    text = format_table(a)
+    assert "refit on 36 runs without the largest budget (C >= 1e+21)" in text
+    assert "N_opt mean |error|" in text and "refit a=" in text
+    assert to_json(a)["isoflop"]["backtest"]["errors"]["D_opt"]["bias"] is not None
+    assert [w for w in a.warnings if w.startswith("isoflop: backtest")] == []
+    bt = a.results["isoflop"].backtest
+    wrong = bt._replace(errors={**bt.errors, "N_opt": (0.8, 0.8, 0.8)})
+    (warning,) = check_frontier_backtest(wrong, TrustConfig())
+    assert "N_opt error 80% at the largest budget" in warning and "limit 50%" in warning
+    none = AnalysisConfig(laws=("frontier",), holdout=0, bootstrap=BootstrapConfig(n_resamples=0))
+    assert run_analysis(data, none).results["isoflop"].rolling == ()
