@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from data.config import DataConfig
 from models.spec import ModelSpec
 from trainers.tasks import TASKS, LMTask, TaskConfig
+from trainers.train_split import train_size
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -249,7 +250,7 @@ class TrialConfig(BaseModel):
         """Size of the trial's training split, in the unit `num_steps` and `num_tokens` take:
         tokens for lm, mlm and classify (sequences x seq_len), samples for regression and
         diffusion. Token tasks may tokenize the corpus once (then cached)."""
-        return self.task.train_size(self)
+        return train_size(self)
 
     @property
     def seq_len(self) -> int:

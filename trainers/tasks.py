@@ -2,10 +2,11 @@
 
 Polymorphic on `type` (lm, mlm, regression, diffusion, classify); `TASKS` maps each type to
 its config class, and is the one registry of tasks: a new task is a class here (its options,
-model family and `loop` module) plus that module. A task also says which model family it trains, how it adapts the resolved
-model config (an encoder for mlm, the denoiser's input width for diffusion), how big its
-training split is in tokens (samples for regression and diffusion), and which tasks'
-checkpoints its `init_from` may start from.
+model family and `loop` module) plus that module. A task also says which model family it
+trains, how it adapts the resolved model config (an encoder for mlm, the denoiser's input width
+for diffusion), what it counts of the model it trains, whether it trains on the data section's
+corpus or on a set it generates (`trainers.train_split` measures either), and which tasks'
+checkpoints its `init_from` may start from. Nothing here reads data.
 
     TrialConfig(model=ModelSpec(size="gpt-50k"), task={"type": "mlm", "mask_rate": 0.15})
     ClassifyTask(num_classes=4, lora=LoRAConfig(rank=4, target_modules=("wq", "wv")))
@@ -20,15 +21,12 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from data.samples import split_samples
-from data.splits import count_train_tokens
 from models.gpt import GPTConfig
 from models.heads import sequence_model_flops_per_token, sequence_model_params
 from models.mlp import MLPConfig
 
 if TYPE_CHECKING:
     from models.spec import ModelSpec
-    from trainers.config import TrialConfig
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 LORA_TARGETS = ("wq", "wk", "wv", "wo", "gate", "up", "down")
@@ -57,9 +55,11 @@ class _Task(BaseModel):
         """The model config the task actually builds, from the preset + overrides."""
         return model_cfg
 
-    def train_size(self, cfg: TrialConfig) -> int:
-        """Tokens in the trial's training split: what `TrialConfig.num_steps` divides."""
-        return count_train_tokens(cfg.data)
+    @property
+    def generated_samples(self) -> int | None:
+        """Samples (or sequences) of the data set the task generates; None: it trains on the
+        data section's corpus."""
+        return None
 
     def counts(self, model_cfg: GPTConfig | MLPConfig) -> tuple[int, int, int]:
         """(params, params_total, forward FLOPs per token) of the model the task trains,
@@ -149,8 +149,9 @@ class _SampleTask(_Task):
     data_seed: int = Field(0, ge=0)
     """Seed of the generated data set itself (not of the split, which is data.seed)."""
 
-    def train_size(self, cfg: TrialConfig) -> int:
-        return len(split_samples(self.num_samples, cfg.data).train)
+    @property
+    def generated_samples(self) -> int:
+        return self.num_samples
 
 
 class RegressionTask(_SampleTask):
@@ -342,8 +343,9 @@ class ClassifyTask(_Task):
             )
         return self
 
-    def train_size(self, cfg: TrialConfig) -> int:
-        return len(split_samples(self.num_sequences, cfg.data).train) * cfg.seq_len
+    @property
+    def generated_samples(self) -> int:
+        return self.num_sequences
 
 
 TaskConfig = Annotated[

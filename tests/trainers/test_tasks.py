@@ -3,7 +3,9 @@ model resolution and training-split sizes the planner uses."""
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -115,3 +117,22 @@ def test_train_size_counts_tokens_or_samples(data_cfg):
     classify = TrialConfig(data=data_cfg, task=ClassifyTask(num_sequences=500))
     assert classify.train_size() == len(split_samples(500, data_cfg).train) * classify.seq_len
     assert classify.num_tokens(classify.train_size()) <= classify.train_size()
+
+
+def test_the_task_schema_reads_no_data():
+    # One job per module: the task classes are options and rules; measuring a split (which
+    # may tokenize a corpus) is trainers.train_split's.
+    source = Path(__file__).resolve().parents[2] / "trainers" / "tasks.py"
+    imported = {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.ImportFrom)
+    } | {
+        alias.name.split(".")[0]
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert "data" not in imported and "trainers" not in imported, imported
+    assert [TASKS[t]().generated_samples for t in ("lm", "mlm")] == [None, None]
+    assert ClassifyTask(num_sequences=500).generated_samples == 500
