@@ -23,7 +23,7 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +187,207 @@ def _check_resumable(
 MethodFactory = Callable[[TrialConfig, Context, torch.device], Method]
 
 
+@dataclass
+class _Trial:
+    """One trial's built pieces on this worker, and the three things the loop does with them:
+    a training step, an evaluation, and a cooldown branch."""
+
+    cfg: TrialConfig
+    ctx: Context
+    device: torch.device
+    method: Method
+    raw: nn.Module
+    """The bare module: evaluated, averaged, checkpointed."""
+    optimizer: torch.optim.AdamW
+    ema: EMA | None
+    batch_rng: torch.Generator
+    counts: ModelCounts
+    total_steps: int
+    tokens_per_step: int
+    model: nn.Module = field(init=False)
+    """What training steps call: `raw`, DDP-wrapped and/or compiled by `prepare`."""
+    params: list[nn.Parameter] = field(init=False)
+    """The trained parameters, listed once rather than every step (for clipping)."""
+
+    def __post_init__(self) -> None:
+        self.model = self.raw
+        self.params = [p for p in self.raw.parameters() if p.requires_grad]
+
+    def prepare(self, steps_left: int) -> None:
+        """Wrap for distributed training and compile when trainer.compile says so."""
+        self.model = self.ctx.wrap_model(self.raw)
+        if runtime.should_compile(self.cfg.trainer.compile, self.device, steps_left):
+            # Training steps only; evaluation runs the eager module (other shapes, no autograd).
+            self.model = torch.compile(self.model)
+        self.model.train()
+
+    def train_step(self, lr: float) -> torch.Tensor:
+        """One optimizer step at `lr`; returns its mean loss, still on the device."""
+        accum, clip = self.cfg.trainer.grad_accum_steps, self.cfg.optim.grad_clip
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        step_loss = None
+        for micro in range(accum):
+            batch = self.method.train_batch(self.batch_rng)
+            with runtime.maybe_no_sync(self.model, micro < accum - 1):
+                with runtime.autocast(self.device, self.cfg.trainer.precision):
+                    loss = self.method.loss(self.model, batch)
+                (loss / accum if accum > 1 else loss).backward()
+            # Stays on the device: no sync per micro-step.
+            step_loss = loss.detach() if step_loss is None else step_loss + loss.detach()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, clip, foreach=True)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.raw)
+        return step_loss / accum if accum > 1 else step_loss
+
+    def evaluate(self) -> dict[str, float]:
+        with (
+            eval_mode(self.raw, self.ema),
+            runtime.autocast(self.device, self.cfg.trainer.precision),
+        ):
+            return self.method.evaluate(self.raw)
+
+    def fork_branch(self, branch: Cooldown) -> dict[str, float]:
+        """Train, evaluate and undo a cooldown branch; returns its point's branch/* metrics."""
+        snapshot = Snapshot.take(self.raw, self.optimizer, self.ema, self.batch_rng)
+        end, optim, total = branch.end_step, self.cfg.optim, self.total_steps
+        lr_at = lambda k: optim.lr_at(k, total, end)  # noqa: E731
+        result = run_branch(branch, snapshot, self.train_step, lr_at, self.evaluate)
+        runtime.synchronize(self.device)
+        fpt = self.counts.flops_per_token
+        return point_metrics(branch.fraction, end, self.tokens_per_step, fpt, result)
+
+
+def _build(cfg: TrialConfig, ctx: Context, make_method: MethodFactory) -> _Trial:
+    """Threads, device, data, a freshly initialised model (a function of cfg.seed alone),
+    its optimizer, weight average and batch order."""
+    runtime.set_threads(ctx.num_threads)
+    device = runtime.pick_device(ctx.device, cfg.trainer.device)
+    method = make_method(cfg, ctx, device)
+    runtime.seed_everything(cfg.seed)
+    raw = method.build_model().to(device)
+    return _Trial(
+        cfg=cfg,
+        ctx=ctx,
+        device=device,
+        method=method,
+        raw=raw,
+        optimizer=build_optimizer(raw, cfg.optim),
+        ema=EMA(raw, method.ema_decay) if method.ema_decay is not None else None,
+        batch_rng=runtime.batch_generator(cfg.seed),
+        counts=method.counts(raw),
+        total_steps=cfg.num_steps(method.train_size, ctx.world_size),
+        tokens_per_step=cfg.tokens_per_step(ctx.world_size),
+    )
+
+
+def _resume(
+    trial: _Trial, reporter: Reporter, ckpts: CheckpointManager
+) -> tuple[int, float, dict[str, float] | None]:
+    """Continue from the reporter's latest checkpoint, if it names one: loads the weights,
+    optimizer, average, random state and best loss; returns the step and train time to go on
+    from, and the final report when that checkpoint's run had already finished."""
+    folder = reporter.latest_checkpoint()
+    if folder is None:
+        return 0, 0.0, None
+    state = load_state(folder)
+    _check_resumable(state, folder, trial.cfg, trial.total_steps, trial.tokens_per_step)
+    trial.raw.load_state_dict(state["model"])
+    trial.optimizer.load_state_dict(state["optimizer"])
+    if trial.ema is not None:
+        trial.ema.load_state_dict(state["ema"])
+    runtime.restore_rng_state(state["rng"], trial.batch_rng)
+    ckpts.best_eval_loss = state["best_eval_loss"]
+    if state["step"] >= trial.total_steps:
+        # Repeat the finished run's last report so the caller sees DONE.
+        reporter.report(state["metrics"], checkpoint_dir=folder if trial.ctx.is_main else None)
+        return state["step"], state["train_time_s"], state["metrics"]
+    return state["step"], state["train_time_s"], None
+
+
+def _evaluate_at(
+    trial: _Trial, step: int, cooldowns: dict[int, Cooldown]
+) -> tuple[dict[str, float], dict[str, float], float, int]:
+    """Evaluate at `step`, and train and evaluate the cooldown branch that forks there.
+
+    Returns the evaluation, the scaling-law point's branch/* metrics (empty when `step` is
+    no point), and the seconds and tokens the branch trained for.
+    """
+    evaluation = trial.evaluate()
+    if step == trial.total_steps and trial.cfg.optim.cooldowns:
+        fpt = trial.counts.flops_per_token
+        point = point_metrics(1.0, step, trial.tokens_per_step, fpt, evaluation)
+        return evaluation, point, 0.0, 0
+    if step not in cooldowns:
+        return evaluation, {}, 0.0, 0
+    branch_start = time.perf_counter()
+    point = trial.fork_branch(cooldowns[step])
+    branch_s = time.perf_counter() - branch_start
+    return evaluation, point, branch_s, cooldowns[step].decay_steps * trial.tokens_per_step
+
+
+def _checked_sum(pending: list[torch.Tensor], step: int, trial: _Trial) -> float:
+    """Sum of the losses of the `pending` steps ending at `step`; raises TrialDiverged naming
+    the first non-finite one. One device sync for the whole window."""
+    bad = _first_nonfinite(pending)
+    if bad is not None:
+        bad_step = step - len(pending) + bad[0]
+        kind = "nan" if math.isnan(bad[1]) else "inf"
+        lr_bad = trial.cfg.optim.lr_at(bad_step, trial.total_steps)
+        raise TrialDiverged(f"loss became {kind} at step {bad_step} (lr={lr_bad:.3g})")
+    return float(torch.stack(pending).sum())
+
+
+@dataclass
+class _Segment:
+    """The training since the last report: its train losses, first step and start time."""
+
+    start_step: int
+    loss_sum: float = 0.0
+    loss_steps: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+def _report_metrics(
+    trial: _Trial,
+    step: int,
+    lr: float,
+    segment: _Segment,
+    segment_s: float,
+    peak_flops: float,
+    spent_tokens: int,
+    train_time_s: float,
+    evaluation: dict[str, float],
+) -> dict[str, float]:
+    """The report at `step`: the standard metrics, then the evaluation's extra metrics.
+
+    `spent_tokens` is every training token the trial paid for (cooldown branches included);
+    the speed is the segment's own, against `peak_flops` per worker.
+    """
+    counts = trial.counts
+    segment_tokens = (step - segment.start_step) * trial.tokens_per_step
+    segment_flops_per_s = training_flops(counts, segment_tokens) / max(segment_s, 1e-9)
+    return {
+        STEP: step,
+        TOKENS: step * trial.tokens_per_step,
+        PARAMS: counts.params,
+        PARAMS_TOTAL: counts.params_total,
+        FLOPS: training_flops(counts, spent_tokens),
+        TRAIN_LOSS: segment.loss_sum / segment.loss_steps,
+        EVAL_LOSS: evaluation.pop(EVAL_LOSS),
+        LR: lr,
+        TRAIN_TIME_S: train_time_s,
+        TOKENS_PER_S: segment_tokens / max(segment_s, 1e-9),
+        FLOPS_PER_S: segment_flops_per_s,
+        # Every worker trains at its own peak, so the job's is world_size times one.
+        MFU: segment_flops_per_s / (peak_flops * trial.ctx.world_size),
+        **evaluation,
+    }
+
+
 def run(
     cfg: TrialConfig,
     reporter: Reporter,
@@ -204,160 +405,94 @@ def run(
     carries the run's own point (branch/fraction 1.0). The reported `flops` is all the
     training compute the trial spent: its own tokens plus every branch's decay tokens.
     """
-    runtime.set_threads(ctx.num_threads)
-    device = runtime.pick_device(ctx.device, cfg.trainer.device)
-    t = cfg.trainer
-    tokens_per_step = cfg.tokens_per_step(ctx.world_size)
-    method = make_method(cfg, ctx, device)
-    total_steps = cfg.num_steps(method.train_size, ctx.world_size)
-    interval = t.eval_interval_steps or max(1, total_steps // 10)
+    trial = _build(cfg, ctx, make_method)
+    total_steps, tokens_per_step = trial.total_steps, trial.tokens_per_step
+    interval = cfg.trainer.eval_interval_steps or max(1, total_steps // 10)
     cooldowns = plan_cooldowns(cfg.optim, total_steps)
-
-    runtime.seed_everything(cfg.seed)
-    raw = method.build_model().to(device)
-    counts = method.counts(raw)
-    optimizer = build_optimizer(raw, cfg.optim)
-    ema = EMA(raw, method.ema_decay) if method.ema_decay is not None else None
-    batch_rng = runtime.batch_generator(cfg.seed)
     trial_dir = ctx.trial_dir
     if trial_dir is None and ctx.is_main:
         trial_dir = tempfile.mkdtemp(prefix="trial-")
     # Other ranks never write, so their manager's folder is never created.
-    ckpts = CheckpointManager(trial_checkpoints(Path(trial_dir or ".")), keep=t.keep_checkpoints)
-    step, train_time_s = 0, 0.0
-    resume_dir = reporter.latest_checkpoint()
-    if resume_dir is not None:
-        state = load_state(resume_dir)
-        _check_resumable(state, resume_dir, cfg, total_steps, tokens_per_step)
-        raw.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        runtime.restore_rng_state(state["rng"], batch_rng)
-        step, train_time_s = state["step"], state["train_time_s"]
-        ckpts.best_eval_loss = state["best_eval_loss"]
-        if step >= total_steps:
-            # The run had already finished; repeat its last report so the caller sees DONE.
-            reporter.report(state["metrics"], checkpoint_dir=resume_dir if ctx.is_main else None)
-            return state["metrics"]
-    model = ctx.wrap_model(raw)
-    if runtime.should_compile(t.compile, device, total_steps - step):
-        # Training steps only; evaluation runs the eager module (other shapes, no autograd).
-        model = torch.compile(model)
-    model.train()
+    keep = cfg.trainer.keep_checkpoints
+    ckpts = CheckpointManager(trial_checkpoints(Path(trial_dir or ".")), keep=keep)
+    step, train_time_s, finished = _resume(trial, reporter, ckpts)
+    if finished is not None:
+        return finished
+    trial.prepare(total_steps - step)
     # After set_threads: a CPU trial's peak is that of the threads it was given.
-    peak = throughput.device_peak(device, t.precision, torch.get_num_threads())
-
-    params = [p for p in raw.parameters() if p.requires_grad]
-    accum, clip = t.grad_accum_steps, cfg.optim.grad_clip
-
-    def train_step(lr: float) -> torch.Tensor:
-        """One optimizer step at `lr`; returns its mean loss, still on the device."""
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        step_loss = None
-        for micro in range(accum):
-            batch = method.train_batch(batch_rng)
-            with runtime.maybe_no_sync(model, micro < accum - 1):
-                with runtime.autocast(device, t.precision):
-                    loss = method.loss(model, batch)
-                (loss / accum if accum > 1 else loss).backward()
-            # Stays on the device: no sync per micro-step.
-            step_loss = loss.detach() if step_loss is None else step_loss + loss.detach()
-        if clip is not None:
-            torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if ema is not None:
-            ema.update(raw)
-        return step_loss / accum if accum > 1 else step_loss
-
-    def evaluate() -> dict[str, float]:
-        with eval_mode(raw, ema), runtime.autocast(device, t.precision):
-            return method.evaluate(raw)
-
-    def fork_branch(branch: Cooldown) -> dict[str, float]:
-        """Train, evaluate and undo a cooldown branch; returns its point's branch/* metrics."""
-        snapshot = Snapshot.take(raw, optimizer, ema, batch_rng)
-        end = branch.end_step
-        result = run_branch(
-            branch, snapshot, train_step, lambda k: cfg.optim.lr_at(k, total_steps, end), evaluate
-        )
-        runtime.synchronize(device)
-        return point_metrics(branch.fraction, end, tokens_per_step, counts.flops_per_token, result)
+    peak = throughput.device_peak(trial.device, cfg.trainer.precision, torch.get_num_threads())
 
     branch_tokens = branch_tokens_before(cooldowns, step, tokens_per_step)
     pending: list[torch.Tensor] = []  # per-step losses not yet checked for NaN/inf
-    loss_sum, loss_steps, last_report_step = 0.0, 0, step
     metrics: dict[str, float] = {}
-    runtime.synchronize(device)
-    t_start = time.perf_counter()
+    runtime.synchronize(trial.device)
+    segment = _Segment(step)
     while step < total_steps:
         lr = cfg.optim.lr_at(step, total_steps)
-        pending.append(train_step(lr))
+        pending.append(trial.train_step(lr))
         step += 1
         at_eval = step % interval == 0 or step == total_steps or step in cooldowns
         if len(pending) < DIVERGENCE_CHECK_STEPS and not at_eval:
             continue
-        bad = _first_nonfinite(pending)
-        if bad is not None:
-            bad_step = step - len(pending) + bad[0]
-            kind = "nan" if math.isnan(bad[1]) else "inf"
-            lr_bad = cfg.optim.lr_at(bad_step, total_steps)
-            raise TrialDiverged(f"loss became {kind} at step {bad_step} (lr={lr_bad:.3g})")
-        loss_sum += float(torch.stack(pending).sum())
-        loss_steps += len(pending)
+        segment.loss_sum += _checked_sum(pending, step, trial)
+        segment.loss_steps += len(pending)
         pending.clear()
         if not at_eval:
             continue
 
-        runtime.synchronize(device)
-        segment_s = time.perf_counter() - t_start
+        runtime.synchronize(trial.device)
+        segment_s = time.perf_counter() - segment.started
         train_time_s += segment_s
-        tokens = step * tokens_per_step
-        evaluation = evaluate()
-        point: dict[str, float] = {}
-        if step == total_steps and cfg.optim.cooldowns:
-            point = point_metrics(1.0, step, tokens_per_step, counts.flops_per_token, evaluation)
-        elif step in cooldowns:
-            branch_start = time.perf_counter()
-            point = fork_branch(cooldowns[step])
-            branch_tokens += cooldowns[step].decay_steps * tokens_per_step
-            # The branch's steps are training the trial paid for; its throughput is not the
-            # run's, so it stays out of the segment below.
-            train_time_s += time.perf_counter() - branch_start
-        segment_tokens = (step - last_report_step) * tokens_per_step
-        segment_flops_per_s = training_flops(counts, segment_tokens) / max(segment_s, 1e-9)
-        metrics = {
-            STEP: step,
-            TOKENS: tokens,
-            PARAMS: counts.params,
-            PARAMS_TOTAL: counts.params_total,
-            FLOPS: training_flops(counts, tokens + branch_tokens),
-            TRAIN_LOSS: loss_sum / loss_steps,
-            EVAL_LOSS: evaluation.pop(EVAL_LOSS),
-            LR: lr,
-            TRAIN_TIME_S: train_time_s,
-            TOKENS_PER_S: segment_tokens / max(segment_s, 1e-9),
-            FLOPS_PER_S: segment_flops_per_s,
-            # Every worker trains at its own peak, so the job's is world_size times one.
-            MFU: segment_flops_per_s / (peak.flops_per_s * ctx.world_size),
-            **evaluation,
-            **point,
-        }
+        evaluation, point, branch_s, branch_spent = _evaluate_at(trial, step, cooldowns)
+        # The branch's steps are training the trial paid for; its throughput is not the
+        # run's, so it stays out of the segment's.
+        train_time_s += branch_s
+        branch_tokens += branch_spent
+        spent_tokens = step * tokens_per_step + branch_tokens
+        metrics = _report_metrics(
+            trial,
+            step,
+            lr,
+            segment,
+            segment_s,
+            peak.flops_per_s,
+            spent_tokens,
+            train_time_s,
+            evaluation,
+        )
+        metrics.update(point)
         if step == total_steps:
             metrics[DONE] = 1.0
-        checkpoint_dir = None
-        if ctx.is_main:
-            if step == total_steps:
-                with eval_mode(raw, ema):
-                    method.finish(raw, Path(trial_dir))
-            checkpoint_dir = _save(ckpts, raw, optimizer, ema, batch_rng, metrics, total_steps, cfg)
-        reporter.report(metrics, checkpoint_dir=checkpoint_dir)
-        loss_sum, loss_steps, last_report_step = 0.0, 0, step
+        _report(trial, reporter, ckpts, trial_dir, metrics)
         # Evaluation, checkpointing and reporting are not training time.
-        t_start = time.perf_counter()
+        segment = _Segment(step)
     return metrics
+
+
+def _report(
+    trial: _Trial,
+    reporter: Reporter,
+    ckpts: CheckpointManager,
+    trial_dir: str | None,
+    metrics: dict[str, float],
+) -> None:
+    """Rank 0 writes the final artefacts and checkpoints; every rank reports (a collective)."""
+    checkpoint_dir = None
+    if trial.ctx.is_main:
+        if metrics.get(DONE):
+            with eval_mode(trial.raw, trial.ema):
+                trial.method.finish(trial.raw, Path(trial_dir))
+        checkpoint_dir = _save(
+            ckpts,
+            trial.raw,
+            trial.optimizer,
+            trial.ema,
+            trial.batch_rng,
+            metrics,
+            trial.total_steps,
+            trial.cfg,
+        )
+    reporter.report(metrics, checkpoint_dir=checkpoint_dir)
 
 
 def _save(
