@@ -5,10 +5,11 @@ mean episode return, and compute is the one definition every trainer uses
 (`contract.compute.training_flops`) with the policy's forward FLOPs per env step
 (`RLTrialConfig.flops_per_token`, 2 per parameter). It deliberately ignores how often the
 algorithm reuses a sample (PPO's epochs, DQN's replay ratio) and the sampling forward pass, so
-RL runs sit on the same data axis as the other trainers.
+RL runs sit on the same data axis as the other trainers. FLOP/s and MFU follow from the same
+count: training FLOPs per second of env steps, over the peak of what the trial was given.
 
     metrics = standard_metrics(result, step=3, params=34_691, flops_per_step=69_382,
-                               train_time_s=12.5, tokens_per_s=900)
+                               train_time_s=12.5, tokens_per_s=900, peak_flops_per_s=9e10)
     metrics[TOKENS], metrics[EPISODE_RETURN]
     check_finite(metrics, lr=1e-3)   # TrialDiverged on a NaN loss or return
 """
@@ -23,7 +24,9 @@ from contract.compute import training_flops
 from contract.metrics import (
     EPISODE_RETURN,
     FLOPS,
+    FLOPS_PER_S,
     LR,
+    MFU,
     PARAMS,
     PARAMS_TOTAL,
     STEP,
@@ -64,12 +67,14 @@ def standard_metrics(
     flops_per_step: float,
     train_time_s: float,
     tokens_per_s: float,
+    peak_flops_per_s: float | None = None,
 ) -> dict[str, float]:
     """The standard metrics of one training iteration's `result`.
 
     `params` is the analytic count of the trained network (no embeddings, so it is also
     params_total); `train_time_s` and `tokens_per_s` come from the trial loop's own clock.
-    Keys whose value RLlib has not produced yet (no finished episode, no SGD step) are left out.
+    Keys whose value RLlib has not produced yet (no finished episode, no SGD step) are left out;
+    so are FLOP/s and MFU without `peak_flops_per_s`, the peak of the trial's hardware.
     """
     tokens = env_steps(result)
     metrics: dict[str, float] = {
@@ -86,6 +91,9 @@ def standard_metrics(
         TRAIN_LOSS: _learner_value(result, "total_loss"),
         LR: _learner_value(result, "default_optimizer_learning_rate"),
     }
+    if peak_flops_per_s is not None:
+        optional[FLOPS_PER_S] = training_flops(flops_per_step, tokens_per_s)
+        optional[MFU] = optional[FLOPS_PER_S] / peak_flops_per_s
     metrics.update({k: v for k, v in optional.items() if v is not None})
     return metrics
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
@@ -27,6 +28,7 @@ from rl.config import RLTrialConfig
 from rl.metrics import check_finite, env_steps, standard_metrics
 from trainers.checkpoint import LATEST, load_state, save_state
 from trainers.reporter import Reporter
+from trainers.throughput import device_peak
 
 """Folder inside the trial folder holding `latest/`: state.pt (loop counters) + algorithm/."""
 ALGORITHM = "algorithm"
@@ -82,6 +84,15 @@ def _restore(algo: Algorithm, checkpoint: str | None, root: Path) -> tuple[int, 
     return int(state["step"]), float(state["train_time_s"])
 
 
+def peak_flops_per_s(cfg: RLTrialConfig, num_cpus: float) -> float:
+    """The peak an RL trial's MFU is measured against, as LM trials measure theirs: the
+    learner's GPU when it has one (fp32, RLlib's learner precision), else the trial's CPUs
+    (the cached matmul probe at that many threads)."""
+    if cfg.task.num_learner_gpus > 0 and torch.cuda.is_available():
+        return device_peak(torch.device("cuda"), "fp32", 1).flops_per_s
+    return device_peak(torch.device("cpu"), "fp32", max(1, int(num_cpus))).flops_per_s
+
+
 def _drop_empty_logdir(algo: Algorithm) -> None:
     # Every Algorithm is also a Tune Trainable and makes itself an (unused, here) log folder
     # under ~/ray_results; remove it so trials leave nothing outside their own folder.
@@ -106,6 +117,7 @@ def train(
     config = entry.build(cfg, num_cpus)
     root = trial_checkpoints(Path(trial_dir or tempfile.mkdtemp(prefix="rl-trial-")))
     algo = config.build_algo()
+    peak = peak_flops_per_s(cfg, num_cpus)
     try:
         step, time_before = _restore(algo, reporter.latest_checkpoint(), root.parent)
         # Lifetime count restored with the checkpoint: throughput is this process's own.
@@ -124,6 +136,7 @@ def train(
                 flops_per_step=cfg.flops_per_token,
                 train_time_s=time_before + elapsed,
                 tokens_per_s=(env_steps(result) - tokens_before) / elapsed,
+                peak_flops_per_s=peak,
             )
             check_finite(metrics, task.learning_rate)
             ret = metrics.get(EPISODE_RETURN)

@@ -9,7 +9,9 @@ import pytest
 from contract.metrics import (
     EPISODE_RETURN,
     FLOPS,
+    FLOPS_PER_S,
     LR,
+    MFU,
     PARAMS,
     PARAMS_TOTAL,
     STEP,
@@ -55,6 +57,22 @@ def test_canned_result_maps_to_standard_names():
     assert m[LR] == 5e-05
     assert m[TRAIN_TIME_S] == 4.0 and m[TOKENS_PER_S] == 251.5
     assert all(isinstance(v, float) for v in m.values())
+    # Without the hardware's peak there is no MFU to report.
+    assert FLOPS_PER_S not in m and MFU not in m
+
+
+def test_speed_follows_the_one_definition_of_compute():
+    m = standard_metrics(
+        CANNED,
+        step=2,
+        params=9155,
+        flops_per_step=2 * 9155,
+        train_time_s=4.0,
+        tokens_per_s=251.5,
+        peak_flops_per_s=1e10,
+    )
+    assert m[FLOPS_PER_S] == 6 * 9155 * 251.5
+    assert m[MFU] == pytest.approx(6 * 9155 * 251.5 / 1e10)
 
 
 def test_missing_values_are_left_out_not_nan():

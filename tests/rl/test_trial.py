@@ -11,6 +11,8 @@ from contract.metrics import (
     DONE,
     EPISODE_RETURN,
     FLOPS,
+    FLOPS_PER_S,
+    MFU,
     PARAMS,
     STEP,
     TOKENS,
@@ -52,6 +54,9 @@ def test_train_reports_checkpoints_and_resumes(ray_session, tmp_path: Path):
     assert final[PARAMS] == cfg.num_params > 0
     assert final[FLOPS] == 6 * final[PARAMS] * final[TOKENS]
     assert final[TOKENS_PER_S] > 0 and EPISODE_RETURN in final
+    # Speed under the one definition of compute, against the trial's CPU peak.
+    assert final[FLOPS_PER_S] == pytest.approx(6 * final[PARAMS] * final[TOKENS_PER_S])
+    assert 0 < final[MFU] < 1
     latest = tmp_path / "checkpoints" / "latest"
     assert reporter.checkpoint_dirs[1] == str(latest) and reporter.checkpoint_dirs[-1] == str(
         latest
