@@ -139,8 +139,8 @@ class SweepOrigin:
     """The stage whose trials are taken: the folder's last stage ("main" for a plain sweep)."""
     search: SearchConfig
     """That stage's search section: the metric and mode that select: best ranks by."""
-    task: str | None
-    """That stage's task type (None for RL sweeps, which keep no model checkpoints)."""
+    task: str
+    """That stage's task type (rl for RL sweeps, which keep no model checkpoints)."""
     raw: dict[str, Any]
     """That stage's sections as its spec.yaml has them (a pipeline's defaults merged in)."""
 
