@@ -284,8 +284,7 @@ def spec_from_dict(
         fixed, axes = extract_axes(trial_raw)
     except SpaceError as err:
         raise SpecError(f"{source}: {err}") from None
-    _check_task_type(fixed, axes, source)
-    config_cls = trial_config_class(fixed)
+    config_cls = _checked_trial_class(fixed, axes, source)
     try:
         base = config_cls.model_validate(fixed)
     except ValidationError as err:
@@ -344,9 +343,12 @@ def refuse_rl_section(raw: dict[str, Any], source: str) -> None:
     raise SpecError(f"{source}: rl: RL settings are now a task; replace rl: with {now}")
 
 
-def _check_task_type(fixed: dict[str, Any], axes: dict[str, Axis], source: str) -> None:
-    """Name every valid task type (RL included) and the sections an RL trial has; RL trials
-    cannot share a sweep with others, since every trial of a sweep is validated as one kind."""
+def _checked_trial_class(
+    fixed: dict[str, Any], axes: dict[str, Axis], source: str
+) -> type[TrialConfig] | type[RLTrialConfig]:
+    """The trial config class of a sweep, naming every valid task type (RL included) and the
+    sections an RL trial has; RL trials cannot share a sweep with others, since every trial of
+    a sweep is validated as one kind."""
     task = fixed.get("task")
     kind = task.get("type") if isinstance(task, dict) else None
     if kind is not None and kind not in TASK_TYPES:
@@ -356,13 +358,14 @@ def _check_task_type(fixed: dict[str, Any], axes: dict[str, Axis], source: str) 
     axis = axes.get("task.type")
     if axis is not None and RL_TASK in axis.values and set(axis.values) != {RL_TASK}:
         raise SpecError(f"{source}: task.type: rl trials need a sweep of their own, not an axis")
-    if trial_config_class(fixed) is RLTrialConfig:
-        extra = [key for key in fixed if key not in RLTrialConfig.model_fields]
-        if extra:
-            raise SpecError(
-                f"{source}: {extra[0]}: an rl task learns from its environment and takes no "
-                f"{extra[0]} section; valid: {', '.join(RLTrialConfig.model_fields)}"
-            )
+    config_cls = trial_config_class(fixed)
+    extra = [key for key in fixed if key not in config_cls.model_fields]
+    if config_cls is RLTrialConfig and extra:
+        raise SpecError(
+            f"{source}: {extra[0]}: an rl task learns from its environment and takes no "
+            f"{extra[0]} section; valid: {', '.join(RLTrialConfig.model_fields)}"
+        )
+    return config_cls
 
 
 def _check_rl_resources(spec: SweepSpec) -> None:
