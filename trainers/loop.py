@@ -406,9 +406,6 @@ def run(
     training compute the trial spent: its own tokens plus every branch's decay tokens.
     """
     trial = _build(cfg, ctx, make_method)
-    total_steps, tokens_per_step = trial.total_steps, trial.tokens_per_step
-    interval = cfg.trainer.eval_interval_steps or max(1, total_steps // 10)
-    cooldowns = plan_cooldowns(cfg.optim, total_steps)
     trial_dir = ctx.trial_dir
     if trial_dir is None and ctx.is_main:
         trial_dir = tempfile.mkdtemp(prefix="trial-")
@@ -418,7 +415,24 @@ def run(
     step, train_time_s, finished = _resume(trial, reporter, ckpts)
     if finished is not None:
         return finished
-    trial.prepare(total_steps - step)
+    trial.prepare(trial.total_steps - step)
+    with runtime.frozen_heap():
+        return _train(trial, reporter, ckpts, trial_dir, step, train_time_s)
+
+
+def _train(
+    trial: _Trial,
+    reporter: Reporter,
+    ckpts: CheckpointManager,
+    trial_dir: str | None,
+    step: int,
+    train_time_s: float,
+) -> dict[str, float]:
+    """Train from `step` to the end, evaluating, reporting and checkpointing on the way
+    (see `run`); returns the final report."""
+    cfg, total_steps, tokens_per_step = trial.cfg, trial.total_steps, trial.tokens_per_step
+    interval = cfg.trainer.eval_interval_steps or max(1, total_steps // 10)
+    cooldowns = plan_cooldowns(cfg.optim, total_steps)
     # After set_threads: a CPU trial's peak is that of the threads it was given.
     peak = throughput.device_peak(trial.device, cfg.trainer.precision, torch.get_num_threads())
 

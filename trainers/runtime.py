@@ -11,7 +11,9 @@ apart so every trainer resolves devices and restores random state the same way.
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
+from collections.abc import Iterator
 
 import torch
 
@@ -119,6 +121,24 @@ def should_compile(setting: bool | str, device: torch.device, steps_left: int) -
     if setting == "auto":
         return device.type == "cuda" and steps_left >= COMPILE_MIN_STEPS
     return bool(setting)
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the objects alive now out of the garbage collector's passes while training runs.
+
+    A trial's process holds hundreds of thousands of long-lived objects (torch, Ray, pandas,
+    the trial's data) that every full collection walks again: in a gpt-10k trial of 1000
+    steps (9.4 s of CPU) in a process that imports Ray and pandas, as a sweep's does, full
+    passes took 0.4-0.7 s unfrozen and about 0.1 s frozen. The loop's own garbage is still
+    collected, and on exit the frozen objects rejoin the collector, so a reused trial
+    process frees what the trial left behind.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def synchronize(device: torch.device) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 import torch
 
@@ -59,3 +61,10 @@ def test_precision_switch():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
     with pytest.raises(ValueError, match="trainer.precision"):
         runtime.autocast(cpu, "fp16")
+
+
+def test_frozen_heap_freezes_what_is_alive_and_lets_it_go_after():
+    before = gc.get_freeze_count()
+    with runtime.frozen_heap():
+        assert gc.get_freeze_count() > before
+    assert gc.get_freeze_count() == before == 0

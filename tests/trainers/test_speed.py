@@ -3,6 +3,7 @@ trainer.compile: on or off, training gives the same losses."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -24,7 +25,7 @@ from contract.metrics import (
 from data.cache import CACHE_ENV
 from trainers import throughput
 from trainers.config import TrainerConfig
-from trainers.lm import train
+from trainers.lm import LMMethod, train
 from trainers.reporter import Context, ListReporter
 from trainers.runtime import COMPILE_MIN_STEPS, should_compile
 
@@ -52,6 +53,21 @@ def test_every_report_has_plausible_mfu(make_cfg, peak_cache, tmp_path) -> None:
     peak = throughput.cpu_peak(1)
     last = reporter.reports[-1]
     assert last[MFU] == pytest.approx(last[FLOPS_PER_S] / peak.flops_per_s, rel=1e-9)
+
+
+def test_training_steps_run_with_the_heap_frozen(make_cfg, peak_cache, tmp_path, monkeypatch):
+    """Full garbage collections skip the objects alive before training (trainers.runtime)."""
+    seen: list[int] = []
+    real = LMMethod.train_batch
+
+    def recording(self, generator):
+        seen.append(gc.get_freeze_count())
+        return real(self, generator)
+
+    monkeypatch.setattr(LMMethod, "train_batch", recording)
+    train(make_cfg(2), ListReporter(), Context(trial_dir=str(tmp_path), num_threads=1))
+    assert len(seen) == 2 and min(seen) > 0
+    assert gc.get_freeze_count() == 0  # the trial's objects rejoin the collector
 
 
 def test_cpu_probe_runs_once_then_is_read_from_the_cache(peak_cache, monkeypatch) -> None:
