@@ -18,10 +18,10 @@ from typing import NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
-from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from analysis.laws import ChinchillaFit, PowerLawFit
+from analysis.lbfgsb import lbfgsb
 
 
 class FitConfig(BaseModel):
@@ -170,20 +170,12 @@ def refine_unthrottled(
 ) -> list[tuple[float, np.ndarray, int]]:
     """``refine`` for callers that already hold single-threaded BLAS (bootstrap workers)."""
     box = bounds(logx.shape[0], cfg)
-    opts = {"ftol": cfg.ftol, "gtol": cfg.gtol, "maxiter": cfg.maxiter, "maxfun": 10 * cfg.maxiter}
     out = []
     for x0 in starts:
-        res = minimize(
-            huber_objective,
-            x0,
-            args=(logx, logy, cfg.huber_delta),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=box,
-            options=opts,
-        )
-        if np.isfinite(res.fun):
-            out.append((float(res.fun), np.asarray(res.x, dtype=float), int(res.nit)))
+        args = (logx, logy, cfg.huber_delta)
+        fun, theta, nit = lbfgsb(huber_objective, x0, args, box, cfg.ftol, cfg.gtol, cfg.maxiter)
+        if np.isfinite(fun):
+            out.append((fun, theta, nit))
     return out
 
 
