@@ -21,7 +21,7 @@ from pathlib import Path
 import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter
+from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
 from analysis.annealed import annealed_points
 from analysis.frontier import budget_labels
@@ -339,6 +339,7 @@ def residual_figure(a: Analysis) -> Figure | None:
             ylabel="log(observed) − log(fit)",
             title=f"Residuals of {law_label(law, var)}",
         )
+        ax.xaxis.set_minor_formatter(NullFormatter())  # under 2 decades they overlap
         ax.legend(fontsize=7)
     return fig
 
