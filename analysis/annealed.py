@@ -75,10 +75,10 @@ def annealed_points(data: ScalingData, tolerance: float = LR_TOLERANCE) -> Annea
     if curves is None or curves.empty:
         note = "frontier points: the table's rows as given (no learning curves)"
         return AnnealedPoints(_rows(points).reset_index(drop=True), note)
-    if LR not in curves.columns:
+    if LR not in curves.columns or curves[LR].isna().all():
         note = (
             f"frontier points: all {len(curves)} learning-curve points as given (curves.csv has "
-            "no lr column to tell which points had an annealed learning rate)"
+            "no lr values to tell which points had an annealed learning rate)"
         )
         return AnnealedPoints(_rows(curves).reset_index(drop=True), note)
     keep = annealed_mask(curves, tolerance)

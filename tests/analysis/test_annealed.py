@@ -61,7 +61,9 @@ def test_frontier_table_is_run_ends_branches_and_constant_rate_points():
 
 def test_without_lr_or_curves_rows_are_used_as_given():
     no_lr = annealed_points(_data(_curves().drop(columns=[LR])))
-    assert len(no_lr.table) == 10 and "as given (curves.csv has no lr column" in no_lr.note
+    assert len(no_lr.table) == 10 and "as given (curves.csv has no lr values" in no_lr.note
+    unknown = annealed_points(_data(_curves().assign(**{LR: np.nan})))
+    assert len(unknown.table) == 10 and "as given" in unknown.note
     no_curves = annealed_points(_data(None))
     assert len(no_curves.table) == 3 and "as given (no learning curves)" in no_curves.note
     assert np.array_equal(no_curves.table[RUN_ID], ["cos", "flat", "flat"])
