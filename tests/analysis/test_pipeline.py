@@ -83,7 +83,7 @@ def test_config_rejects_bad_holdout_and_points():
 
 
 def test_power_law_is_skipped_on_a_compute_budget_sweep_unless_asked_for(isoflop_points):
-    budgets = isoflop_points.assign(budget=np.round(np.log10(isoflop_points["C"])))
+    budgets = isoflop_points.assign(budget=10 ** np.round(np.log10(isoflop_points["C"])))
     data = ScalingData(budgets, pd.DataFrame(columns=["id", "reason"]), None, "mem")
     boot = BootstrapConfig(n_resamples=0)
     default = run_analysis(data, AnalysisConfig(laws=None, bootstrap=boot, holdout=0))
