@@ -405,18 +405,20 @@ def run(
     carries the run's own point (branch/fraction 1.0). The reported `flops` is all the
     training compute the trial spent: its own tokens plus every branch's decay tokens.
     """
-    trial = _build(cfg, ctx, make_method)
-    trial_dir = ctx.trial_dir
-    if trial_dir is None and ctx.is_main:
-        trial_dir = tempfile.mkdtemp(prefix="trial-")
-    # Other ranks never write, so their manager's folder is never created.
-    keep = cfg.trainer.keep_checkpoints
-    ckpts = CheckpointManager(trial_checkpoints(Path(trial_dir or ".")), keep=keep)
-    step, train_time_s, finished = _resume(trial, reporter, ckpts)
-    if finished is not None:
-        return finished
-    trial.prepare(trial.total_steps - step)
+    # From the start, so every full collection of the trial, in the data build as in the
+    # loop, skips the objects the process held before it.
     with runtime.frozen_heap():
+        trial = _build(cfg, ctx, make_method)
+        trial_dir = ctx.trial_dir
+        if trial_dir is None and ctx.is_main:
+            trial_dir = tempfile.mkdtemp(prefix="trial-")
+        # Other ranks never write, so their manager's folder is never created.
+        keep = cfg.trainer.keep_checkpoints
+        ckpts = CheckpointManager(trial_checkpoints(Path(trial_dir or ".")), keep=keep)
+        step, train_time_s, finished = _resume(trial, reporter, ckpts)
+        if finished is not None:
+            return finished
+        trial.prepare(trial.total_steps - step)
         return _train(trial, reporter, ckpts, trial_dir, step, train_time_s)
 
 
