@@ -244,6 +244,7 @@ class _Trial:
         return step_loss / accum if accum > 1 else step_loss
 
     def evaluate(self) -> dict[str, float]:
+        """Held-out metrics of the bare module (with the averaged weights, if any)."""
         with (
             eval_mode(self.raw, self.ema),
             runtime.autocast(self.device, self.cfg.trainer.precision),
@@ -253,8 +254,11 @@ class _Trial:
     def fork_branch(self, branch: Cooldown) -> dict[str, float]:
         """Train, evaluate and undo a cooldown branch; returns its point's branch/* metrics."""
         snapshot = Snapshot.take(self.raw, self.optimizer, self.ema, self.batch_rng)
-        end, optim, total = branch.end_step, self.cfg.optim, self.total_steps
-        lr_at = lambda k: optim.lr_at(k, total, end)  # noqa: E731
+        end = branch.end_step
+
+        def lr_at(k: int) -> float:
+            return self.cfg.optim.lr_at(k, self.total_steps, end)
+
         result = run_branch(branch, snapshot, self.train_step, lr_at, self.evaluate)
         runtime.synchronize(self.device)
         fpt = self.counts.flops_per_token
