@@ -13,7 +13,7 @@ from analysis.fitting import FitConfig, fit_chinchilla, fit_power_law, huber_obj
 from analysis.frontier import FrontierConfig, FrontierFit, envelope_frontier, isoflop_frontier
 from analysis.io import ScalingData, load_scaling_data, parse_columns, parse_point
 from analysis.laws import ChinchillaFit, Estimate, PowerLawFit
-from analysis.pipeline import Analysis, AnalysisConfig, LawResult, Prediction, run_analysis
+from analysis.fit_all import Analysis, AnalysisConfig, LawResult, Prediction, run_analysis
 
 __all__ = [
     "Analysis",

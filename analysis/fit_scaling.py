@@ -1,7 +1,7 @@
 """Command line: fit scaling laws to a sweep folder or a CSV/parquet table.
 
 Runs as ``python analysis/fit_scaling.py``, ``python -m analysis.fit_scaling`` or the
-``scalesweep-fit`` entry point; the work happens in ``analysis.pipeline``.
+``scalesweep-fit`` entry point; the work happens in ``analysis.fit_all``.
 
     python analysis/fit_scaling.py results/my-sweep --predict N=1e9,D=2e10 --out fit/
     python analysis/fit_scaling.py chinchilla.csv --columns "N=Model Size,C=Training FLOP"
@@ -28,7 +28,7 @@ from analysis.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fitting import FitConfig  # noqa: E402
 from analysis.forecast_cli import default_out, forecast_step, score_step, with_target  # noqa: E402
 from analysis.io import load_scaling_data, parse_columns, parse_point  # noqa: E402
-from analysis.pipeline import LAWS, AnalysisConfig, run_analysis  # noqa: E402
+from analysis.fit_all import LAWS, AnalysisConfig, run_analysis  # noqa: E402
 from analysis.plots import write_plots  # noqa: E402
 from analysis.report import format_table, to_json, to_markdown  # noqa: E402
 from contract.version import command_name, version_line  # noqa: E402

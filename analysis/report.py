@@ -19,7 +19,7 @@ from analysis.backtest import BacktestResult
 from analysis.frontier_backtest import FrontierBacktest
 from analysis.laws import Estimate
 from analysis.outcome import Analysis, LawResult
-from analysis.pipeline import agreement_table
+from analysis.fit_all import agreement_table
 from analysis.provenance import provenance
 
 TITLES = {

@@ -48,7 +48,7 @@ from analysis.fitting import (  # noqa: E402
 )
 from analysis.io import ScalingData  # noqa: E402
 from analysis.laws import ChinchillaFit  # noqa: E402
-from analysis.pipeline import AnalysisConfig, run_analysis  # noqa: E402
+from analysis.fit_all import AnalysisConfig, run_analysis  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests/analysis/data/epoch_chinchilla.csv"
 NAMES = ("E", "A", "alpha", "B", "beta")

@@ -162,7 +162,7 @@ def small_analysis(sweep_dir):
     """A full analysis of the toy sweep with a small bootstrap, shared by report/plot tests."""
     from analysis.bootstrap import BootstrapConfig
     from analysis.io import load_scaling_data
-    from analysis.pipeline import AnalysisConfig, run_analysis
+    from analysis.fit_all import AnalysisConfig, run_analysis
 
     cfg = AnalysisConfig(
         predict=({"N": 1e9, "D": 2e10}, {"C": 1e21}),

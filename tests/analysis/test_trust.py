@@ -18,7 +18,7 @@ from analysis.frontier import isoflop_frontier
 from analysis.io import ScalingData
 from analysis.laws import Estimate
 from analysis.outcome import Prediction
-from analysis.pipeline import AnalysisConfig, run_analysis
+from analysis.fit_all import AnalysisConfig, run_analysis
 from analysis.report import format_table, identified, to_json, to_markdown
 
 CFG = TrustConfig()

@@ -8,7 +8,7 @@ import pytest
 
 from analysis.bootstrap import BootstrapConfig
 from analysis.io import ScalingData
-from analysis.pipeline import AnalysisConfig, run_analysis
+from analysis.fit_all import AnalysisConfig, run_analysis
 
 
 def test_sweep_analysis_has_every_law(small_analysis, true_law):
