@@ -29,6 +29,11 @@ TRIAL_START_S = 1.5
 own cost per trial measured ~0 (bench/trial_overhead.py)."""
 EVALS_PER_TRIAL = 11
 """Evaluations of a trial without eval_interval_steps: every tenth of the run, plus the end."""
+SIDE_BY_SIDE_SLOWDOWN = 1.6
+"""Trials that share a machine run slower per step than the probe's lone steps: they share
+caches and memory bandwidth, and Ray's own processes, the driver and the live page run beside
+them. Measured on the main job (sweeps/scaling.yaml, 36 trials, 2 slots on 2 cores): 34.7 min
+of trial time against 21.8 min from the probe, 1.59x; applied whenever more than one slot runs."""
 PROBE_S_PER_MODEL = 0.5
 """Measured training time per probed model; the first step (allocation, warm-up) is not timed."""
 
@@ -142,7 +147,8 @@ def default_slots(plan: Any) -> int:
 def estimate(plan: Any, cost: StepCost, slots: int | None = None) -> Estimate:
     """Wall time with trials started largest first, each on the first free slot."""
     slots = slots or default_slots(plan)
-    times = sorted((trial_seconds(t, cost) for t in plan.trials), reverse=True)
+    shared = SIDE_BY_SIDE_SLOWDOWN if slots > 1 else 1.0
+    times = sorted((shared * trial_seconds(t, cost) for t in plan.trials), reverse=True)
     finish = [0.0] * slots
     for seconds in times:
         heapq.heappush(finish, heapq.heappop(finish) + seconds)
@@ -161,5 +167,6 @@ def render(est: Estimate) -> str:
     return (
         f"estimated wall time: {_clock(est.total_s)} ({_clock(busy)} of trial time on "
         f"{est.slots} slot(s), Ray start included; {c.flops_per_s / 1e9:.2f} GFLOP/s + "
-        f"{c.overhead_s * 1e3:.1f} ms per step, {c.source})"
+        f"{c.overhead_s * 1e3:.1f} ms per step, {c.source}"
+        + (f"; x{SIDE_BY_SIDE_SLOWDOWN:g} for trials side by side)" if est.slots > 1 else ")")
     )
