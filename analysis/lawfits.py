@@ -79,7 +79,8 @@ def _backtests(
     except ValueError as err:
         return None, (), [f"{law}: {err}"]
     rolling = rolling_backtest(pts, kind, x=x, config=cfg.fit) if cfg.holdout != 0 else ()
-    return bt, rolling, diag.check_backtest(bt, cfg.trust)
+    # The refit's form is "power" for L(X) and L(C) alike; a warning names the law the user reads.
+    return bt, rolling, diag.check_backtest(bt and bt._replace(law=law), cfg.trust)
 
 
 def _require_falling(law: str, fit, terms: dict[str, tuple[str, str, float]]) -> None:

@@ -14,11 +14,11 @@ from analysis.diagnostics import (
     check_widths,
     width_notes,
 )
+from analysis.fit_all import AnalysisConfig, run_analysis
 from analysis.frontier import isoflop_frontier
 from analysis.io import ScalingData
 from analysis.laws import Estimate
 from analysis.outcome import Prediction
-from analysis.fit_all import AnalysisConfig, run_analysis
 from analysis.report import format_table, identified, to_json, to_markdown
 
 CFG = TrustConfig()
@@ -185,3 +185,14 @@ def test_compute_law_with_a_given_floor(sweep_dir):
     assert 0 < res.fit.alpha < 1
     # With no --predict, the forecast is at 10x the largest run's compute.
     assert res.predictions[0].inputs["C"] == pytest.approx(10 * 6 * 6e8 * 1.2e10)
+
+
+def test_a_failed_backtest_warning_names_the_law_the_user_reads():
+    from analysis.lawfits import _backtests
+
+    C = np.geomspace(1e10, 1e13, 12)
+    loss = 1.0 + 50 * C**-0.15
+    loss[-2:] *= 1.2  # the largest runs sit far above the trend of the rest
+    pts = pd.DataFrame({"C": C, "loss": loss, "id": [f"r{i}" for i in range(12)]})
+    _, _, warns = _backtests(pts, "compute", "C", AnalysisConfig(holdout=0.2))
+    assert warns and warns[0].startswith("compute: backtest error")
