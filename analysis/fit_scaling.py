@@ -25,10 +25,10 @@ from pydantic import ValidationError  # noqa: E402
 
 from analysis.backtest import holdout_count  # noqa: E402
 from analysis.bootstrap import BootstrapConfig  # noqa: E402
+from analysis.fit_all import LAWS, AnalysisConfig, run_analysis  # noqa: E402
 from analysis.fitting import FitConfig  # noqa: E402
 from analysis.forecast_cli import default_out, forecast_step, score_step, with_target  # noqa: E402
 from analysis.io import load_scaling_data, parse_columns, parse_point  # noqa: E402
-from analysis.fit_all import LAWS, AnalysisConfig, run_analysis  # noqa: E402
 from analysis.plots import write_plots  # noqa: E402
 from analysis.report import format_table, to_json, to_markdown  # noqa: E402
 from contract.version import command_name, version_line  # noqa: E402

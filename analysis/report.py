@@ -16,11 +16,12 @@ import math
 from pathlib import Path
 
 from analysis.backtest import BacktestResult
+from analysis.fit_all import agreement_table
 from analysis.frontier_backtest import FrontierBacktest
 from analysis.laws import Estimate
 from analysis.outcome import Analysis, LawResult
-from analysis.fit_all import agreement_table
 from analysis.provenance import provenance
+from contract.results import RUN_ID
 
 TITLES = {
     "power": "power law  L(X) = E + A X^-alpha",
@@ -71,8 +72,10 @@ def _header(a: Analysis) -> list[str]:
     d = a.data
     cols = ", ".join(f"{k}={v}" for k, v in (d.columns or {}).items())
     boot = a.config.bootstrap
+    runs = d.points[RUN_ID].nunique() if RUN_ID in d.points.columns else len(d.points)
+    fitted = f"{len(d.points)} points of {runs} runs" if runs < len(d.points) else f"{runs} runs"
     return [
-        f"source: {d.source}  ({len(d.points)} runs fitted, {len(d.excluded)} excluded)",
+        f"source: {d.source}  ({fitted} fitted, {len(d.excluded)} excluded)",
         f"metric: {d.metric} ({d.mode});  columns: {cols}",
         f"compute: {d.c_source}",
         f"intervals: {boot.level:.0%} bootstrap percentile, {boot.n_resamples} resamples over "

@@ -35,6 +35,7 @@ from analysis.bootstrap import (  # noqa: E402
     run_jobs,
 )
 from analysis.coverage import coverage  # noqa: E402
+from analysis.fit_all import AnalysisConfig, run_analysis  # noqa: E402
 from analysis.fitting import (  # noqa: E402
     FitConfig,
     best_grid_starts,
@@ -48,7 +49,6 @@ from analysis.fitting import (  # noqa: E402
 )
 from analysis.io import ScalingData  # noqa: E402
 from analysis.laws import ChinchillaFit  # noqa: E402
-from analysis.fit_all import AnalysisConfig, run_analysis  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests/analysis/data/epoch_chinchilla.csv"
 NAMES = ("E", "A", "alpha", "B", "beta")

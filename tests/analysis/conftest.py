@@ -161,8 +161,8 @@ def sweep_dir(tmp_path_factory, true_law) -> Path:
 def small_analysis(sweep_dir):
     """A full analysis of the toy sweep with a small bootstrap, shared by report/plot tests."""
     from analysis.bootstrap import BootstrapConfig
-    from analysis.io import load_scaling_data
     from analysis.fit_all import AnalysisConfig, run_analysis
+    from analysis.io import load_scaling_data
 
     cfg = AnalysisConfig(
         predict=({"N": 1e9, "D": 2e10}, {"C": 1e21}),

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from analysis.bootstrap import BootstrapConfig
-from analysis.io import ScalingData
 from analysis.fit_all import AnalysisConfig, run_analysis
+from analysis.io import ScalingData
 
 
 def test_sweep_analysis_has_every_law(small_analysis, true_law):

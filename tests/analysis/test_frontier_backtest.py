@@ -8,10 +8,10 @@ import pytest
 
 from analysis.bootstrap import BootstrapConfig
 from analysis.diagnostics import TrustConfig, check_frontier_backtest
+from analysis.fit_all import AnalysisConfig, run_analysis
 from analysis.frontier import FrontierConfig, isoflop_frontier
 from analysis.frontier_backtest import frontier_backtests
 from analysis.io import ScalingData
-from analysis.fit_all import AnalysisConfig, run_analysis
 from analysis.report import format_table, to_json
 
 
