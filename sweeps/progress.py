@@ -2,11 +2,15 @@
 
 The state comes from the result tables (statuses, each trial's last report) plus the planned
 size of each started trial, so the view needs no extra reporting from the trials. The ETA is the
-planned FLOPs not yet trained divided by the FLOPs per second measured in this run. On a
+planned work not yet done over the work per second measured in this run, where a trial's work
+is its FLOPs plus a per-token cost fitted across the trials seen so far (a small model's step is
+mostly Python and kernel launches, not FLOPs: counted by FLOPs alone, a sweep's last quarter of
+small trials showed "ETA 0s" for minutes). On a
 terminal `sweeps.live` draws it with rich; in logs and CI a line is printed when a trial starts
 or ends.
 
-    progress = Progress("scaling", total=15, planned_flops=sum(t.flops for t in plan.trials))
+    progress = Progress("scaling", total=15, planned_flops=sum(t.flops for t in plan.trials),
+                        planned_tokens=sum(t.tokens for t in plan.trials))
     progress.update(tables, point)   # "16:02:11 [scaling] 3/15 done, 2 running, 0 failed | ..."
     progress.close()
 """
@@ -55,6 +59,7 @@ class _Watched:
     planned_tokens: float
     planned_flops: float
     first_flops: float
+    first_tokens: float = 0.0
 
 
 def format_duration(seconds: float | None) -> str:
@@ -83,10 +88,13 @@ class Progress:
         planned_flops: float | None = None,
         live: bool | None = None,
         console: Any = None,
+        planned_tokens: float | None = None,
     ) -> None:
-        """`planned_flops`: training FLOPs of the trials this run will train (None: no ETA).
+        """`planned_flops`: training FLOPs of the trials this run will train (None: no ETA);
+        `planned_tokens`: their tokens (None: the ETA counts FLOPs only).
         `live`: draw the rich view (default: when standard output is a terminal)."""
         self.name, self.total, self.planned_flops = name, total, planned_flops
+        self.planned_tokens = planned_tokens
         self._live_wanted, self._console = live, console
         self._watched: dict[str, _Watched] = {}
         self._start = time.monotonic()
@@ -107,6 +115,7 @@ class Progress:
             planned_tokens=float(point.tokens),
             planned_flops=float(point.flops),
             first_flops=_number(row.get(FLOPS)) or 0.0,
+            first_tokens=_number(row.get(TOKENS)) or 0.0,
         )
 
     def snapshot(self, tables: Any) -> Snapshot:
@@ -143,21 +152,46 @@ class Progress:
             best=best,
         )
 
+    def _overhead_per_token(self, rows: dict[str, dict[str, Any]]) -> float:
+        """FLOP-equivalents of the per-token cost that does not grow with the model, fitted
+        across the trials seen so far as seconds per token = overhead + FLOPs per token / rate;
+        0 until two model sizes have reported a speed, or when the fit is not a cost."""
+        pairs = []
+        for trial_id, watched in self._watched.items():
+            speed = _number(rows.get(trial_id, {}).get(TOKENS_PER_S))
+            if speed and speed > 0 and watched.planned_tokens > 0:
+                pairs.append((watched.planned_flops / watched.planned_tokens, 1.0 / speed))
+        if self.planned_tokens is None or len({x for x, _ in pairs}) < 2:
+            return 0.0
+        mean_x = sum(x for x, _ in pairs) / len(pairs)
+        mean_y = sum(y for _, y in pairs) / len(pairs)
+        spread = sum((x - mean_x) ** 2 for x, _ in pairs)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in pairs) / spread
+        overhead = mean_y - slope * mean_x
+        return overhead / slope if slope > 0 and overhead > 0 else 0.0
+
     def _eta(self, rows: dict[str, dict[str, Any]], elapsed: float) -> float | None:
-        """Planned FLOPs not trained yet / FLOPs per second trained in this run. A trial that
-        ended (finished, stopped early, failed) has nothing left to train."""
+        """Planned work not done yet / work per second done in this run, work being FLOPs plus
+        the fitted per-token overhead. A trial that ended (finished, stopped early, failed) has
+        nothing left to do."""
         if not self.planned_flops or not self._watched:
             return None
-        trained = progressed = 0.0
+        k = self._overhead_per_token(rows)
+        planned = self.planned_flops + k * (self.planned_tokens or 0.0)
+        done = progressed = 0.0
         for trial_id, watched in self._watched.items():
             row = rows.get(trial_id, {})
-            now = _number(row.get(FLOPS)) or watched.first_flops
-            progressed += max(0.0, now - watched.first_flops)
-            ended = row.get("status") != RUNNING
-            trained += max(now, watched.planned_flops) if ended else now
+            flops = _number(row.get(FLOPS)) or watched.first_flops
+            tokens = _number(row.get(TOKENS)) or watched.first_tokens
+            progressed += max(0.0, flops - watched.first_flops)
+            progressed += k * max(0.0, tokens - watched.first_tokens)
+            if row.get("status") != RUNNING:
+                flops = max(flops, watched.planned_flops)
+                tokens = max(tokens, watched.planned_tokens)
+            done += flops + k * tokens
         if progressed <= 0 or elapsed <= 0:
             return None
-        return max(0.0, self.planned_flops - trained) / (progressed / elapsed)
+        return max(0.0, planned - done) / (progressed / elapsed)
 
     # -- output ---------------------------------------------------------------------------------
     def line(self, tables: Any) -> str:

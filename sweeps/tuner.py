@@ -99,9 +99,11 @@ def run_stage(
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     # What this run will train, for the ETA: the planned trials left, or Optuna's remaining
     # samples at the mean planned size of the sweep's points.
-    sizes = [t.flops for t in (todo or plan.trials)]
-    planned = sum(sizes) if todo else remaining * sum(sizes) / len(sizes) if sizes else None
-    progress = Progress(spec.name, total, planned_flops=planned)
+    trials = todo or plan.trials
+    share = 1.0 if todo else remaining / len(trials) if trials else 0.0
+    planned = share * sum(t.flops for t in trials) if trials else None
+    tokens = share * sum(t.tokens for t in trials) if trials else None
+    progress = Progress(spec.name, total, planned_flops=planned, planned_tokens=tokens)
     tuner = tune.Tuner(
         TRAINABLE,
         param_space=param_space,

@@ -31,13 +31,13 @@ def sweep(tmp_path):
     return plan.trials, tables
 
 
-def _report(tables, point, share: float, loss: float) -> None:
+def _report(tables, point, share: float, loss: float, speed: float = 1234.0) -> None:
     tables.trial_reported(
         point.trial_id,
         {
             TOKENS: point.tokens * share,
             FLOPS: point.flops * share,
-            TOKENS_PER_S: 1234.0,
+            TOKENS_PER_S: speed,
             TRAIN_LOSS: loss,
             EVAL_LOSS: loss,
         },
@@ -66,6 +66,38 @@ def test_eta_is_the_untrained_plan_over_measured_throughput(sweep, monkeypatch):
     done = first.flops + second.flops * 0.25
     assert progress.snapshot(tables).eta_s == pytest.approx((planned - done) / (trained / 10.0))
     assert [t.tag for t in progress.snapshot(tables).running] == [second.tag]
+
+
+def test_eta_counts_the_per_token_overhead_that_small_models_spend_their_time_on(
+    sweep, monkeypatch
+):
+    points, tables = sweep
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    first = points[0]
+    second = next(p for p in points if p.flops / p.tokens != first.flops / first.tokens)
+    per_token = [p.flops / p.tokens for p in (first, second)]  # two model sizes
+    # Seconds per token = 1e-4 of overhead + FLOPs per token at 1 GFLOP/s.
+    overhead, rate = 1e-4, 1e9
+    k = overhead * rate  # the overhead in FLOP-equivalents per token
+    planned_f, planned_t = sum(p.flops for p in points), sum(p.tokens for p in points)
+    progress = Progress(
+        "smoke", len(points), planned_flops=planned_f, planned_tokens=planned_t, live=False
+    )
+    for point in (first, second):
+        tables.trial_started(point)
+        progress.watch(point, tables)
+    clock[0] = 110.0
+    shares = (0.5, 0.25)
+    for point, f, share in zip((first, second), per_token, shares, strict=True):
+        _report(tables, point, share, 3.0, speed=1.0 / (overhead + f / rate))
+    assert progress._overhead_per_token(tables.trials) == pytest.approx(k)
+    done_f = sum(p.flops * sh for p, sh in zip((first, second), shares, strict=True))
+    done_t = sum(p.tokens * sh for p, sh in zip((first, second), shares, strict=True))
+    done = done_f + k * done_t
+    eta = progress.snapshot(tables).eta_s
+    assert eta == pytest.approx((planned_f + k * planned_t - done) / (done / 10.0))
+    assert eta != pytest.approx((planned_f - done_f) / (done_f / 10.0))  # FLOPs alone differ
 
 
 def test_plain_lines_are_timestamped_and_printed_on_change_only(sweep, capsys):
