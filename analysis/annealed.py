@@ -82,9 +82,8 @@ def annealed_points(data: ScalingData, tolerance: float = LR_TOLERANCE) -> Annea
         )
         return AnnealedPoints(_rows(curves).reset_index(drop=True), note)
     keep = annealed_mask(curves, tolerance)
-    extra = curves[keep]
-    table = pd.concat([_rows(points), _rows(extra)], ignore_index=True)
     ends = _rows(points)
+    table = pd.concat([ends, _rows(curves[keep])], ignore_index=True)
     n_branch = int((ends["id"] != ends[RUN_ID]).sum())
     n_left = int(len(curves) - keep.sum() - curves["id"].nunique())
     note = (

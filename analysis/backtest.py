@@ -125,6 +125,28 @@ ROLLING_LEVELS = 5
 """Budget levels a table without a ``budget`` column is cut into, in equal steps of log C."""
 
 
+def budget_levels(
+    values: np.ndarray, budgets: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(level per row, log10 of each level's upper edge; the last is inf) for rolling origin.
+
+    Levels are the distinct nominal ``budgets`` when every row has one (edges halfway between
+    them in log), else ``ROLLING_LEVELS`` equal steps of log10 ``values``; one level when the
+    values do not spread.
+    """
+    if budgets is not None and np.isfinite(budgets).all():
+        distinct, level = np.unique(budgets, return_inverse=True)
+        logv = np.log10(distinct)
+        return level, np.append((logv[1:] + logv[:-1]) / 2, np.inf)
+    logv = np.log10(values)
+    lo, span = logv.min(), logv.max() - logv.min()
+    if span <= 0:
+        return np.zeros(len(logv), dtype=int), np.array([np.inf])
+    level = np.minimum((ROLLING_LEVELS * (logv - lo) / span).astype(int), ROLLING_LEVELS - 1)
+    edges = lo + span * np.arange(1, ROLLING_LEVELS) / ROLLING_LEVELS
+    return level, np.append(edges, np.inf)
+
+
 def rolling_backtest(
     points: pd.DataFrame, law: str, x: str = "N", config: FitConfig | None = None
 ) -> tuple[BacktestResult, ...]:
@@ -133,16 +155,8 @@ def rolling_backtest(
     """
     key = "C" if law == "chinchilla" else x
     n_params = 5 if law == "chinchilla" else 3
-    if BUDGET in points.columns and points[BUDGET].notna().all():
-        levels = np.unique(points[BUDGET].to_numpy(float), return_inverse=True)[1]
-    else:
-        logk = np.log10(points[key].to_numpy(float))
-        span = logk.max() - logk.min()
-        if span <= 0:
-            return ()
-        levels = np.minimum(
-            (ROLLING_LEVELS * (logk - logk.min()) / span).astype(int), ROLLING_LEVELS - 1
-        )
+    budgets = points[BUDGET].to_numpy(float) if BUDGET in points.columns else None
+    levels, _ = budget_levels(points[key].to_numpy(float), budgets)
     out = []
     for k in np.unique(levels)[1:]:
         train, test = points[levels < k], points[levels == k]

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis.backtest import ROLLING_LEVELS
+from analysis.backtest import budget_levels
 from analysis.frontier import FrontierConfig, FrontierFit, envelope_frontier, isoflop_frontier
 from contract.results import RUN_ID
 
@@ -41,25 +41,6 @@ class FrontierBacktest(NamedTuple):
     """a and b of the refit, to show their drift with scale."""
     table: pd.DataFrame
     """Held-out frontier points: C, N, D and the refit's N_pred, D_pred."""
-
-
-def _levels(
-    runs: pd.Series, run_c: pd.Series, run_budget: pd.Series | None
-) -> tuple[pd.Series, np.ndarray]:
-    """(level per run, log10 C at each level's upper edge). Budgets when every run has one."""
-    if run_budget is not None and run_budget.reindex(runs).notna().all():
-        budget = run_budget.reindex(runs)
-        values = np.unique(budget.to_numpy(float))
-        level = pd.Series(np.searchsorted(values, budget.to_numpy(float)), index=runs)
-        logv = np.log10(values)
-        return level, np.append((logv[1:] + logv[:-1]) / 2, np.inf)
-    logc = np.log10(run_c.reindex(runs).to_numpy(float))
-    lo, span = logc.min(), logc.max() - logc.min()
-    if span <= 0:
-        return pd.Series(0, index=runs), np.array([np.inf])
-    level = np.minimum((ROLLING_LEVELS * (logc - lo) / span).astype(int), ROLLING_LEVELS - 1)
-    edges = lo + span * np.arange(1, ROLLING_LEVELS + 1) / ROLLING_LEVELS
-    return pd.Series(level, index=runs), np.append(edges[:-1], np.inf)
 
 
 def _score(approach, fit: FrontierFit, held: pd.DataFrame, n_train: int) -> FrontierBacktest:
@@ -99,8 +80,9 @@ def frontier_backtests(
     fitter = envelope_frontier if approach == "envelope" else isoflop_frontier
     run = (table[RUN_ID] if RUN_ID in table.columns else table["id"]).astype(str)
     run_c = table.groupby(run)["C"].max()
-    level, edges = _levels(pd.Series(run_c.index), run_c, run_budget)
-    level.index = run_c.index
+    budgets = None if run_budget is None else run_budget.reindex(run_c.index).to_numpy(float)
+    levels, edges = budget_levels(run_c.to_numpy(float), budgets)
+    level = pd.Series(levels, index=run_c.index)
     row_level = level.reindex(run).to_numpy()
     point_level = np.searchsorted(edges, np.log10(full.points["C"].to_numpy(float)))
     out: dict[int, FrontierBacktest] = {}
