@@ -41,6 +41,20 @@ BUDGET_LIMITED = (
 )
 
 
+ENVELOPE_ON_GRID = (
+    "every run is trained to a nominal FLOP budget (column 'budget'), so the annealed points sit "
+    "on each budget's grid of sizes and Approach 1's frontier is each budget's best grid point: "
+    "Approach 2 on the same points without its parabola, with an N* that moves a whole grid step "
+    "when a resample drops one run (ask for it with --law frontier)"
+)
+
+
+def on_budget_grid(data: ScalingData) -> bool:
+    """Whether every row of ``data`` carries its nominal FLOP budget (a compute-budget sweep)."""
+    pts = data.points
+    return BUDGET in pts.columns and bool(pts[BUDGET].notna().all())
+
+
 def budget_limited(data: ScalingData, law: str, x: str) -> bool:
     """Whether ``law`` is L(N) or L(D) on a compute-budget sweep.
 
@@ -49,13 +63,7 @@ def budget_limited(data: ScalingData, law: str, x: str) -> bool:
     best over a few budgets, each of which caps the data a large model sees: the points bend
     away from the law at large N for a reason the law does not model.
     """
-    pts = data.points
-    return (
-        law == "power"
-        and x in ("N", "D")
-        and BUDGET in pts.columns
-        and bool(pts[BUDGET].notna().all())
-    )
+    return law == "power" and x in ("N", "D") and on_budget_grid(data)
 
 
 def _unsupported(data: ScalingData, law: str, x: str) -> str | None:
@@ -94,6 +102,9 @@ def _fit_one(data, law, cfg, progress, results, skipped) -> None:
             results["chinchilla"] = chinchilla_result(data, cfg, progress)
         else:
             for approach in ("envelope", "isoflop"):
+                if approach == "envelope" and cfg.laws is None and on_budget_grid(data):
+                    skipped[approach] = ENVELOPE_ON_GRID
+                    continue
                 try:
                     results[approach] = frontier_result(data, approach, cfg, progress)
                 except ValueError as err:

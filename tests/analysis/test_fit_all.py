@@ -95,3 +95,19 @@ def test_power_law_is_skipped_on_a_compute_budget_sweep_unless_asked_for(isoflop
     assert sum("mixes budgets" in w for w in asked.warnings) == 1
     plain = ScalingData(isoflop_points, pd.DataFrame(columns=["id", "reason"]), None, "mem")
     assert "power" in run_analysis(plain, AnalysisConfig(bootstrap=boot, holdout=0)).results
+
+
+def test_envelope_is_skipped_on_a_compute_budget_sweep_unless_asked_for(isoflop_points):
+    """On a budget grid Approach 1 is each budget's best grid point: Approach 2 without the
+    parabola. It is fitted on request, and by default wherever runs have no nominal budget."""
+    budgets = isoflop_points.assign(budget=10 ** np.round(np.log10(isoflop_points["C"])))
+    data = ScalingData(budgets, pd.DataFrame(columns=["id", "reason"]), None, "mem")
+    boot = BootstrapConfig(n_resamples=0)
+    default = run_analysis(data, AnalysisConfig(bootstrap=boot, holdout=0))
+    assert "envelope" not in default.results and "isoflop" in default.results
+    assert "best grid point" in default.skipped["envelope"]
+    assert "--law frontier" in default.skipped["envelope"]
+    asked = run_analysis(data, AnalysisConfig(laws=("frontier",), bootstrap=boot, holdout=0))
+    assert {"envelope", "isoflop"} <= set(asked.results)
+    plain = ScalingData(isoflop_points, pd.DataFrame(columns=["id", "reason"]), None, "mem")
+    assert "envelope" in run_analysis(plain, AnalysisConfig(bootstrap=boot, holdout=0)).results
