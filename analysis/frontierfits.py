@@ -30,9 +30,11 @@ from contract.results import BUDGET, RUN_ID
 
 NAMES = ("a", "log_kn", "b", "log_kd")
 ISOFLOP_BIAS_NOTE = (
-    "Approach 2 places each budget's optimum at the vertex of a parabola in log N; when "
-    "alpha != beta the loss is not symmetric in log N and the vertex sits a few per cent low "
-    "(about 6-7% in N* on steep curves in simulation). The intercept is not corrected."
+    "Approach 2 places each budget's optimum at the vertex of a parabola in log N; when the "
+    "loss is not symmetric in log N (alpha != beta, or FLOPs per parameter per token that vary "
+    "with N) the vertex misses N* by several per cent, by an amount that depends on where the "
+    "sizes sit around the optimum: on budgets whose grids sit differently it tilts a as well "
+    "(bench/design_check.py measures it for a design). Not corrected."
 )
 
 
