@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.fitting import FitConfig, fit_chinchilla, fit_power_law
+from analysis.laws import APPROX_6ND, ComputeModel
 from contract.results import BUDGET
 
 MIN_POINTS_FOR_DEFAULT = 20
@@ -67,8 +68,10 @@ def backtest(
     holdout: float | None,
     x: str = "N",
     config: FitConfig | None = None,
+    compute: ComputeModel = APPROX_6ND,
 ) -> BacktestResult | None:
-    """Fit ``law`` ("power" or "chinchilla") on all but the largest runs; None if K is 0."""
+    """Fit ``law`` ("power" or "chinchilla") on all but the largest runs; None if K is 0.
+    ``compute`` is the rows' C(N, D), under which a refit's a and b are reported."""
     k = holdout_count(len(points), holdout)
     if k == 0:
         return None
@@ -79,15 +82,22 @@ def backtest(
             f"backtest: holding out {k} of {len(points)} runs leaves too few to fit {law}"
         )
     ranked = points.sort_values(key, kind="stable")
-    return _fit_and_score(ranked.iloc[:-k], ranked.iloc[-k:], law, key, x, config)
+    return _fit_and_score(ranked.iloc[:-k], ranked.iloc[-k:], law, key, x, config, compute)
 
 
 def _fit_and_score(
-    train: pd.DataFrame, test: pd.DataFrame, law: str, key: str, x: str, config: FitConfig | None
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    law: str,
+    key: str,
+    x: str,
+    config: FitConfig | None,
+    compute: ComputeModel = APPROX_6ND,
 ) -> BacktestResult:
     k = len(test)
     if law == "chinchilla":
         fit = fit_chinchilla(train["N"], train["D"], train["loss"], config)
+        fit = fit._replace(compute=compute)
         predicted = fit.predict(test["N"], test["D"])
         exponents = {"alpha": fit.alpha, "beta": fit.beta, "a": fit.a, "b": fit.b}
     elif law == "power":
@@ -148,7 +158,11 @@ def budget_levels(
 
 
 def rolling_backtest(
-    points: pd.DataFrame, law: str, x: str = "N", config: FitConfig | None = None
+    points: pd.DataFrame,
+    law: str,
+    x: str = "N",
+    config: FitConfig | None = None,
+    compute: ComputeModel = APPROX_6ND,
 ) -> tuple[BacktestResult, ...]:
     """Rolling origin: fit on the budgets up to k, predict budget k + 1, for every k that
     leaves enough runs to fit. Budgets are the ``budget`` column, or equal log steps of the key.
@@ -163,7 +177,7 @@ def rolling_backtest(
         if len(train) < n_params + 1 or train[key].nunique() < 2:
             continue
         try:
-            out.append(_fit_and_score(train, test, law, key, x, config))
+            out.append(_fit_and_score(train, test, law, key, x, config, compute))
         except ValueError:
             continue  # too few distinct values below this budget to fit
     return tuple(out)

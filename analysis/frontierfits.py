@@ -32,9 +32,9 @@ NAMES = ("a", "log_kn", "b", "log_kd")
 ISOFLOP_BIAS_NOTE = (
     "Approach 2 places each budget's optimum at the vertex of a parabola in log N; when the "
     "loss is not symmetric in log N (alpha != beta, or FLOPs per parameter per token that vary "
-    "with N) the vertex misses N* by several per cent, by an amount that depends on where the "
-    "sizes sit around the optimum: on budgets whose grids sit differently it tilts a as well "
-    "(bench/design_check.py measures it for a design). Not corrected."
+    "with N) the vertex misses N* by a few per cent, either way depending on where the sizes sit "
+    "around the optimum (about 6-7% low on steep curves in simulation; within 5% on the main "
+    "job's design, bench/design_check.py). Not corrected."
 )
 
 

@@ -25,6 +25,7 @@ from analysis.config import AnalysisConfig
 from analysis.fitting import bounds, fit_chinchilla, fit_power_law, to_natural
 from analysis.io import ScalingData
 from analysis.laws import (
+    APPROX_6ND,
     ChinchillaFit,
     ComputeModel,
     Estimate,
@@ -70,15 +71,19 @@ def frontier_points(pts: pd.DataFrame, x: str) -> pd.DataFrame:
 
 
 def _backtests(
-    pts: pd.DataFrame, law: str, x: str, cfg: AnalysisConfig
+    pts: pd.DataFrame, law: str, x: str, cfg: AnalysisConfig, compute: ComputeModel = APPROX_6ND
 ) -> tuple[BacktestResult | None, tuple[BacktestResult, ...], list[str]]:
     """Leave-largest-out and rolling-origin; a holdout too large becomes a warning."""
     kind = "chinchilla" if law == "chinchilla" else "power"
     try:
-        bt = backtest(pts, kind, cfg.holdout, x=x, config=cfg.fit)
+        bt = backtest(pts, kind, cfg.holdout, x=x, config=cfg.fit, compute=compute)
     except ValueError as err:
         return None, (), [f"{law}: {err}"]
-    rolling = rolling_backtest(pts, kind, x=x, config=cfg.fit) if cfg.holdout != 0 else ()
+    rolling = (
+        rolling_backtest(pts, kind, x=x, config=cfg.fit, compute=compute)
+        if cfg.holdout != 0
+        else ()
+    )
     # The refit's form is "power" for L(X) and L(C) alike; a warning names the law the user reads.
     return bt, rolling, diag.check_backtest(bt and bt._replace(law=law), cfg.trust)
 
@@ -210,7 +215,7 @@ def chinchilla_result(
         value = float(full[q][0])
         est[q] = summarize(derived[q], value, level) if derived is not None else Estimate(value)
     preds = _chinchilla_predictions(fit, samples, cfg, data.compute)
-    bt, rolling, warns = _backtests(pts, "chinchilla", "C", cfg)
+    bt, rolling, warns = _backtests(pts, "chinchilla", "C", cfg, data.compute)
     box = np.array(bounds(2, cfg.fit))
     warns += _trust_checks("chinchilla", fit, pts, ["N", "D"], est, samples, raw, box, preds, cfg)
     variants, notes = {}, diag.width_notes(est, cfg.trust)

@@ -222,7 +222,11 @@ def to_json(a: Analysis) -> dict:
         "mode": d.mode,
         "columns": d.columns,
         "c_definition": d.c_source,
-        "compute_model": {"log_k": d.compute.log_k, "kappa": d.compute.kappa},
+        "compute_model": {
+            "log_k": d.compute.log_k,
+            "kappa": d.compute.kappa,
+            "k_inf": d.compute.k_inf,
+        },
         "provenance": provenance(d),
         "n_points": len(d.points),
         "excluded": [{"id": str(r.id), "reason": r.reason} for r in d.excluded.itertuples()],
