@@ -31,7 +31,7 @@ class ComputeModel(NamedTuple):
     must turn a budget into tokens with the same k the runs were charged, so
     k(N) = k_inf + K N^kappa is fitted to the rows. The constant matters: a pure power law
     (k_inf = 0) keeps falling past the sizes measured, and on the main job's 6.7k-220k sizes it
-    moved Approach 3's a from 0.506 to 0.551 (noise-free losses from a known law,
+    moved Approach 3's a from 0.507 to 0.551 (noise-free losses from a known law,
     ``bench/design_check.py``). A table without FLOPs gets C = 6ND exactly.
     """
 
