@@ -14,11 +14,11 @@ import math
 
 from analysis import diagnostics as diag
 from analysis.config import LAWS, AnalysisConfig, LawName
+from analysis.frontier import on_budget_grid
 from analysis.frontierfits import frontier_result
 from analysis.io import ScalingData
 from analysis.lawfits import Progress, chinchilla_result, frontier_points, power_result
 from analysis.outcome import Analysis, LawResult, Prediction
-from contract.results import BUDGET
 
 __all__ = [
     "LAWS",
@@ -49,12 +49,6 @@ ENVELOPE_ON_GRID = (
 )
 
 
-def on_budget_grid(data: ScalingData) -> bool:
-    """Whether every row of ``data`` carries its nominal FLOP budget (a compute-budget sweep)."""
-    pts = data.points
-    return BUDGET in pts.columns and bool(pts[BUDGET].notna().all())
-
-
 def budget_limited(data: ScalingData, law: str, x: str) -> bool:
     """Whether ``law`` is L(N) or L(D) on a compute-budget sweep.
 
@@ -63,7 +57,7 @@ def budget_limited(data: ScalingData, law: str, x: str) -> bool:
     best over a few budgets, each of which caps the data a large model sees: the points bend
     away from the law at large N for a reason the law does not model.
     """
-    return law == "power" and x in ("N", "D") and on_budget_grid(data)
+    return law == "power" and x in ("N", "D") and on_budget_grid(data.points)
 
 
 def _unsupported(data: ScalingData, law: str, x: str) -> str | None:
@@ -102,7 +96,7 @@ def _fit_one(data, law, cfg, progress, results, skipped) -> None:
             results["chinchilla"] = chinchilla_result(data, cfg, progress)
         else:
             for approach in ("envelope", "isoflop"):
-                if approach == "envelope" and cfg.laws is None and on_budget_grid(data):
+                if approach == "envelope" and cfg.laws is None and on_budget_grid(data.points):
                     skipped[approach] = ENVELOPE_ON_GRID
                     continue
                 try:

@@ -166,10 +166,15 @@ def isoflop_budgets(C: np.ndarray, cfg: FrontierConfig) -> np.ndarray:
     return labels
 
 
+def on_budget_grid(table: pd.DataFrame) -> bool:
+    """Whether every row carries its nominal FLOP budget (a compute-budget sweep's table)."""
+    return BUDGET in table.columns and bool(table[BUDGET].notna().all())
+
+
 def budget_labels(table: pd.DataFrame, cfg: FrontierConfig) -> tuple[np.ndarray, np.ndarray]:
     """(label per row, nominal C per label): the ``budget`` column if every row has one, else
     groups of coinciding FLOPs (label -1 for rows on no budget)."""
-    if BUDGET in table.columns and table[BUDGET].notna().all() and (table[BUDGET] > 0).all():
+    if on_budget_grid(table) and (table[BUDGET] > 0).all():
         values, labels = np.unique(table[BUDGET].to_numpy(float), return_inverse=True)
         return labels, values
     C = table["C"].to_numpy(float)

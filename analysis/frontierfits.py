@@ -21,7 +21,12 @@ from analysis import diagnostics as diag
 from analysis.annealed import annealed_points
 from analysis.bootstrap import chunks, cluster_rows, groups_from_ids, run_jobs, summarize
 from analysis.config import AnalysisConfig
-from analysis.frontier import budget_labels, envelope_frontier, isoflop_frontier
+from analysis.frontier import (
+    budget_labels,
+    envelope_frontier,
+    isoflop_frontier,
+    on_budget_grid,
+)
 from analysis.frontier_backtest import frontier_backtests
 from analysis.io import ScalingData
 from analysis.lawfits import Progress, estimates
@@ -164,7 +169,7 @@ def frontier_result(
 def _run_budget(data: ScalingData) -> pd.Series | None:
     """Nominal budget per run (its largest: a WSD run's branches carry fractions of it)."""
     pts = data.points
-    if BUDGET not in pts.columns or not pts[BUDGET].notna().all():
+    if not on_budget_grid(pts):
         return None
     run = (pts[RUN_ID] if RUN_ID in pts.columns else pts["id"]).astype(str)
     return pts[BUDGET].groupby(run).max()

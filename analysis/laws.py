@@ -229,11 +229,12 @@ def allocation(
         if compute.k_inf > 0:
             n_opt = _optimal_n(A, B, alpha, beta, C, compute)
             lo, hi = compute.c_range or (float(C.min()), float(C.max()))
-            ends = _optimal_n(A, B, alpha, beta, np.array([[lo, hi]]), compute)  # (R, 2)
+            c_ends = np.array([[lo, hi]])
+            n_ends = _optimal_n(A, B, alpha, beta, c_ends, compute)  # (R, 2)
+            d_ends = compute.tokens(c_ends, n_ends)
             span = math.log(hi / lo) if hi > lo else math.nan
-            a = (np.log(ends[:, 1:]) - np.log(ends[:, :1])) / span
-            d_ends = np.array([[lo, hi]]) / (compute.k(ends) * ends)
-            b = (np.log(d_ends[:, 1:]) - np.log(d_ends[:, :1])) / span
+            a = np.diff(np.log(n_ends), axis=1) / span
+            b = np.diff(np.log(d_ends), axis=1) / span
         else:
             K, p = math.exp(compute.log_k), 1.0 + compute.kappa
             s = alpha + p * beta
