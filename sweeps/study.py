@@ -12,6 +12,7 @@ built around these in sweeps.tuner.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import optuna
@@ -29,6 +30,21 @@ def study_name(stage: str) -> str:
     return STUDY_NAME if stage == "main" else f"{STUDY_NAME}-{stage}"
 
 
+class _PicklableNSGAII(optuna.samplers.NSGAIISampler):
+    """NSGA-II that survives pickling: Ray Tune pickles its searcher with the tuner, and
+    Optuna 5.1 gave the genetic samplers a thread lock, which cannot be pickled. The lock
+    guards one process's threads only, so a fresh one on unpickling is the same sampler."""
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_thread_lock", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.Lock()
+
+
 def make_sampler(name: str | None, seed: int) -> optuna.samplers.BaseSampler:
     """Optuna's sampler by its short name (null = TPE), seeded so a sweep plans reproducibly."""
     samplers = {
@@ -37,7 +53,7 @@ def make_sampler(name: str | None, seed: int) -> optuna.samplers.BaseSampler:
         "gp": lambda: optuna.samplers.GPSampler(seed=seed),
         "qmc": lambda: optuna.samplers.QMCSampler(seed=seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+        "nsga2": lambda: _PicklableNSGAII(seed=seed),
     }
     return samplers[name or "tpe"]()
 

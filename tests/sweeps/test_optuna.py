@@ -3,6 +3,7 @@ optuna-dashboard opens, multi-objective search with NSGA-II."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import optuna
@@ -35,7 +36,18 @@ search: {algorithm: optuna, sampler: nsga2, num_samples: 3,
     ],
 )
 def test_sampler_by_name(name, cls):
-    assert type(make_sampler(name, seed=0)) is cls
+    assert isinstance(make_sampler(name, seed=0), cls)
+
+
+@pytest.mark.parametrize("name", [None, "tpe", "cmaes", "gp", "qmc", "random", "nsga2"])
+def test_every_sampler_survives_the_pickling_ray_tune_does(name):
+    """Tune pickles the searcher with the tuner; Optuna 5.1's NSGA-II holds a thread lock."""
+    sampler = make_sampler(name, seed=0)
+    copy = pickle.loads(pickle.dumps(sampler))
+    assert type(copy) is type(sampler)
+    study = optuna.create_study(sampler=copy)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_float("y", 0, 1), 3)
+    assert len(study.trials) == 3
 
 
 @pytest.mark.parametrize(
