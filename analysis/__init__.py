@@ -7,13 +7,13 @@ Pure pandas/numpy/scipy/matplotlib; never imports Ray, so it runs wherever the r
     result = run_analysis(load_scaling_data("results/my-sweep"))
 """
 
-from analysis.backtest import BacktestResult, backtest
-from analysis.bootstrap import BootstrapConfig, bootstrap_theta, summarize
+from analysis.checks.backtest import BacktestResult, backtest
+from analysis.fit.bootstrap import BootstrapConfig, bootstrap_theta, summarize
+from analysis.fit.power_sums import FitConfig, fit_chinchilla, fit_power_law, huber_objective
 from analysis.fit_all import Analysis, AnalysisConfig, LawResult, Prediction, run_analysis
-from analysis.fitting import FitConfig, fit_chinchilla, fit_power_law, huber_objective
-from analysis.frontier import FrontierConfig, FrontierFit, envelope_frontier, isoflop_frontier
-from analysis.io import ScalingData, load_scaling_data, parse_columns, parse_point
-from analysis.laws import ChinchillaFit, Estimate, PowerLawFit
+from analysis.laws.forms import ChinchillaFit, Estimate, PowerLawFit
+from analysis.laws.frontier import FrontierConfig, FrontierFit, envelope_frontier, isoflop_frontier
+from analysis.load.sweep_tables import ScalingData, load_scaling_data, parse_columns, parse_point
 
 __all__ = [
     "Analysis",

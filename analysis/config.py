@@ -13,11 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from analysis.backtest import holdout_count
-from analysis.bootstrap import BootstrapConfig
-from analysis.diagnostics import TrustConfig
-from analysis.fitting import FitConfig
-from analysis.frontier import FrontierConfig
+from analysis.checks.backtest import holdout_count
+from analysis.checks.trust import TrustConfig
+from analysis.fit.bootstrap import BootstrapConfig
+from analysis.fit.power_sums import FitConfig
+from analysis.laws.frontier import FrontierConfig
 
 LawName = Literal["power", "chinchilla", "frontier", "compute"]
 LAWS: tuple[str, ...] = ("power", "chinchilla", "frontier", "compute")

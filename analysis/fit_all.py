@@ -1,7 +1,7 @@
 """One call from loaded data to every fit, interval, prediction, backtest and warning.
 
 ``run_analysis`` is what the CLI runs and what a notebook should call; it returns a typed
-``Analysis`` that ``analysis.report`` renders and ``analysis.plots`` draws.
+``Analysis`` that ``analysis.report.render`` renders and ``analysis.report.plots`` draws.
 
     data = load_scaling_data("results/my-sweep")
     result = run_analysis(data, AnalysisConfig(predict=({"N": 1e9, "D": 2e10},)))
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 
-from analysis import diagnostics as diag
+from analysis.checks import trust as diag
 from analysis.config import LAWS, AnalysisConfig, LawName
-from analysis.frontier import on_budget_grid
-from analysis.frontierfits import frontier_result
-from analysis.io import ScalingData
-from analysis.lawfits import Progress, chinchilla_result, frontier_points, power_result
+from analysis.laws.frontier import on_budget_grid
+from analysis.laws.frontier_fits import frontier_result
+from analysis.laws.loss_laws import Progress, chinchilla_result, frontier_points, power_result
+from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import Analysis, LawResult, Prediction
 
 __all__ = [

@@ -23,14 +23,14 @@ if not __package__:  # run as a file: make the repository root importable
 
 from pydantic import ValidationError  # noqa: E402
 
-from analysis.backtest import holdout_count  # noqa: E402
-from analysis.bootstrap import BootstrapConfig  # noqa: E402
+from analysis.checks.backtest import holdout_count  # noqa: E402
+from analysis.fit.bootstrap import BootstrapConfig  # noqa: E402
+from analysis.fit.power_sums import FitConfig  # noqa: E402
 from analysis.fit_all import LAWS, AnalysisConfig, run_analysis  # noqa: E402
-from analysis.fitting import FitConfig  # noqa: E402
-from analysis.forecast_cli import default_out, forecast_step, score_step, with_target  # noqa: E402
-from analysis.io import load_scaling_data, parse_columns, parse_point  # noqa: E402
-from analysis.plots import write_plots  # noqa: E402
-from analysis.report import format_table, to_json, to_markdown  # noqa: E402
+from analysis.forecast.steps import default_out, forecast_step, score_step, with_target  # noqa: E402
+from analysis.load.sweep_tables import load_scaling_data, parse_columns, parse_point  # noqa: E402
+from analysis.report.plots import write_plots  # noqa: E402
+from analysis.report.render import format_table, to_json, to_markdown  # noqa: E402
 from contract.version import command_name, version_line  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 """The typed result of an analysis: one ``LawResult`` per fitted law inside an ``Analysis``.
 
-``analysis.report`` renders these and ``analysis.plots`` draws them; nothing here fits.
+``analysis.report.render`` renders these and ``analysis.report.plots`` draws them; nothing here fits.
 
     res = analysis.results["chinchilla"]
     res.estimates["alpha"]            # Estimate(value, lo, hi, se)
@@ -15,12 +15,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from analysis.backtest import BacktestResult
+from analysis.checks.backtest import BacktestResult
+from analysis.checks.frontier_backtest import FrontierBacktest
 from analysis.config import AnalysisConfig
-from analysis.frontier import FrontierFit
-from analysis.frontier_backtest import FrontierBacktest
-from analysis.io import ScalingData
-from analysis.laws import ChinchillaFit, Estimate, PowerLawFit
+from analysis.laws.forms import ChinchillaFit, Estimate, PowerLawFit
+from analysis.laws.frontier import FrontierFit
+from analysis.load.sweep_tables import ScalingData
 
 
 class Prediction(NamedTuple):

@@ -30,13 +30,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.bootstrap import BootstrapConfig  # noqa: E402
+from analysis.fit.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fit_all import AnalysisConfig, run_analysis  # noqa: E402
-from analysis.io import ScalingData  # noqa: E402
-from analysis.laws import ChinchillaFit, ComputeModel  # noqa: E402
+from analysis.laws.forms import ChinchillaFit, ComputeModel  # noqa: E402
+from analysis.load.sweep_tables import ScalingData  # noqa: E402
 from contract.results import BUDGET, RUN_ID  # noqa: E402
-from sweeps.plan import make_plan  # noqa: E402
-from sweeps.spec import load_spec  # noqa: E402
+from sweeps.plan.trials import make_plan  # noqa: E402
+from sweeps.spec.sweep_spec import load_spec  # noqa: E402
 
 MAIN_JOB_LAW = (0.82, 42.8, 0.4665, 315.5, 0.4543)
 """E, A, alpha, B, beta of Approach 3 on the main job's 72 points (stdlib bytes, WSD)."""

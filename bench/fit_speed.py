@@ -2,7 +2,7 @@
 
 Prints, side by side: the fit by variable projection versus the full 5-D start grid alone (time,
 objective); scipy-default versus tight L-BFGS-B tolerances; the cost of a multi-threaded BLAS
-inside L-BFGS-B; L-BFGS-B through scipy's minimize versus the lean driver (analysis.lbfgsb);
+inside L-BFGS-B; L-BFGS-B through scipy's minimize versus the lean driver (analysis.fit.lbfgsb);
 the bootstrap with one refit per resample from the projected start versus three refits per
 resample (the earlier method), on 1 and 2 workers, with Epoch's published SEs; the default
 analysis of a 30-run sweep; and, with --coverage, the interval coverage simulation.
@@ -26,17 +26,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis import lbfgsb as lbfgsb_module  # noqa: E402
-from analysis.bootstrap import (  # noqa: E402
+from analysis.checks.coverage import coverage  # noqa: E402
+from analysis.fit import lbfgsb as lbfgsb_module  # noqa: E402
+from analysis.fit.bootstrap import (  # noqa: E402
     BootstrapConfig,
     bootstrap_theta,
     chunks,
     resample_indices,
     run_jobs,
 )
-from analysis.coverage import coverage  # noqa: E402
-from analysis.fit_all import AnalysisConfig, run_analysis  # noqa: E402
-from analysis.fitting import (  # noqa: E402
+from analysis.fit.power_sums import (  # noqa: E402
     FitConfig,
     best_grid_starts,
     bounds,
@@ -47,8 +46,9 @@ from analysis.fitting import (  # noqa: E402
     refine_unthrottled,
     to_natural,
 )
-from analysis.io import ScalingData  # noqa: E402
-from analysis.laws import ChinchillaFit  # noqa: E402
+from analysis.fit_all import AnalysisConfig, run_analysis  # noqa: E402
+from analysis.laws.forms import ChinchillaFit  # noqa: E402
+from analysis.load.sweep_tables import ScalingData  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests/analysis/data/epoch_chinchilla.csv"
 NAMES = ("E", "A", "alpha", "B", "beta")
@@ -112,7 +112,7 @@ def _blas_threads(logx: np.ndarray, logy: np.ndarray) -> None:
 
 
 def _lean_driver(logx: np.ndarray, logy: np.ndarray) -> None:
-    """The same L-BFGS-B routine through scipy.optimize.minimize and through analysis.lbfgsb."""
+    """The same L-BFGS-B routine through scipy.optimize.minimize and through analysis.fit.lbfgsb."""
     cfg = FitConfig()
     starts = best_grid_starts(logx, logy, cfg, 20)
     args, box = (logx, logy, cfg.huber_delta), bounds(2, cfg)

@@ -126,7 +126,7 @@ def _speed(row: dict[str, Any]) -> dict[str, float]:
 
 def run_plain(plan: Any, slots: int) -> tuple[dict[str, dict[str, float]], float, float]:
     """Per size speed, the plain pool's span and its ideal (sum of trial times / slots)."""
-    from sweeps.plan import largest_first
+    from sweeps.plan.trials import largest_first
 
     trials = largest_first(plan.trials)
     configs = [t.config.model_dump_json() for t in trials]
@@ -146,7 +146,7 @@ def run_swept(plan: Any, storage: str) -> tuple[dict[str, dict[str, float]], flo
     """Per size speed in a sweep, the sweep's span and its ideal."""
     import pandas as pd
 
-    from sweeps.tuner import run_sweep
+    from sweeps.tune.runner import run_sweep
 
     status = run_sweep(plan, storage=storage)
     sweep_dir = Path(storage) / plan.spec.name
@@ -172,8 +172,8 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
 
-    from sweeps.plan import make_plan
-    from sweeps.spec import spec_from_dict
+    from sweeps.plan.trials import make_plan
+    from sweeps.spec.sweep_spec import spec_from_dict
 
     plan = make_plan(spec_from_dict(spec_dict(args)))
     load_before = os.getloadavg()[0]
@@ -184,7 +184,7 @@ def main() -> None:
 
     import ray
 
-    from sweeps.cluster import WORKER_ENV, connect
+    from sweeps.tune.ray_cluster import WORKER_ENV, connect
 
     os.environ.update(WORKER_ENV)  # as `connect` does: Ray's processes inherit it
     gpu = args.device == "cuda"

@@ -113,9 +113,9 @@ class SweepRun:
 def _sweep(raw: dict, storage: str) -> SweepRun:
     import pandas as pd
 
-    from sweeps.plan import make_plan
-    from sweeps.spec import spec_from_dict
-    from sweeps.tuner import run_sweep
+    from sweeps.plan.trials import make_plan
+    from sweeps.spec.sweep_spec import spec_from_dict
+    from sweeps.tune.runner import run_sweep
 
     plan = make_plan(spec_from_dict(raw))
     busy0, total0 = _cpu_times()
@@ -171,8 +171,8 @@ def main() -> None:
     parser.add_argument("--group-trials", type=int, default=3)
     args = parser.parse_args()
 
-    from sweeps.plan import make_plan
-    from sweeps.spec import spec_from_dict
+    from sweeps.plan.trials import make_plan
+    from sweeps.spec.sweep_spec import spec_from_dict
 
     n, slots = args.trials, args.concurrency
     plan = make_plan(spec_from_dict(spec_dict(n, args.max_tokens)))
@@ -182,7 +182,7 @@ def main() -> None:
 
     import ray
 
-    from sweeps.cluster import WORKER_ENV, connect
+    from sweeps.tune.ray_cluster import WORKER_ENV, connect
 
     plain_walls: list[list[float]] = []
     plain_tps: list[list[float]] = []

@@ -157,7 +157,7 @@ class RLTrialConfig(BaseModel):
 
     @model_validator(mode="after")
     def _kind_always_written(self) -> RLTrialConfig:
-        # `task.type` says which kind of trial a config tree is (sweeps.spec reads it), so a
+        # `task.type` says which kind of trial a config tree is (sweeps.spec.sweep_spec reads it), so a
         # dump of only the fields set (a trial's payload, a spec.yaml) must keep it.
         self.model_fields_set.add("task")
         self.task.model_fields_set.add("type")

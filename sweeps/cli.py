@@ -20,7 +20,7 @@ from typing import Any
 
 from contract.version import command_name, version_line
 from sweeps.errors import SpecError, report_user_error
-from sweeps.view import NO_VIEW_ENV
+from sweeps.watch.server import NO_VIEW_ENV
 
 DEBUG_ENV = "SCALESWEEP_DEBUG"
 """Set to 1 to see the traceback behind a one-line error."""
@@ -120,15 +120,15 @@ def continue_command(args: argparse.Namespace) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     if args.schema:
-        from sweeps.schema import spec_json_schema
+        from sweeps.spec.schema import spec_json_schema
 
         print(json.dumps(spec_json_schema(), indent=2))
         return 0
     if not args.spec:
         raise SpecError("no spec given: python -m sweeps.run SPEC.yaml [--dry-run]")
-    from sweeps.pipeline import is_pipeline, pipeline_from_raw
-    from sweeps.plan import make_plan, render_plan
-    from sweeps.spec import read_with_overrides, spec_from_dict
+    from sweeps.plan.trials import make_plan, render_plan
+    from sweeps.spec.sweep_spec import read_with_overrides, spec_from_dict
+    from sweeps.stages.pipeline import is_pipeline, pipeline_from_raw
 
     _check_flags(args)
     raw = read_with_overrides(args.spec, args.overrides)
@@ -150,11 +150,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(render_plan(plan))
         if spec.compute is not None and plan.trials:
-            from sweeps import walltime
+            from sweeps.plan import walltime
 
             print(walltime.render(walltime.estimate(plan, walltime.probe(plan))))
         return 0
-    from sweeps.tuner import run_sweep
+    from sweeps.tune.runner import run_sweep
 
     return run_sweep(plan, **_run_options(args, spec.run))
 
@@ -168,7 +168,7 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 def _blame_override(args: argparse.Namespace, err: SpecError) -> SpecError:
     """Name the `--set` that made a valid spec file invalid, rather than the file."""
-    from sweeps.spec import read_with_overrides, spec_from_dict
+    from sweeps.spec.sweep_spec import read_with_overrides, spec_from_dict
 
     if not args.overrides:
         return err
@@ -211,8 +211,8 @@ def _run_options(args: argparse.Namespace, run: Any) -> dict[str, Any]:
 
 
 def _run_pipeline(args: argparse.Namespace, pipeline: Any) -> int:
-    from sweeps.pipeline import estimate_plan
-    from sweeps.plan import render_plan
+    from sweeps.plan.trials import render_plan
+    from sweeps.stages.pipeline import estimate_plan
 
     if args.dry_run:
         plans: dict[str, Any] = {}
@@ -222,6 +222,6 @@ def _run_pipeline(args: argparse.Namespace, pipeline: Any) -> int:
             print(f"== stage {stage.name} ==")
             print(render_plan(plans[stage.name]))
         return 0
-    from sweeps.tuner import run_pipeline
+    from sweeps.tune.runner import run_pipeline
 
     return run_pipeline(pipeline, **_run_options(args, pipeline.run))

@@ -26,15 +26,15 @@ import yaml
 from contract.results import TRIALS_FILE, find_trial_dir
 from contract.version import command_name, version_line
 from sweeps.errors import SpecError, report_user_error
-from sweeps.pipeline import (
+from sweeps.folder.tables import read_csv_rows
+from sweeps.spec.space import is_axis_node
+from sweeps.spec.sweep_spec import load_spec, spec_from_dict
+from sweeps.stages.pipeline import (
     FINISHED,
     load_pipeline,
     pipeline_from_dict,
     read_sweep_origin,
 )
-from sweeps.space import is_axis_node
-from sweeps.spec import load_spec, spec_from_dict
-from sweeps.tables import read_csv_rows
 
 NAME_LINE = re.compile(r"^name:.*$", flags=re.MULTILINE)
 DEFAULT_TOKENS_FACTOR = 2.0
@@ -166,10 +166,10 @@ def continue_spec(
 def forecast_run_spec(
     name: str, forecast_path: Path, out: Path | None = None, neighbours: bool = False
 ) -> Path:
-    """Write the sweep of a preregistered forecast's run (sweeps.forecast_stage): the source
+    """Write the sweep of a preregistered forecast's run (sweeps.stages.forecast_stage): the source
     sweep's sections with the forecast's hyperparameters, one budget, N* (and neighbours).
     Raises SpecError."""
-    from sweeps import forecast_stage
+    from sweeps.stages import forecast_stage
 
     _check_name(name)
     forecast = forecast_stage.read_forecast(forecast_path)

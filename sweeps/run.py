@@ -1,7 +1,7 @@
 """Entry point: `python -m sweeps.run SPEC.yaml [...]` (also installed as `scalesweep-run`).
 
 Parsing, validation, planning and --dry-run never import Ray; the sweep itself runs in
-`sweeps.tuner`, the one module that talks to Ray Tune.
+`sweeps.tune.runner`, the one module that talks to Ray Tune.
 
     python -m sweeps.run sweeps/scaling.yaml --dry-run
     python -m sweeps.run sweeps/smoke.yaml --storage /tmp/results

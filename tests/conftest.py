@@ -39,7 +39,7 @@ def ray_cluster():
     import ray
     from ray.cluster_utils import Cluster
 
-    from sweeps.cluster import WORKER_ENV, _with_project_on_path
+    from sweeps.tune.ray_cluster import WORKER_ENV, _with_project_on_path
 
     os.environ.update(WORKER_ENV)  # nodes and their workers inherit this environment
     _with_project_on_path()

@@ -28,7 +28,7 @@ FROZEN = ConfigDict(frozen=True, extra="forbid")
 class AnyTrialConfig(Protocol):
     """What the planner and the runner ask of a trial config of either kind: `TrialConfig`
     (the trainers' tasks) or `rl.config.RLTrialConfig` (`task: {type: rl}`). Both implement it,
-    so only `sweeps.spec` needs to tell them apart."""
+    so only `sweeps.spec.sweep_spec` needs to tell them apart."""
 
     model: ModelSpec
     task: Any

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.laws import ChinchillaFit
+from analysis.laws.forms import ChinchillaFit
 
 EPOCH_CSV = Path(__file__).parent / "data" / "epoch_chinchilla.csv"
 """Epoch's extraction of the Chinchilla points (source in data/README.md), shipped with the tests."""
@@ -160,9 +160,9 @@ def sweep_dir(tmp_path_factory, true_law) -> Path:
 @pytest.fixture(scope="session")
 def small_analysis(sweep_dir):
     """A full analysis of the toy sweep with a small bootstrap, shared by report/plot tests."""
-    from analysis.bootstrap import BootstrapConfig
+    from analysis.fit.bootstrap import BootstrapConfig
     from analysis.fit_all import AnalysisConfig, run_analysis
-    from analysis.io import load_scaling_data
+    from analysis.load.sweep_tables import load_scaling_data
 
     cfg = AnalysisConfig(
         predict=({"N": 1e9, "D": 2e10}, {"C": 1e21}),

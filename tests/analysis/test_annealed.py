@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.annealed import annealed_mask, annealed_points
-from analysis.io import ScalingData
+from analysis.laws.annealed import annealed_mask, annealed_points
+from analysis.load.sweep_tables import ScalingData
 from contract.metrics import LR
 from contract.results import RUN_ID
 

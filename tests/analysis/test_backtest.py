@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.backtest import backtest, holdout_count
+from analysis.checks.backtest import backtest, holdout_count
 
 
 def test_chinchilla_backtest_reports_its_error(epoch_points):

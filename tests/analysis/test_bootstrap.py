@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.bootstrap import BootstrapConfig, bootstrap_theta, resample_indices, summarize
-from analysis.fitting import FitConfig, fit_theta, to_natural
+from analysis.fit.bootstrap import BootstrapConfig, bootstrap_theta, resample_indices, summarize
+from analysis.fit.power_sums import FitConfig, fit_theta, to_natural
 
 # Epoch's 4,000-resample SEs. E, alpha and beta were published to two decimals, so the SE they
 # stand for lies within half a unit of the last digit; A and B were published to the cent.

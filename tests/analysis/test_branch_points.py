@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.io import load_scaling_data
+from analysis.load.sweep_tables import load_scaling_data
 from contract.metrics import (
     BRANCH_EVAL_LOSS,
     BRANCH_FLOPS,

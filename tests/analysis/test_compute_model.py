@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.io import load_scaling_data
-from analysis.laws import APPROX_6ND, ComputeModel, allocation
+from analysis.laws.forms import APPROX_6ND, ComputeModel, allocation
+from analysis.load.sweep_tables import load_scaling_data
 
 
 def test_six_nd_tables_give_exactly_six():

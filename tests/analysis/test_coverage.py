@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.coverage import coverage
+from analysis.checks.coverage import coverage
 
 
 @pytest.mark.slow

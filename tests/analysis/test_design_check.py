@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.laws import ChinchillaFit
+from analysis.laws.forms import ChinchillaFit
 
 ROOT = Path(__file__).resolve().parents[2]
 

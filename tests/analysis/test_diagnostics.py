@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.backtest import BacktestResult
-from analysis.diagnostics import (
+from analysis.checks.backtest import BacktestResult
+from analysis.checks.trust import (
     TrustConfig,
     check_backtest,
     check_bootstrap,
@@ -14,7 +14,7 @@ from analysis.diagnostics import (
     check_fit,
     check_metric_mode,
 )
-from analysis.laws import Estimate, PowerLawFit
+from analysis.laws.forms import Estimate, PowerLawFit
 
 CFG = TrustConfig()
 

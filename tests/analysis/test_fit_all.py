@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.bootstrap import BootstrapConfig
+from analysis.fit.bootstrap import BootstrapConfig
 from analysis.fit_all import AnalysisConfig, run_analysis
-from analysis.io import ScalingData
+from analysis.load.sweep_tables import ScalingData
 
 
 def test_sweep_analysis_has_every_law(small_analysis, true_law):

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import check_grad, minimize
 
-from analysis.bootstrap import BootstrapConfig, bootstrap_theta
-from analysis.fitting import (
+from analysis.fit.bootstrap import BootstrapConfig, bootstrap_theta
+from analysis.fit.power_sums import (
     FitConfig,
     fit_chinchilla,
     fit_power_law,
@@ -140,7 +140,7 @@ def test_user_mistakes_raise_clear_errors():
 def test_variable_projection_solves_the_nonnegative_least_squares(epoch_points):
     from scipy.optimize import nnls
 
-    from analysis.fitting import projected_thetas
+    from analysis.fit.power_sums import projected_thetas
 
     logx, logy = _logs(epoch_points)
     thetas = projected_thetas(logx, logy, FitConfig(), exponents=(0.1, 0.35, 1.2))

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from analysis.fit_scaling import main
-from analysis.forecast import parse_target, write_forecast
-from analysis.io import load_scaling_data
-from analysis.laws import ChinchillaFit
-from analysis.ledger import read_ledger
+from analysis.forecast.ledger import read_ledger
+from analysis.forecast.preregister import parse_target, write_forecast
+from analysis.laws.forms import ChinchillaFit
+from analysis.load.sweep_tables import load_scaling_data
 from contract.forecast import FORECAST_FILE, LEDGER_COLUMNS, LEDGER_FILE, Forecast
 from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
 from contract.results import BUDGET, FINISHED, SPEC_FILE, TRIALS_FILE

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.frontier import (
+from analysis.laws.frontier import (
     FrontierConfig,
     _robust_parabola,
     envelope_frontier,

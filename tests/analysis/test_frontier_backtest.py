@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.bootstrap import BootstrapConfig
-from analysis.diagnostics import TrustConfig, check_frontier_backtest
+from analysis.checks.frontier_backtest import frontier_backtests
+from analysis.checks.trust import TrustConfig, check_frontier_backtest
+from analysis.fit.bootstrap import BootstrapConfig
 from analysis.fit_all import AnalysisConfig, run_analysis
-from analysis.frontier import FrontierConfig, isoflop_frontier
-from analysis.frontier_backtest import frontier_backtests
-from analysis.io import ScalingData
-from analysis.report import format_table, to_json
+from analysis.laws.frontier import FrontierConfig, isoflop_frontier
+from analysis.load.sweep_tables import ScalingData
+from analysis.report.render import format_table, to_json
 
 
 @pytest.fixture()

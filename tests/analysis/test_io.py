@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.io import load_scaling_data, parse_columns, parse_point
+from analysis.load.sweep_tables import load_scaling_data, parse_columns, parse_point
 
 
 def test_parse_columns_allows_spaces_and_splits_on_first_equals():

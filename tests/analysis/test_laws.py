@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.laws import ChinchillaFit, PowerLawFit, chinchilla_arrays, derive_missing
+from analysis.laws.forms import ChinchillaFit, PowerLawFit, chinchilla_arrays, derive_missing
 
 
 def test_power_law_predict():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import lbfgsb
-from analysis.fitting import FitConfig, best_grid_starts, bounds, huber_objective
+from analysis.fit import lbfgsb
+from analysis.fit.power_sums import FitConfig, best_grid_starts, bounds, huber_objective
 
 
 @pytest.mark.parametrize("maxiter", [15_000, 4])

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.lr_rule import best_lr, fit_lr_rule
+from analysis.laws.lr_rule import best_lr, fit_lr_rule
 
 TRUE_C, TRUE_E = 2.0, -0.35
 """Simulated truth: lr*(N) = 2 N^-0.35."""

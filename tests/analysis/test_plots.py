@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import matplotlib
 
-from analysis.plots import loss_figure, write_plots
+from analysis.report.plots import loss_figure, write_plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from analysis.report import format_table, to_json, to_markdown
+from analysis.report.render import format_table, to_json, to_markdown
 
 
 def test_json_has_plain_keys_with_intervals(small_analysis):

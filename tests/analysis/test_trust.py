@@ -6,20 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.bootstrap import BootstrapConfig, groups_from_ids
-from analysis.diagnostics import (
+from analysis.checks.trust import (
     TrustConfig,
     check_agreement,
     check_at_bound,
     check_widths,
     width_notes,
 )
+from analysis.fit.bootstrap import BootstrapConfig, groups_from_ids
 from analysis.fit_all import AnalysisConfig, run_analysis
-from analysis.frontier import isoflop_frontier
-from analysis.io import ScalingData
-from analysis.laws import Estimate
+from analysis.laws.forms import Estimate
+from analysis.laws.frontier import isoflop_frontier
+from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import Prediction
-from analysis.report import format_table, identified, to_json, to_markdown
+from analysis.report.render import format_table, identified, to_json, to_markdown
 
 CFG = TrustConfig()
 NO_EXCLUDED = pd.DataFrame(columns=["id", "reason"])
@@ -175,7 +175,7 @@ def test_report_has_provenance_agreement_and_rolling_backtests(small_analysis):
 
 
 def test_compute_law_with_a_given_floor(sweep_dir):
-    from analysis.io import load_scaling_data
+    from analysis.load.sweep_tables import load_scaling_data
 
     cfg = AnalysisConfig(
         laws=("compute",), compute_floor=1.69, bootstrap=BootstrapConfig(n_resamples=0)
@@ -188,7 +188,7 @@ def test_compute_law_with_a_given_floor(sweep_dir):
 
 
 def test_a_failed_backtest_warning_names_the_law_the_user_reads():
-    from analysis.lawfits import _backtests
+    from analysis.laws.loss_laws import _backtests
 
     C = np.geomspace(1e10, 1e13, 12)
     loss = 1.0 + 50 * C**-0.15

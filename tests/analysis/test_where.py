@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis.fit_scaling import main
-from analysis.where import FilterError, row_mask
+from analysis.load.where import FilterError, row_mask
 
 FRAME = pd.DataFrame(
     {

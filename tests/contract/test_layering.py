@@ -61,13 +61,13 @@ def test_every_package_has_a_layer() -> None:
 
 RAY_EDGES: dict[str, set[str]] = {
     "ray.tune": {
-        "sweeps/tuner.py",
-        "sweeps/tune_trial.py",
-        "sweeps/tune_events.py",
-        "sweeps/trackers.py",
-        "sweeps/space.py",  # the one conversion of the search space to Tune's samplers
+        "sweeps/tune/runner.py",
+        "sweeps/tune/trainable.py",
+        "sweeps/tune/events.py",
+        "sweeps/tune/trackers.py",
+        "sweeps/spec/space.py",  # the one conversion of the search space to Tune's samplers
     },
-    "ray.train": {"trainers/ray_worker.py", "sweeps/tune_events.py"},
+    "ray.train": {"trainers/ray_worker.py", "sweeps/tune/events.py"},
 }
 
 

@@ -13,11 +13,11 @@ import pytest
 from contract.compute import tokens_for_budget, training_flops
 from contract.metrics import FLOPS
 from contract.results import BUDGET, FINISHED
-from sweeps import walltime
 from sweeps.cli import main
 from sweeps.errors import SpecError
-from sweeps.plan import make_plan
-from sweeps.spec import load_spec, spec_from_dict
+from sweeps.plan import walltime
+from sweeps.plan.trials import make_plan
+from sweeps.spec.sweep_spec import load_spec, spec_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "sweeps" / "compute_smoke.yaml"

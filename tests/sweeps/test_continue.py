@@ -14,12 +14,12 @@ from contract.metrics import EVAL_LOSS, TOKENS
 from contract.results import FINISHED
 from sweeps.cli import main as run_main
 from sweeps.errors import SpecError
+from sweeps.folder.sweep_dir import open_sweep_dir
+from sweeps.folder.tables import ResultTables
 from sweeps.new import main as new_main
-from sweeps.pipeline import StageSource, estimate_plan, linked_plan, load_pipeline
-from sweeps.plan import make_plan
-from sweeps.spec import spec_from_dict
-from sweeps.sweep_dir import open_sweep_dir
-from sweeps.tables import ResultTables
+from sweeps.plan.trials import make_plan
+from sweeps.spec.sweep_spec import spec_from_dict
+from sweeps.stages.pipeline import StageSource, estimate_plan, linked_plan, load_pipeline
 from trainers import lm
 from trainers.reporter import Context, ListReporter
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.io import load_scaling_data
+from analysis.load.sweep_tables import load_scaling_data
 from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, PARAMS_TOTAL, TOKENS
-from sweeps.plan import make_plan
-from sweeps.spec import spec_from_dict
+from sweeps.plan.trials import make_plan
+from sweeps.spec.sweep_spec import spec_from_dict
 from trainers import ListReporter, get_trainer
 from trainers.reporter import Context
 

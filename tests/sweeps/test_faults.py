@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.cluster import SESSION_FILE, end_leftover_ray, protect_token
 from sweeps.errors import describe_crash
+from sweeps.tune.ray_cluster import SESSION_FILE, end_leftover_ray, protect_token
 
 
 def test_ray_token_is_made_readable_by_its_owner_only(tmp_path: Path):
@@ -173,7 +173,7 @@ def test_sigkill_of_the_driver_at_random_moments_loses_and_reruns_nothing(
 def test_first_signal_asks_to_stop_and_a_second_aborts(capsys):
     import signal
 
-    from sweeps.interrupt import INTERRUPT
+    from sweeps.tune.interrupt import INTERRUPT
 
     before = signal.getsignal(signal.SIGTERM)
     with INTERRUPT:
@@ -191,9 +191,9 @@ def test_a_full_disk_during_the_sweep_is_one_line_and_a_failure_exit(
 ):
     import errno
 
-    import sweeps.tuner
+    import sweeps.tune.runner
     from sweeps.cli import main
-    from sweeps.tables import TableWriteError
+    from sweeps.folder.tables import TableWriteError
 
     def full(*args, **kwargs):
         try:
@@ -201,7 +201,7 @@ def test_a_full_disk_during_the_sweep_is_one_line_and_a_failure_exit(
         except TableWriteError as err:
             raise RuntimeError("Tune wrapped it") from err
 
-    monkeypatch.setattr(sweeps.tuner, "run_sweep", full)
+    monkeypatch.setattr(sweeps.tune.runner, "run_sweep", full)
     spec = tmp_path / "t.yaml"
     spec.write_text(
         "name: t\nmodel: {size: gpt-20k}\n"

@@ -13,9 +13,9 @@ from contract.forecast import FORECAST_FILE, LEDGER_COLUMNS, LEDGER_FILE, Foreca
 from contract.results import find_trial_dir
 from sweeps.cli import main
 from sweeps.errors import SpecError
-from sweeps.forecast_stage import forecast_sections
 from sweeps.new import main as new_main
-from sweeps.pipeline import load_pipeline
+from sweeps.stages.forecast_stage import forecast_sections
+from sweeps.stages.pipeline import load_pipeline
 
 LOOP = {
     "name": "loop",

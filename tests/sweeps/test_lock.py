@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sweeps.errors import SpecError
-from sweeps.spec import spec_from_dict
-from sweeps.sweep_dir import FINGERPRINT_FILE, LOCK_FILE, SweepLock, open_sweep_dir
+from sweeps.folder.sweep_dir import FINGERPRINT_FILE, LOCK_FILE, SweepLock, open_sweep_dir
+from sweeps.spec.sweep_spec import spec_from_dict
 
 SPEC = {
     "name": "locked",
@@ -56,8 +56,8 @@ def test_a_refused_driver_writes_nothing(tmp_path: Path):
         spec_text = (tmp_path / "locked" / "spec.yaml").read_text()
         changed = spec_from_dict({**SPEC, "optim": {"lr": 0.5}})
         code = (
-            "import sys; from sweeps.sweep_dir import SweepLock, open_sweep_dir\n"
-            "from sweeps.spec import spec_from_dict\n"
+            "import sys; from sweeps.folder.sweep_dir import SweepLock, open_sweep_dir\n"
+            "from sweeps.spec.sweep_spec import spec_from_dict\n"
             f"spec = spec_from_dict({changed.to_dict()!r})\n"
             f"with SweepLock({str(tmp_path / 'locked')!r}):\n"
             f"    open_sweep_dir(spec, {str(tmp_path)!r}, resume=False, force=True)\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweeps.new import main
-from sweeps.spec import load_spec
+from sweeps.spec.sweep_spec import load_spec
 
 SMOKE = Path(__file__).resolve().parents[2] / "sweeps" / "smoke.yaml"
 

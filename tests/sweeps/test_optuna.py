@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from sweeps.cli import main
-from sweeps.study import JOURNAL_FILE, STUDY_NAME, journal_storage, make_sampler
+from sweeps.tune.optuna_study import JOURNAL_FILE, STUDY_NAME, journal_storage, make_sampler
 
 SPEC = """\
 name: multi

@@ -11,7 +11,7 @@ import yaml
 from analysis.fit_scaling import main as fit_main
 from sweeps.cli import main
 from sweeps.errors import SpecError
-from sweeps.pipeline import load_pipeline
+from sweeps.stages.pipeline import load_pipeline
 
 PIPELINE = {
     "name": "pipe",

@@ -13,11 +13,11 @@ from rich.console import Console
 
 from contract.metrics import EVAL_LOSS, FLOPS, TOKENS, TOKENS_PER_S, TRAIN_LOSS
 from contract.results import FINISHED
-from sweeps.live import render
-from sweeps.plan import make_plan
-from sweeps.progress import Progress, format_duration
-from sweeps.spec import load_spec
-from sweeps.tables import ResultTables
+from sweeps.folder.tables import ResultTables
+from sweeps.plan.trials import make_plan
+from sweeps.spec.sweep_spec import load_spec
+from sweeps.watch.progress import Progress, format_duration
+from sweeps.watch.terminal import render
 
 REPO = Path(__file__).resolve().parents[2]
 

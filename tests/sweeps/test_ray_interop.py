@@ -25,7 +25,7 @@ def test_experiment_analysis_and_tuner_restore_read_a_finished_sweep(ray_session
     from ray import tune
     from ray.tune import ExperimentAnalysis
 
-    from sweeps.tuner import TRAINABLE
+    from sweeps.tune.runner import TRAINABLE
 
     spec = tmp_path / "interop.yaml"
     spec.write_text(SPEC)
@@ -55,7 +55,7 @@ def test_experiment_analysis_and_tuner_restore_read_a_finished_sweep(ray_session
 def test_trial_actors_are_named_by_their_trial_folder():
     from types import SimpleNamespace
 
-    from sweeps.tune_trial import TRAINABLE, SweepTrial
+    from sweeps.tune.trainable import TRAINABLE, SweepTrial
 
     assert TRAINABLE.__name__ == "SweepTrial"  # the dashboard's class column
     planned = SimpleNamespace(config={"trial": {"dirname": "gpt-10k-8315a4ebbc"}})

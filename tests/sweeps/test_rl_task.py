@@ -9,9 +9,9 @@ import pytest
 
 from rl.config import RLTask, RLTrialConfig
 from sweeps.cli import main
-from sweeps.plan import make_plan, trial_id
-from sweeps.spec import load_spec, trial_config_class
-from sweeps.tune_trial import trial_config, trial_payload
+from sweeps.plan.trials import make_plan, trial_id
+from sweeps.spec.sweep_spec import load_spec, trial_config_class
+from sweeps.tune.trainable import trial_config, trial_payload
 from trainers.config import TrialConfig
 
 NEW = """\

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from sweeps.schema import spec_json_schema
+from sweeps.spec.schema import spec_json_schema
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 VALIDATOR = jsonschema.Draft202012Validator(spec_json_schema())

@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from sweeps.cli import main
-from sweeps.pipeline import estimate_plan, is_pipeline, load_pipeline
-from sweeps.plan import make_plan
-from sweeps.schema import spec_json_schema
-from sweeps.spec import load_spec, read_yaml, spec_from_dict
+from sweeps.plan.trials import make_plan
+from sweeps.spec.schema import spec_json_schema
+from sweeps.spec.sweep_spec import load_spec, read_yaml, spec_from_dict
+from sweeps.stages.pipeline import estimate_plan, is_pipeline, load_pipeline
 from trainers.config import TrialConfig
 
 SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.yaml"))

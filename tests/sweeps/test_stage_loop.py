@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from contract.results import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED
-from sweeps.plan import make_plan
-from sweeps.spec import load_spec, spec_from_dict
-from sweeps.stage_loop import stage_work
+from sweeps.folder.remaining import stage_work
+from sweeps.plan.trials import make_plan
+from sweeps.spec.sweep_spec import load_spec, spec_from_dict
 
 SMOKE = Path(__file__).resolve().parents[2] / "sweeps" / "smoke.yaml"
 

@@ -7,10 +7,10 @@ import pytest
 
 from contract.metrics import DONE, EVAL_LOSS, STEP, TOKENS
 from contract.results import CURVES_FILE, FAILED, FINISHED, STOPPED, TRIALS_FILE
-from sweeps import tables as tables_module
-from sweeps.plan import make_plan
-from sweeps.spec import spec_from_dict
-from sweeps.tables import ResultTables
+from sweeps.folder import tables as tables_module
+from sweeps.folder.tables import ResultTables
+from sweeps.plan.trials import make_plan
+from sweeps.spec.sweep_spec import spec_from_dict
 
 SPEC = {
     "name": "t",

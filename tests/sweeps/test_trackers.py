@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import logging_config
 from sweeps.cli import main
-from sweeps.logging_config import MlflowConfig
-from sweeps.trackers import mlflow_uri
+from sweeps.spec import tracker_spec as logging_config
+from sweeps.spec.tracker_spec import MlflowConfig
+from sweeps.tune.trackers import mlflow_uri
 
 SPEC = """\
 name: tracked
@@ -103,7 +103,7 @@ def test_schema_offers_logging_and_objective_lists():
     import jsonschema
     import yaml
 
-    from sweeps.schema import spec_json_schema
+    from sweeps.spec.schema import spec_json_schema
 
     raw = yaml.safe_load(SPEC)
     raw["search"] = {"algorithm": "optuna", "metric": ["eval/loss", "flops"], "mode": ["min"] * 2}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.plan import largest_first, make_plan, trial_id
-from sweeps.spec import load_spec
-from sweeps.tune_trial import trial_config as _trial_config
-from sweeps.tune_trial import trial_payload as _payload
+from sweeps.plan.trials import largest_first, make_plan, trial_id
+from sweeps.spec.sweep_spec import load_spec
+from sweeps.tune.trainable import trial_config as _trial_config
+from sweeps.tune.trainable import trial_payload as _payload
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 PLANNED = [

@@ -22,8 +22,8 @@ import pytest
 
 from contract.metrics import EVAL_LOSS, PARAMS, TOKENS
 from contract.results import CURVES_FILE, FINISHED, STATUS, TAG, TRIAL_ID, TRIALS_FILE
-from sweeps.view import NO_VIEW_ENV, PAGE_FILE, LiveView, ViewConfig
-from sweeps.view_page import FIT_DIR, FIT_JSON, render_page
+from sweeps.watch.page import FIT_DIR, FIT_JSON, render_page
+from sweeps.watch.server import NO_VIEW_ENV, PAGE_FILE, LiveView, ViewConfig
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from contract.metrics import DONE, EVAL_LOSS
-from sweeps.resources import WorkerResources
+from sweeps.plan.resources import WorkerResources
 from trainers.ray_worker import fit_trial
 
 

@@ -183,7 +183,7 @@ def test_compiled_training_gives_the_same_losses(make_cfg, peak_cache, tmp_path)
 
 
 def test_trials_table_keeps_the_last_reports_speed(tmp_path) -> None:
-    from sweeps.tables import ResultTables
+    from sweeps.folder.tables import ResultTables
 
     tables = ResultTables(tmp_path, EVAL_LOSS, "min")
     tables.trials["t1"] = {"trial_id": "t1", "status": "RUNNING"}

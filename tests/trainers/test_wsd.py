@@ -27,9 +27,9 @@ from contract.metrics import (
 )
 from contract.results import CURVES_FILE, FINISHED, TRIALS_FILE
 from sweeps.cli import main
-from sweeps.plan import make_plan
-from sweeps.spec import spec_from_dict
-from sweeps.tables import ResultTables
+from sweeps.folder.tables import ResultTables
+from sweeps.plan.trials import make_plan
+from sweeps.spec.sweep_spec import spec_from_dict
 from trainers.checkpoint import load_state
 from trainers.config import OptimConfig
 from trainers.cooldown import Cooldown, Snapshot, plan_cooldowns, run_branch

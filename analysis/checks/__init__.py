@@ -1,0 +1,1 @@
+"""Whether to trust a fit: the trust gate, backtests, interval coverage."""

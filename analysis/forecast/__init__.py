@@ -1,0 +1,1 @@
+"""The forecast loop: preregistering a forecast, scoring it, the ledger, its figures."""

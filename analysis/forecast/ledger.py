@@ -1,0 +1,124 @@
+"""Score a forecast against the run it predicted and keep the ledger of every forecast.
+
+The forecast run's folder is loaded like any sweep; the run at N* on the target budget gives
+the realised final loss; with neighbours (smaller and larger sizes on the same budget) the score
+also says whether N* was the best of its budget. One row per forecast goes to ``forecasts.csv``
+at the storage root (the run folder's parent), never twice for the same forecast and run.
+
+    forecast = read_forecast(Path("results/scaling/fit/forecast.json"))
+    row = score_run(Path("results/scaling-forecast"), forecast)
+    append_row(Path("results") / LEDGER_FILE, row)
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.load.sweep_tables import load_scaling_data
+from contract.forecast import LEDGER_COLUMNS, LEDGER_FILE, Forecast, score_row
+from contract.results import BUDGET, find_trial_dir
+
+SHAPE_KEYS = ("d_model", "n_layers", "n_heads", "d_ff")
+BUDGET_TOLERANCE = 0.05
+"""Runs within this relative distance of the target FLOPs count as on its budget."""
+
+__all__ = ["LEDGER_FILE", "append_row", "read_forecast", "read_ledger", "score_run"]
+
+
+def read_forecast(path: Path) -> Forecast:
+    """A forecast.json; a missing or malformed file is a ValueError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--score: {path}: no such forecast file")
+    try:
+        return Forecast.from_json(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, TypeError, KeyError) as err:
+        raise ValueError(f"--score: {path}: not a forecast ({err})") from None
+
+
+def _run_shape(folder: Path, trial_id: str, params: float) -> dict[str, int]:
+    """The scored run's model shape as its trial folder records it (set by the launcher)."""
+    trial_dir = find_trial_dir(folder, trial_id)
+    model: dict[str, Any] = {}
+    if trial_dir is not None and (trial_dir / "config.json").is_file():
+        record = json.loads((trial_dir / "config.json").read_text(encoding="utf-8"))
+        model = record.get("config", {}).get("model", {})
+    shape = {k: int(model[k]) for k in SHAPE_KEYS if model.get(k) is not None}
+    return {**shape, "params": int(params)}
+
+
+def score_run(folder: Path, forecast: Forecast, where: str | None = None) -> dict[str, Any]:
+    """The ledger row of ``forecast`` scored on the finished run(s) in ``folder``."""
+    data = load_scaling_data(folder, where=where)
+    pts = data.points
+    if pts.empty:
+        raise ValueError(f"--score: {folder}: no finished run to score ({len(data.excluded)} not)")
+    if BUDGET in pts and pts[BUDGET].notna().any():
+        cost = pts[BUDGET].to_numpy(float)
+    else:
+        cost = pts["C"].to_numpy(float)
+    on_budget = pts[np.abs(cost / forecast.target_flops - 1) <= BUDGET_TOLERANCE]
+    if on_budget.empty:
+        raise ValueError(
+            f"--score: {folder}: no finished run near the target C={forecast.target_flops:.3g}"
+        )
+    miss = np.abs(np.log(on_budget["N"].to_numpy(float) / forecast.n_star.value))
+    run = on_budget.iloc[int(np.argmin(miss))]
+    best = None
+    if len(on_budget) > 1:  # neighbours: was N* the best of its budget?
+        best = bool(run["loss"] <= on_budget["loss"].min())
+    row = score_row(
+        forecast,
+        realised_loss=float(run["loss"]),
+        scored_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        run=f"{Path(folder).name}/{run['id']}",
+        best_of_budget=best,
+        shape=_run_shape(Path(folder), str(run["id"]), float(run["N"])),
+    )
+    row["n_star"] = float(run["N"])  # the count the run really had (the shape rule's nearest)
+    return row
+
+
+def read_ledger(path: Path) -> pd.DataFrame:
+    """The ledger as a table (empty with the ledger's columns when absent)."""
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=list(LEDGER_COLUMNS))
+    return pd.read_csv(path, dtype={"forecast_id": str, "rows_hash": str, "commit": str})
+
+
+def append_row(path: Path, row: dict[str, Any]) -> bool:
+    """Append ``row`` to the ledger; False (nothing written) when this forecast and run are
+    already scored, so a resumed pipeline does not count a run twice."""
+    path = Path(path)
+    existing = read_ledger(path)
+    done = set(zip(existing["forecast_id"].astype(str), existing["run"].astype(str), strict=True))
+    if (str(row["forecast_id"]), str(row["run"])) in done:
+        return False
+    new = not path.is_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(LEDGER_COLUMNS), extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+    return True
+
+
+def verdict(row: dict[str, Any]) -> str:
+    """One line for the terminal and the report."""
+    best = row.get("best_of_budget")
+    tail = "" if best in ("", None) else f"; N* {'was' if best else 'was NOT'} best of its budget"
+    return (
+        f"forecast {row['forecast_id']}: predicted {row['predicted_loss']:.4f} "
+        f"(95 %: {row['lo95']:.4f}-{row['hi95']:.4f}), realised {row['realised_loss']:.4f}, "
+        f"error {row['error_pct']:+.2f} %, inside 80 %: {row['inside80']}, "
+        f"inside 95 %: {row['inside95']}{tail}"
+    )

@@ -1,0 +1,1 @@
+"""Loading scaling data: sweep folders or tables into canonical columns, row filters."""

@@ -1,0 +1,1 @@
+"""Rendering an analysis: terminal table, JSON, Markdown, figures, provenance."""

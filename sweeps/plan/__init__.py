@@ -1,0 +1,1 @@
+"""From a spec to planned trials: sizes and budgets, resources per trial, wall time."""

@@ -1,0 +1,261 @@
+"""Expand a SweepSpec into the concrete trials it runs, with size, data and compute estimates.
+
+The plan is computed before Ray starts: it is what ``--dry-run`` prints, and the runner hands
+exactly these trials to Ray Tune (grid and random searches), so a re-run can skip the ones a
+sweep folder already finished by their identity hash.
+
+    plan = make_plan(load_spec("sweeps/scaling.yaml"))
+    print(render_plan(plan))
+    plan.trials[0].trial_id      # "3f9a0c21d4"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from contract.compute import training_flops
+from contract.results import BUDGET
+from sweeps.plan.resources import WorkerResources
+from sweeps.plan import compute
+from sweeps.spec.sweep_spec import SweepSpec
+from trainers.config import AnyTrialConfig
+
+ID_LENGTH = 10
+LINK_KEYS = ("model", "task.init_from")
+"""Assignment keys a later pipeline stage takes from its upstream trial (shown as upstream.*)."""
+
+
+@dataclass(frozen=True)
+class TrialPoint:
+    """One trial: its swept values, resolved config, resources and analytic estimates."""
+
+    trial_id: str
+    """Hash of the resolved trial config: the trial's identity across re-runs."""
+    tag: str
+    """Short readable prefix for folder names, e.g. gpt-50k_f0.3_s1."""
+    assignment: dict[str, Any]
+    """Swept values by dotted path."""
+    config: AnyTrialConfig
+    """The validated trial config (TrialConfig, or RLTrialConfig for an RL trial)."""
+    resources: WorkerResources
+    params: int
+    params_total: int
+    tokens: int
+    """Training tokens (env steps for RL) the trial will consume."""
+    flops: float
+    train_tokens: int | None = None
+    """Size of the trial's training split (None for RL)."""
+    upstream: dict[str, Any] = field(default_factory=dict)
+    """For a later pipeline stage: the upstream trial's identity and values (upstream.*)."""
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.tag}-{self.trial_id}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: SweepSpec
+    trials: list[TrialPoint]
+    adaptive: bool = False
+    """True for optuna: the trials are chosen while the sweep runs; `trials` then lists one
+    representative point per enumerated value for the estimates."""
+    notes: list[str] = field(default_factory=list)
+
+
+def trial_id(config: Any) -> str:
+    """Stable identity of a trial config (same config -> same id on every machine)."""
+    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:ID_LENGTH]
+
+
+def _tag(spec: SweepSpec, config: Any, assignment: dict[str, Any]) -> str:
+    parts = [config.model.label]
+    if BUDGET in assignment:  # IsoFLOP runs are named by their budget first: C1e12_gpt-n300k
+        parts.insert(0, "C" + f"{assignment[BUDGET]:.2g}".replace("+", ""))  # C2.5e11
+    if "data.fraction" in assignment:
+        parts.append(f"f{assignment['data.fraction']:g}")
+    seed_axis = spec.axes.get("seed")
+    if seed_axis and len(seed_axis.values) > 1:
+        parts.append(f"s{assignment['seed']}")
+    return "_".join(str(p) for p in parts)
+
+
+def _assignments(spec: SweepSpec) -> list[dict[str, Any]]:
+    axes = spec.axes
+    if spec.search.algorithm == "grid":
+        crossed, sampled = list(axes.values()), []
+    elif spec.search.algorithm == "optuna":
+        # Estimates only: every listed value once, sampled axes at their low end.
+        crossed, sampled = [a for a in axes.values() if not a.is_sampled], []
+    else:
+        crossed = [a for a in axes.values() if a.kind == "grid"]
+        sampled = [a for a in axes.values() if a.kind != "grid"]
+    grid_points = [
+        dict(zip([a.path for a in crossed], values, strict=True))
+        for values in itertools.product(*(a.values for a in crossed))
+    ]
+    if not sampled:
+        return grid_points
+    rng = random.Random(spec.search.seed)
+    return [
+        {**point, **{a.path: a.sample(rng) for a in sampled}}
+        for point in grid_points
+        for _ in range(spec.search.num_samples)
+    ]
+
+
+def make_trial(
+    spec: SweepSpec,
+    assignment: dict[str, Any],
+    train_tokens: int | None = None,
+    upstream: dict[str, Any] | None = None,
+) -> TrialPoint:
+    """Build one TrialPoint; `train_tokens` is the size of its data split (counted if None)."""
+    config = spec.trial_config(assignment)
+    if train_tokens is None:
+        train_tokens = config.train_size()  # None for RL: it samples from its environment
+    # Each kind counts what it trains: a classifier its backbone without LM head plus its head,
+    # an RL trial the policy/value networks RLlib builds for the env, not the bare preset.
+    params, params_total, fwd_flops = config.counts()
+    tokens = config.num_tokens(train_tokens)
+    resources = spec.resources.for_size(config.model.size)
+    return TrialPoint(
+        trial_id=trial_id(config),
+        tag=_tag(spec, config, assignment),
+        assignment=assignment,
+        config=config,
+        resources=resources,
+        params=params,
+        params_total=params_total,
+        tokens=tokens,
+        flops=training_flops(fwd_flops, tokens),
+        train_tokens=train_tokens,
+        upstream=upstream or {},
+    )
+
+
+def largest_first(trials: list[TrialPoint]) -> list[TrialPoint]:
+    """Trials in the order a sweep should start them: largest planned compute first (ties keep
+    their planned order), so the last trials to finish are short ones and no slot idles long."""
+    return sorted(trials, key=lambda t: -t.flops)
+
+
+def make_plan(spec: SweepSpec) -> Plan:
+    """Expand the spec. Counting training tokens may tokenize the corpus once (then cached)."""
+    token_counts: dict[tuple, int] = {}
+
+    def counted(cfg: Any) -> int:
+        key = (cfg.data.model_dump_json(), cfg.task.model_dump_json(), cfg.seq_len)
+        if key not in token_counts:
+            token_counts[key] = cfg.train_size()
+        return token_counts[key]
+
+    trials: list[TrialPoint] = []
+    notes: list[str] = []
+    assignments = _assignments(spec)
+    if spec.compute is not None:
+        # Every budget x size at each point of the other axes (lr, seeds, data.fraction, ...).
+        expanded = []
+        for assignment in assignments:
+            points, left_out = compute.expand(spec, assignment, counted)
+            expanded += points
+            notes += [n for n in left_out if n not in notes]
+        assignments = expanded
+    for assignment in assignments:
+        train_tokens = None
+        if not spec.is_rl:
+            train_tokens = counted(spec.trial_config(assignment))
+        trials.append(make_trial(spec, assignment, train_tokens))
+    unique = list({t.trial_id: t for t in trials}.values())
+    if len(unique) < len(trials):
+        notes.append(f"{len(trials) - len(unique)} duplicate trial configs dropped")
+    adaptive = spec.search.algorithm == "optuna"
+    if adaptive:
+        notes.append(
+            f"optuna picks {spec.search.num_samples} trials while it runs; the rows above are "
+            "the listed values, for estimates"
+        )
+    return Plan(spec=spec, trials=unique, adaptive=adaptive, notes=notes)
+
+
+def _si(x: float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale * 0.9995:  # 999.96G prints as 1T, not 1e+03G
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def plan_rows(plan: Plan) -> list[dict[str, Any]]:
+    """One row per trial: identity, swept values and estimates (for printing and tables)."""
+    rows = []
+    for t in plan.trials:
+        row: dict[str, Any] = {"trial_id": t.trial_id}
+        budget = t.assignment.get(BUDGET)
+        if budget is not None:
+            row[BUDGET] = budget
+        row["model.size"] = t.config.model.label
+        row["params"] = t.params
+        if not plan.spec.is_rl:
+            row["data.fraction"] = t.config.data.fraction
+        row["tokens"] = t.tokens
+        if budget is not None:
+            row["D/N"] = t.tokens / t.params
+        row["flops"] = t.flops
+        if budget is not None:
+            row["vs_budget"] = f"{t.flops / budget - 1:+.2%}"
+            if "trainer.epochs" in t.assignment:  # only where compute.repeat_data allowed it
+                row["epochs"] = t.assignment["trainer.epochs"]
+        skip = (*LINK_KEYS, *compute.COMPUTE_KEYS)
+        row.update({k: v for k, v in t.assignment.items() if k not in row and k not in skip})
+        row.update({k: v for k, v in t.upstream.items() if k.endswith("trial_id")})
+        rows.append(row)
+    return rows
+
+
+def render_plan(plan: Plan) -> str:
+    """The dry-run table and totals as text."""
+    rows = plan_rows(plan)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    data_label = "env_steps" if plan.spec.is_rl else "tokens"
+
+    def cell(key: str, value: Any) -> str:
+        if key in ("params", "tokens", "flops", BUDGET):
+            return _si(value)
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    table = [[c if c != "tokens" else data_label for c in columns]]
+    table += [[cell(c, row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in table]
+    total_tokens = sum(t.tokens for t in plan.trials)
+    total_flops = sum(t.flops for t in plan.trials)
+    lines.append("")
+    lines.append(
+        f"sweep {plan.spec.name}: {len(plan.trials)} trials, {_si(total_tokens)} {data_label}, "
+        f"{_si(total_flops)} training FLOPs"
+    )
+    if plan.spec.compute is not None and plan.trials:
+        lines.append(_compute_summary(plan))
+    lines += [f"note: {n}" for n in plan.notes]
+    return "\n".join(lines)
+
+
+def _compute_summary(plan: Plan) -> str:
+    """Budgets, sizes per budget and the worst planned-FLOP miss of a compute sweep."""
+    budgets: dict[float, set[int]] = {}
+    for t in plan.trials:
+        budgets.setdefault(t.assignment[BUDGET], set()).add(t.params)
+    sizes = sorted(len(v) for v in budgets.values())
+    worst = max(abs(t.flops / t.assignment[BUDGET] - 1) for t in plan.trials)
+    span = max(budgets) / min(budgets)
+    return (
+        f"compute: {len(budgets)} budgets over {span:.3g}x, {sizes[0]}-{sizes[-1]} sizes per "
+        f"budget, planned FLOPs within {worst:.2%} of their budgets "
+        f"(tolerance {plan.spec.compute.tolerance:.0%})"
+    )

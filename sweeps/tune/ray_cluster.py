@@ -1,0 +1,197 @@
+"""Start or join Ray, and make the project importable on every node.
+
+available = connect(address=None)          # embedded local Ray, dashboard on 127.0.0.1
+available = connect(address="auto")        # the cluster `ray up` / `ray start` made
+available = connect(address="ray://head:10001")
+end_leftover_ray(sweep_dir)   # what a killed earlier driver's local Ray left running
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from sweeps.errors import SpecError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+HEALTH_CHECK_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+"""Train V2's controller poll; its 2 s default makes every report of a worker group wait."""
+WORKER_ENV = {HEALTH_CHECK_ENV: "0.2", "RAY_AIR_NEW_OUTPUT": "1", "RAY_TRAIN_V2_ENABLED": "1"}
+CODE_EXCLUDES = [".git", ".venv", "results", "**/__pycache__", "*.pt", "bench"]
+SESSION_FILE = ".ray_session"
+"""In a sweep folder: the session folder of the local Ray its driver started."""
+TOKEN_FILE = Path(".ray") / "auth_token"
+"""Ray's token for clusters with token authentication, under the home folder."""
+
+
+def _with_project_on_path() -> None:
+    """Local workers inherit this process's environment: put the checkout on PYTHONPATH."""
+    parts = [str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
+
+
+def _needs_token_mode(address: str) -> bool:
+    """An explicit host:port (or ray://) to a token-auth cluster times out with a misleading
+    ConnectionError unless the token mode is set; only `auto` finds it by itself."""
+    if address == "auto" or "RAY_AUTH_MODE" in os.environ:
+        return False
+    return (Path.home() / ".ray" / "auth_token").exists() or "RAY_AUTH_TOKEN" in os.environ
+
+
+def check_address(address: str | None) -> None:
+    """Validate `address` (or $RAY_ADDRESS) before anything is written; no-op for local Ray."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        _check_reachable(address)
+
+
+def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds, with a clear message, where Ray would retry for half a minute."""
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise SpecError(f"--address {address}: expected auto, host:port or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise SpecError(
+            f"--address {address}: nothing answers there ({err.strerror or err}); "
+            "is the cluster up (`ray status` on its head)?"
+        ) from None
+
+
+def connect(
+    address: str | None = None, ship_code: bool | None = None, sweep_dir: Path | None = None
+) -> dict[str, float]:
+    """Connect (or start) Ray and return the cluster's total resources.
+
+    `ship_code`: upload this checkout as the job's working_dir (default: only for remote
+    clusters reached through ray://, whose nodes may not have the project installed).
+    `sweep_dir`: where to note the session of a local Ray started here (end_leftover_ray).
+    """
+    import ray
+
+    os.environ.update({k: os.environ.get(k, v) for k, v in WORKER_ENV.items()})
+    if ray.is_initialized():
+        return ray.cluster_resources()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    _with_project_on_path()
+    runtime_env: dict = {"env_vars": {k: os.environ[k] for k in WORKER_ENV}}
+    remote = address is not None and address.startswith("ray://")
+    if ship_code if ship_code is not None else remote:
+        runtime_env.update(working_dir=str(PROJECT_ROOT), excludes=CODE_EXCLUDES)
+    try:
+        if address is None:
+            ctx = ray.init(
+                dashboard_host="127.0.0.1",
+                runtime_env=runtime_env,
+                log_to_driver=False,
+                logging_level="ERROR",
+            )
+            url = getattr(ctx, "dashboard_url", None)
+            if url:
+                token = Path.home() / TOKEN_FILE
+                # Token auth is on for a local Ray too: the page asks for this token.
+                hint = f" (sign in with the token: cat {token})" if token.exists() else ""
+                print(f"Ray dashboard: http://{url}{hint}", flush=True)
+            protect_token()
+            if sweep_dir is not None:
+                record_local_session(sweep_dir)
+        else:
+            _check_reachable(address)
+            if _needs_token_mode(address):
+                os.environ["RAY_AUTH_MODE"] = "token"
+            ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR")
+            protect_token()
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
+        first = (str(err).strip().splitlines() or [err.__class__.__name__])[0]
+        hint = "is the cluster up (`ray status`)? with token auth, copy its ~/.ray/auth_token here"
+        raise SpecError(
+            f"--address {address}: cannot connect to Ray ({first[:200]}); {hint}"
+        ) from None
+    return ray.cluster_resources()
+
+
+def protect_token(home: Path | None = None) -> bool:
+    """Make Ray's auth token readable by its owner only (Ray writes it 0644); returns whether
+    its mode was changed."""
+    path = (home or Path.home()) / TOKEN_FILE
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    if info.st_uid != os.getuid() or not info.st_mode & 0o077:
+        return False
+    path.chmod(0o600)
+    return True
+
+
+def record_local_session(sweep_dir: Path) -> None:
+    """Note the session folder of the local Ray this driver started, so the next run of the
+    sweep can end what it leaves behind if this driver is killed."""
+    import ray
+
+    node = getattr(ray._private.worker, "_global_node", None)
+    if node is None or not getattr(node, "head", False):
+        return  # ray.init joined a Ray already running here (`ray start`): not ours to end
+    session = node.get_session_dir_path()
+    if session:
+        (Path(sweep_dir) / SESSION_FILE).write_text(f"{session}\n")
+
+
+def _processes_of(session: str) -> list[int]:
+    """This user's processes whose command line names `session` (Linux /proc)."""
+    pids = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if entry.stat().st_uid != os.getuid() or int(entry.name) == os.getpid():
+                continue
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if session in args:
+            pids.append(int(entry.name))
+    return pids
+
+
+def end_leftover_ray(sweep_dir: Path, grace_s: float = 3.0) -> int:
+    """End the processes a killed earlier driver's local Ray left running (its dashboard and
+    runtime-env agents outlive it), with a line saying how many; returns that number.
+
+    Safe because only processes of this user whose command line names that exact session
+    folder are ended, and the caller holds the sweep's lock, so the driver that owned the
+    session is gone."""
+    record = Path(sweep_dir) / SESSION_FILE
+    if not record.exists():
+        return 0
+    session = record.read_text().strip()
+    record.unlink()
+    if not session or "session_" not in session:
+        return 0
+    pids = _processes_of(session)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _processes_of(session):
+        time.sleep(0.1)
+    for pid in _processes_of(session):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if pids:
+        print(
+            f"ended {len(pids)} leftover Ray processes of an earlier run ({session})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return len(pids)

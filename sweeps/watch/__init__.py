@@ -1,0 +1,1 @@
+"""Watching a sweep: progress state, the terminal view, the live page and its server."""
