@@ -11,14 +11,13 @@ and every dataset config class is registered in `DATASETS` under that name.
 from __future__ import annotations
 
 import os
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_serializer, model_validator
 
+from contract.config import FROZEN
 from data import sources
 from data.synthetic import MAX_TABLE_ENTRIES, synthetic_entropy_rate
-
-FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 DATASETS: dict[str, type[BaseModel]] = {}
 """Dataset config classes by their `type:` name; each has `fingerprint()` and `build()`."""
@@ -130,10 +129,28 @@ class StdlibConfig(BaseModel):
     """Dataset kind."""
     max_bytes: int = Field(4_000_000, gt=0)
     """Corpus size cap in bytes of UTF-8 source (the last file is cut at the cap)."""
+    tests_bytes: int = Field(0, ge=0)
+    """Bytes of the left-out test suites' sources (test/, tests/, idle_test/, sorted, the last
+    file cut) added to the training pool only, for a run that needs more tokens than the library
+    holds: the holdout, and so every evaluation, stays the library's own, exactly as without
+    them. 0 (the default): none. Needs data.fraction 1."""
+
+    @model_serializer(mode="wrap")
+    def _without_default_tests(self, handler: Any) -> dict[str, Any]:
+        # Trial identities hash the dumped config: a field at its default must not change the
+        # identity of every stdlib trial run before it existed.
+        out = handler(self)
+        if isinstance(out, dict) and not out.get("tests_bytes"):
+            out.pop("tests_bytes", None)
+        return out
 
     def fingerprint(self) -> str:
         """Cheap identity (Python version, file list, sizes, modification times)."""
         return sources.stdlib_fingerprint(self)
+
+    def extra_train(self) -> sources.ExtraSource | None:
+        """The test suites' sources when tests_bytes > 0 (training pool only), else None."""
+        return sources.stdlib_tests(self.tests_bytes) if self.tests_bytes else None
 
     def build(self) -> sources.Corpus:
         """Read the stdlib sources into a text corpus."""
@@ -260,6 +277,11 @@ class DataConfig(BaseModel):
             raise ValueError(f"data.chunk_tokens must be >= 1, got {self.chunk_tokens}")
         if self.seed < 0:
             raise ValueError(f"data.seed must be >= 0, got {self.seed}")
+        if getattr(self.dataset, "tests_bytes", 0) and self.fraction < 1:
+            raise ValueError(
+                f"data.dataset.tests_bytes: extra training sources need data.fraction 1, "
+                f"got {self.fraction:g}"
+            )
         return self
 
     @property

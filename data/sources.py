@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from data.config import HFTextConfig, StdlibConfig, SyntheticConfig, TextFilesConfig
 
 _GLOB_CHARS = frozenset("*?[")
-_STDLIB_SKIP_DIRS = frozenset(
-    {"site-packages", "dist-packages", "__pycache__", "test", "tests", "idle_test"}
-)
+_NEVER_DIRS = frozenset({"site-packages", "dist-packages", "__pycache__"})
+_TEST_DIRS = frozenset({"test", "tests", "idle_test"})
+"""The stdlib corpus leaves these out; ``tests_bytes`` adds them to the training pool only."""
 
 
 @dataclass(frozen=True)
@@ -130,12 +130,18 @@ def _stdlib_root() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
-def stdlib_files(max_bytes: int) -> list[tuple[Path, int]]:
-    """(file, bytes to take) of the stdlib .py sources that make up the first max_bytes."""
+def stdlib_files(max_bytes: int, tests: bool = False) -> list[tuple[Path, int]]:
+    """(file, bytes to take) of the stdlib .py sources that make up the first max_bytes: the
+    library (tests=False) or only the test suites the library leaves out (tests=True)."""
     root = _stdlib_root()
     rel = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in _STDLIB_SKIP_DIRS and d[0] != "."]
+        dirnames[:] = [d for d in dirnames if d not in _NEVER_DIRS and d[0] != "."]
+        in_tests = bool(_TEST_DIRS.intersection(Path(dirpath).relative_to(root).parts))
+        if not tests:
+            dirnames[:] = [d for d in dirnames if d not in _TEST_DIRS]
+        elif not in_tests:
+            continue  # the library's own files; walking on finds its test folders
         rel.extend(
             os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/")
             for f in filenames
@@ -161,17 +167,42 @@ def stdlib_fingerprint(cfg: StdlibConfig) -> str:
 
 def load_stdlib(cfg: StdlibConfig) -> Corpus:
     """Read the stdlib sources; the last file is cut at max_bytes (at a character boundary)."""
+    docs = _read_cut(stdlib_files(cfg.max_bytes))
+    if not docs:
+        raise ValueError(f"data.dataset: no standard-library sources found under {_stdlib_root()}")
+    return Corpus(content_hash=_hash_docs(docs), docs=docs)
+
+
+@dataclass(frozen=True)
+class ExtraSource:
+    """Text added to a corpus's training pool only (never to its holdout)."""
+
+    fingerprint: str
+    """Cheap identity, the key of its tokenized cache."""
+    files: tuple[tuple[Path, int], ...]
+
+    def build(self) -> list[str]:
+        """The documents, read now."""
+        return _read_cut(list(self.files))
+
+
+def stdlib_tests(max_bytes: int) -> ExtraSource:
+    """The first max_bytes of the stdlib's test suites' sources."""
+    files = stdlib_files(max_bytes, tests=True)
+    fingerprint = stable_hash("stdlib-tests", sys.version, max_bytes, _stats([p for p, _ in files]))
+    return ExtraSource(fingerprint, tuple(files))
+
+
+def _read_cut(files: list[tuple[Path, int]]) -> list[str]:
+    """Each file's first `take` bytes, cut before a UTF-8 continuation byte."""
     docs = []
-    for path, take in stdlib_files(cfg.max_bytes):
+    for path, take in files:
         data = path.read_bytes()
-        # Cut before a UTF-8 continuation byte so the cap never splits a character.
         while 0 < take < len(data) and data[take] & 0xC0 == 0x80:
             take -= 1
         # "replace" because the stdlib is not the user's data: one odd byte must not fail a run.
         docs.append(data[:take].decode("utf-8", errors="replace"))
-    if not docs:
-        raise ValueError(f"data.dataset: no standard-library sources found under {_stdlib_root()}")
-    return Corpus(content_hash=_hash_docs(docs), docs=docs)
+    return docs
 
 
 def synthetic_fingerprint(cfg: SyntheticConfig) -> str:

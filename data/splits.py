@@ -102,6 +102,25 @@ def load_tokenizer(cfg: DataConfig) -> TextTokenizer:
     )
 
 
+def extra_train_tokens(cfg: DataConfig) -> np.ndarray | None:
+    """Tokens of the dataset's training-only sources (stdlib ``tests_bytes``), encoded with the
+    corpus's own tokenizer and cached by the sources' fingerprint; None when it has none."""
+    extra_fn = getattr(cfg.dataset, "extra_train", None)
+    extra = extra_fn() if extra_fn is not None else None
+    if extra is None:
+        return None
+    root = cache_root(cfg.cache_dir)
+    path = root / "tokens" / f"extra-{extra.fingerprint}-{cfg.token_key}.npy"
+    tokens = load_array(path)
+    if tokens is None:
+        with build_lock(root, f"extra-{extra.fingerprint}-{cfg.token_key}"):
+            tokens = load_array(path)
+            if tokens is None:
+                save_array(path, load_tokenizer(cfg).encode_docs(extra.build()))
+                tokens = load_array(path)
+    return tokens
+
+
 def plan(cfg: DataConfig) -> ChunkPlan:
     """Which chunks are held out and which are sampled for training."""
     num_tokens = int(load_token_stream(cfg).shape[0])
@@ -111,8 +130,10 @@ def plan(cfg: DataConfig) -> ChunkPlan:
 
 
 def count_train_tokens(cfg: DataConfig) -> int:
-    """Tokens in the train split of this fraction (fast once the corpus is cached)."""
-    return plan(cfg).train_tokens
+    """Tokens in the train split of this fraction, training-only sources included (fast once
+    the corpus is cached)."""
+    extra = extra_train_tokens(cfg)
+    return plan(cfg).train_tokens + (0 if extra is None else int(extra.shape[0]))
 
 
 def _check_enough(cfg: DataConfig, train_tokens: int, min_train_tokens: int) -> None:
@@ -140,12 +161,16 @@ def build(cfg: DataConfig, min_train_tokens: int = 0) -> TokenSplits:
     )
     _check_enough(cfg, p.train_tokens, min_train_tokens)
 
-    def to_tensor(ids: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(gather_chunks(tokens, ids, cfg.chunk_tokens).astype(np.int64))
+    def to_array(ids: np.ndarray) -> np.ndarray:
+        return gather_chunks(tokens, ids, cfg.chunk_tokens).astype(np.int64)
 
+    train = to_array(p.train_ids)
+    extra = extra_train_tokens(cfg)
+    if extra is not None:  # after the holdout split: the eval split is the corpus's own
+        train = np.concatenate([train, np.asarray(extra, dtype=np.int64)])
     return TokenSplits(
-        train=to_tensor(p.train_ids),
-        eval=to_tensor(p.eval_ids),
+        train=torch.from_numpy(train),
+        eval=torch.from_numpy(to_array(p.eval_ids)),
         vocab_size=cfg.vocab_size,
-        corpus_tokens=p.pool_tokens,
+        corpus_tokens=p.pool_tokens + (0 if extra is None else int(extra.shape[0])),
     )
