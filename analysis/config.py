@@ -11,23 +11,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from analysis.checks.backtest import holdout_count
+from analysis.checks.precision import PrecisionConfig
 from analysis.checks.trust import TrustConfig
 from analysis.fit.bootstrap import BootstrapConfig
 from analysis.fit.power_sums import FitConfig
 from analysis.laws.frontier import FrontierConfig
+from contract.config import FROZEN
 
-LawName = Literal["power", "chinchilla", "frontier", "compute"]
-LAWS: tuple[str, ...] = ("power", "chinchilla", "frontier", "compute")
-"""power: L(X); chinchilla: L(N, D); frontier: Approaches 1 and 2; compute: L(C) with a floor."""
+LawName = Literal["power", "chinchilla", "frontier", "minima", "compute"]
+LAWS: tuple[str, ...] = ("power", "chinchilla", "frontier", "minima", "compute")
+"""power: L(X); chinchilla: L(N, D); frontier: Approaches 1 and 2; minima: the loss at each
+IsoFLOP minimum, L*(C) with a floor; compute: L(C) with a floor on the compute frontier."""
 
 
 class AnalysisConfig(BaseModel):
     """What to fit and how."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = FROZEN
 
     laws: tuple[LawName, ...] | None = None
     """Laws to fit; None: every law the data's design supports. A law the data cannot support
@@ -48,6 +51,8 @@ class AnalysisConfig(BaseModel):
     """Budget grouping and parabola window of Approaches 1 and 2."""
     trust: TrustConfig = Field(default_factory=TrustConfig)
     """Thresholds of the warnings that decide ``Analysis.trusted``."""
+    precision: PrecisionConfig = Field(default_factory=PrecisionConfig)
+    """Grade boundaries of the stated precision (never a warning)."""
 
     @model_validator(mode="after")
     def _check(self) -> AnalysisConfig:

@@ -15,16 +15,17 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, model_validator
 from torch import nn
 
+from contract.config import FROZEN
 from models.counting import training_flops
 
 
 class GPTConfig(BaseModel):
     """Shape and regularisation of a decoder-only (or, with causal=False, encoder) transformer."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = FROZEN
 
     type: Literal["gpt"] = "gpt"
     """Model family tag resolved by ``models.MODELS``."""

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, model_validator
 from torch import nn
 
+from contract.config import FROZEN
 from models.counting import training_flops
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -29,7 +30,7 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 class MLPConfig(BaseModel):
     """Width, depth and activation of a fully connected network with biases."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = FROZEN
 
     type: Literal["mlp"] = "mlp"
     """Model family tag resolved by ``models.MODELS``."""

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, field_validator, model_validator
 
+from contract.config import FROZEN
 from models.gpt import GPTConfig
 from models.mlp import MLPConfig
 from models.presets import PRESETS, canonical_name, from_name
@@ -41,7 +42,7 @@ _OVERRIDES = (
 class ModelSpec(BaseModel):
     """Which model a trial trains: a size preset (or alias) and per-field overrides."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = FROZEN
 
     size: str = DEFAULT_SIZE
     """Preset name (gpt-20k ... gpt-10m, mlp-1k ... mlp-1m) or alias: tiny, small, medium, large."""

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from contract.config import FROZEN
 from models import MLPConfig, ModelSpec
 from rl.envs import check_env_id, env_shapes
-
-FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 DEFAULT_LR = {"ppo": 1e-3, "dqn": 5e-4}
 """Learning rate per algorithm when ``task.lr`` is left unset (ppo: tuned here on CartPole-v1;

@@ -15,14 +15,13 @@ import itertools
 import math
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from contract.config import FROZEN
 from data.config import DataConfig
 from models.spec import ModelSpec
 from trainers.tasks import TASKS, LMTask, TaskConfig
 from trainers.train_split import train_size
-
-FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class AnyTrialConfig(Protocol):

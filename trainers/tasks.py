@@ -19,8 +19,9 @@ import math
 import os
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from contract.config import FROZEN
 from models.gpt import GPTConfig
 from models.heads import sequence_model_flops_per_token, sequence_model_params
 from models.mlp import MLPConfig
@@ -28,7 +29,6 @@ from models.mlp import MLPConfig
 if TYPE_CHECKING:
     from models.spec import ModelSpec
 
-FROZEN = ConfigDict(frozen=True, extra="forbid")
 LORA_TARGETS = ("wq", "wk", "wv", "wo", "gate", "up", "down")
 """Names of the GPT blocks' Linear layers that LoRA adapters can wrap."""
 MAX_ALPHA_BAR_FINAL = 0.05

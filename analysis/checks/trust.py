@@ -1,11 +1,15 @@
-"""The trust gate: plain-language warnings about fits a researcher should not extrapolate.
+"""The trust gate: plain-language warnings about fits that are not reliable.
 
-Each check returns warning strings (empty when all is well) that the report prints under the
-fit table; ``Analysis.trusted`` is False as soon as there is one.
+A warning means "do not act on this": parameters the data do not identify, approaches that
+disagree, backtests that miss or whose intervals do not cover what was held out
+(``analysis.checks.calibration``), a forecast beyond what the design supports, or a design that
+cannot support the law. How precise a reliable fit is (the width of each interval) is never a
+warning: it is graded in ``analysis.checks.precision``. Each check is one function with its
+threshold in ``TrustConfig``; ``Analysis.trusted`` is False as soon as one warns.
 
-    warnings = check_fit("chinchilla", fit, points[["N", "D"]], estimates, TrustConfig())
-    warnings += check_backtest(bt, TrustConfig())
-    warnings += check_extrapolation("power", [{"N": 1e12}], points, TrustConfig())
+    warnings = check_identification("chinchilla", fit, estimates, samples, raw, box, cfg)
+    warnings += check_design_points("chinchilla", fit, points[["N", "D"]], cfg)
+    warnings += check_horizon("chinchilla", [{"C": 1e22}], points, cfg)
 """
 
 from __future__ import annotations
@@ -19,54 +23,59 @@ from pydantic import BaseModel, ConfigDict
 from analysis.checks.backtest import BacktestResult
 from analysis.checks.frontier_backtest import FrontierBacktest
 from analysis.laws.forms import ChinchillaFit, Estimate, PowerLawFit
+from contract.results import BUDGET
 
 
 class TrustConfig(BaseModel):
-    """Thresholds of the trust gate."""
+    """Thresholds of the reliability checks (precision is graded apart, never warned about)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     min_points_per_param: float = 3.0
-    """Runs needed per fitted parameter before a fit counts as supported (ratio)."""
+    """Design: runs needed per fitted parameter before a fit counts as supported (ratio)."""
     min_decades: float = 1.0
-    """Smallest span of each fitted variable, max/min, in powers of ten (decades)."""
+    """Design: smallest span of each fitted variable, and of the nominal budgets, max/min
+    (decades)."""
     max_start_spread: float = 0.01
-    """Largest relative parameter disagreement between starts that tie on the objective."""
+    """Identification: largest relative parameter disagreement between starts that tie on the
+    objective."""
     max_backtest_error: float = 0.02
-    """Largest acceptable mean |relative error| on held-out runs (fraction)."""
+    """Calibration: largest mean |relative error| of any kind of backtest on its held-out
+    points (fraction)."""
     max_frontier_backtest_error: float = 0.5
-    """Largest acceptable mean |relative error| of Approach 1 or 2's N_opt at the held-out
+    """Calibration: largest mean |relative error| of Approach 1 or 2's N_opt at the held-out
     largest budget (fraction). An optimum off by more than half is more than one step of a
     typical IsoFLOP size grid (sizes 1.5-2x apart) away: the refit would pick another model."""
-    max_relative_se: float = 0.5
-    """Largest acceptable bootstrap SE / |estimate| of an exponent (ratio)."""
-    max_extrapolation_decades: float = 1.5
-    """Predictions further than this beyond the largest run are flagged (decades)."""
+    min_calibration_points: int = 5
+    """Calibration: held-out points with a refit interval needed before coverage is judged."""
+    calibration_confidence: float = 0.99
+    """Calibration: held-out points outside the refits' 95 % intervals beyond this binomial
+    quantile of chance are a warning (probability)."""
+    min_calibration_dof: int = 3
+    """Calibration: degrees of freedom a refit needs (points - parameters) to claim an
+    interval; refits with fewer are scored on their error only (count)."""
+    max_horizon_factor: float = 10.0
+    """Horizon: forecasts beyond this multiple of the largest run's value are flagged (ratio)."""
+    max_horizon_span: float = 1.0
+    """Horizon: forecasts further beyond the largest run, in decades, than this multiple of
+    the decades the runs span are flagged (ratio)."""
     max_failed_resamples: float = 0.05
-    """Largest acceptable share of bootstrap resamples whose fit failed (fraction)."""
+    """Identification: largest share of bootstrap resamples whose fit failed (fraction)."""
     max_resamples_at_bound: float = 0.05
-    """Largest acceptable share of resamples with a parameter on the search bound (fraction)."""
+    """Identification: largest share of resamples with a parameter on the search bound."""
     max_ratio_width: float = 10.0
-    """Largest acceptable hi/lo of a positive quantity's interval: E, N_opt, D_opt, D/N (ratio);
+    """Identification: largest hi/lo of a positive parameter's interval: E, alpha, beta (ratio);
     wider A and B intervals are noted, not warned about (a prefactor moves with its exponent)."""
-    max_exponent_width: float = 0.2
-    """Largest acceptable width hi - lo of a compute-optimal exponent a or b (dimensionless)."""
-    max_prediction_width: float = 0.1
-    """Largest acceptable (hi - lo) / value of a predicted loss (fraction)."""
     min_tokens_per_param: float = 1.0
-    """Runs with fewer training tokens per parameter are named as under-trained (ratio)."""
+    """Design: runs with fewer training tokens per parameter are named as under-trained."""
     max_dropped_budgets: float = 0.2
-    """Largest share of IsoFLOP budgets dropped before Approach 2 is flagged (fraction)."""
+    """Design: largest share of IsoFLOP budgets dropped before Approach 2 is flagged."""
 
 
-def check_fit(
-    law: str,
-    fit: PowerLawFit | ChinchillaFit,
-    variables: pd.DataFrame,
-    estimates: dict[str, Estimate],
-    cfg: TrustConfig,
+def check_design_points(
+    law: str, fit: PowerLawFit | ChinchillaFit, variables: pd.DataFrame, cfg: TrustConfig
 ) -> list[str]:
-    """Point count, range of each variable, bounds, start dependence, interval widths."""
+    """Design: enough runs per parameter, and every fitted variable spanning enough decades."""
     out = []
     n_params = len(fit.params)
     if fit.n_points < cfg.min_points_per_param * n_params:
@@ -79,6 +88,25 @@ def check_fit(
         span = float(np.log10(values.max() / values.min()))
         if span < cfg.min_decades:
             out.append(f"{law}: {var} spans only {span:.2f} decades (want {cfg.min_decades:g}+)")
+    return out
+
+
+IDENTIFIED = ("E", "alpha", "beta")
+"""Positive parameters whose interval must stay within ``max_ratio_width``."""
+
+
+def check_identification(
+    law: str,
+    fit: PowerLawFit | ChinchillaFit,
+    estimates: dict[str, Estimate],
+    samples: np.ndarray,
+    raw: np.ndarray,
+    box: np.ndarray,
+    cfg: TrustConfig,
+) -> list[str]:
+    """Identification: the fit on a bound, starts that disagree, failed resamples, resamples
+    on a bound, a positive parameter whose interval spans more than ``max_ratio_width``."""
+    out = []
     if fit.at_bound:
         out.append(
             f"{law}: {', '.join(fit.at_bound)} ended on the search bound; the law may not fit"
@@ -89,12 +117,19 @@ def check_fit(
             f"{law}: starts with the same objective disagree by {spread}; "
             "parameters are not identified by this data"
         )
-    for name in ("alpha", "beta"):
+    out += check_bootstrap(law, samples, cfg)
+    out += check_at_bound(law, raw, box, cfg)
+    for name in IDENTIFIED:
         est = estimates.get(name)
-        if est is not None and math.isfinite(est.se) and est.value != 0:
-            rel = est.se / abs(est.value)
-            if rel > cfg.max_relative_se:
-                out.append(f"{law}: {name} is poorly constrained (SE {rel:.0%} of its value)")
+        if est is None or not (math.isfinite(est.lo) and math.isfinite(est.hi)):
+            continue
+        if est.lo <= 0 < est.hi:
+            out.append(f"{law}: {name} is not identified (interval reaches 0)")
+        elif est.lo > 0 and est.hi / est.lo > cfg.max_ratio_width:
+            out.append(
+                f"{law}: {name} is not identified (interval {est.lo:.3g} to {est.hi:.3g}, "
+                f"{est.hi / est.lo:.0f}x)"
+            )
     return out
 
 
@@ -122,48 +157,8 @@ def check_at_bound(law: str, theta: np.ndarray, box: np.ndarray, cfg: TrustConfi
     return []
 
 
-RATIO_QUANTITIES = ("E", "N_opt", "D_opt", "tokens_per_param")
 SCALE_COEFFICIENTS = ("A", "B")
 """Prefactors of a power law: their width is reported, never a trust warning (see width_notes)."""
-EXPONENTS = ("a", "b")
-
-
-def check_widths(law: str, estimates: dict[str, Estimate], preds, cfg: TrustConfig) -> list[str]:
-    """Intervals so wide that the quantity is not identified by the data.
-
-    Checked: E, the exponents, N*, D*, D/N and predicted losses: what a forecast is made of.
-    The prefactors A and B are not: see ``width_notes``.
-    """
-    out = []
-    for name, est in estimates.items():
-        if not (math.isfinite(est.lo) and math.isfinite(est.hi)):
-            continue
-        if name in RATIO_QUANTITIES and est.lo > 0 and est.hi / est.lo > cfg.max_ratio_width:
-            out.append(
-                f"{law}: {name} is not identified (interval {est.lo:.3g} to {est.hi:.3g}, "
-                f"{est.hi / est.lo:.0f}x)"
-            )
-        elif name in RATIO_QUANTITIES and est.lo <= 0 < est.hi:
-            out.append(f"{law}: {name} is not identified (interval reaches 0)")
-        if name in EXPONENTS and est.hi - est.lo > cfg.max_exponent_width:
-            out.append(
-                f"{law}: {name} is poorly constrained (interval {est.lo:.2f} to {est.hi:.2f})"
-            )
-    for p in preds:
-        e = p.estimate
-        if not (math.isfinite(e.lo) and math.isfinite(e.hi)) or e.value <= 0:
-            continue
-        where = " ".join(f"{k}={v:.3g}" for k, v in p.inputs.items())
-        if (
-            p.quantity in ("loss", "loss_opt")
-            and (e.hi - e.lo) / e.value > cfg.max_prediction_width
-        ):
-            out.append(
-                f"{law}: predicted {p.quantity} at {where} spans {(e.hi - e.lo) / e.value:.0%}"
-            )
-        if p.quantity in RATIO_QUANTITIES and e.lo > 0 and e.hi / e.lo > cfg.max_ratio_width:
-            out.append(f"{law}: predicted {p.quantity} at {where} spans {e.hi / e.lo:.0f}x")
-    return out
 
 
 def width_notes(estimates: dict[str, Estimate], cfg: TrustConfig) -> list[str]:
@@ -193,25 +188,24 @@ def width_notes(estimates: dict[str, Estimate], cfg: TrustConfig) -> list[str]:
     return out
 
 
-def check_one_sided(law: str, est: Estimate) -> list[str]:
-    """A point estimate on its interval's edge: the bootstrap cannot bracket it."""
-    if math.isfinite(est.lo) and not est.lo < est.value < est.hi:
-        return [
-            f"{law}: the estimate of a sits at its interval's edge (a bootstrap of a minimum is "
-            "one-sided); read the interval as a range, not a coverage statement"
-        ]
-    return []
-
-
 def check_agreement(values: dict[str, Estimate], quantity: str = "a") -> list[str]:
-    """Flag every approach whose ``quantity`` lies outside another approach's interval."""
+    """Agreement: two approaches whose ``quantity`` each lies outside the other's interval.
+
+    Mutual, so a point estimate a hair outside a neighbour's interval (a flip with the host's
+    floating-point arithmetic) is not a disagreement while the other's point sits inside its own.
+    """
     out = []
-    for x, ex in values.items():
-        for y, ey in values.items():
-            if x != y and math.isfinite(ey.lo) and not ey.lo <= ex.value <= ey.hi:
+    names = list(values)
+    for i, x in enumerate(names):
+        for y in names[i + 1 :]:
+            ex, ey = values[x], values[y]
+            if not (math.isfinite(ex.lo) and math.isfinite(ey.lo)):
+                continue
+            if not ey.lo <= ex.value <= ey.hi and not ex.lo <= ey.value <= ex.hi:
                 out.append(
-                    f"approaches disagree on {quantity}: {x} {ex.value:.3f} lies outside "
-                    f"{y}'s interval [{ey.lo:.3f}, {ey.hi:.3f}]"
+                    f"approaches disagree on {quantity}: {x} {ex.value:.3f} [{ex.lo:.3f}, "
+                    f"{ex.hi:.3f}] and {y} {ey.value:.3f} [{ey.lo:.3f}, {ey.hi:.3f}] each lie "
+                    "outside the other's interval"
                 )
     return out
 
@@ -236,22 +230,66 @@ def check_frontier_backtest(bt: FrontierBacktest | None, cfg: TrustConfig) -> li
     ]
 
 
-def check_extrapolation(
+def horizon_limit(values: np.ndarray, cfg: TrustConfig) -> float:
+    """Decades beyond the largest value a forecast may reach: log10 of ``max_horizon_factor``,
+    or ``max_horizon_span`` times the decades ``values`` span, whichever is less."""
+    span = float(np.log10(values.max() / values.min())) if values.min() > 0 else 0.0
+    return min(math.log10(cfg.max_horizon_factor), cfg.max_horizon_span * span)
+
+
+def check_horizon(
     law: str, points: list[dict[str, float]], data: pd.DataFrame, cfg: TrustConfig
 ) -> list[str]:
-    """Flag prediction inputs far beyond the largest run along any axis."""
+    """Horizon: a prediction further beyond the largest run than the design supports.
+
+    Along C the reference is the nominal budgets when the rows have them (the IsoFLOP groups),
+    else the rows' C; along N or D the rows' values.
+    """
     out: list[str] = []
     for point in [dict(t) for t in dict.fromkeys(tuple(p.items()) for p in points)]:
         for var, value in point.items():
-            if var not in data or not data[var].notna().any():
+            col = BUDGET if var == "C" and BUDGET in data and data[BUDGET].notna().all() else var
+            if col not in data or not data[col].notna().any():
                 continue
-            beyond = math.log10(value / float(data[var].max()))
-            if beyond > cfg.max_extrapolation_decades:
+            values = data[col].to_numpy(float)
+            beyond = math.log10(value / float(values.max()))
+            limit = horizon_limit(values, cfg)
+            if beyond > limit + 1e-9:
                 out.append(
-                    f"{law}: prediction at {var}={value:.3g} is {beyond:.1f} decades beyond the "
-                    f"largest run; treat its interval as optimistic"
+                    f"{law}: forecast at {var}={value:.3g} is {beyond:.2f} decades beyond the "
+                    f"largest run; the design supports {limit:.2f} (runs span "
+                    f"{np.log10(values.max() / values.min()):.2f} decades)"
                 )
     return out
+
+
+def check_edge_minima(table: pd.DataFrame, cfg: TrustConfig) -> list[str]:
+    """Design: a budget whose lowest loss sits at its smallest or largest size: its optimum
+    may lie outside the sizes run, so the minimum the frontier reads there is a bound."""
+    if BUDGET not in table or not table[BUDGET].notna().all():
+        return []
+    edges = []
+    for budget, group in table.groupby(BUDGET):
+        sizes = group["N"].to_numpy(float)
+        if len(np.unique(sizes)) < 3:
+            continue
+        best = sizes[int(np.argmin(group["loss"].to_numpy(float)))]
+        if best in (sizes.min(), sizes.max()):
+            edges.append(f"C={budget:.3g} ({'smallest' if best == sizes.min() else 'largest'})")
+    if not edges:
+        return []
+    return [f"design: the lowest loss sits at the edge of its sizes at {', '.join(edges)}"]
+
+
+def check_budget_span(table: pd.DataFrame, cfg: TrustConfig) -> list[str]:
+    """Design: nominal budgets spanning under ``min_decades``: too short a lever for a law."""
+    if BUDGET not in table or not table[BUDGET].notna().all():
+        return []
+    budgets = table[BUDGET].to_numpy(float)
+    span = float(np.log10(budgets.max() / budgets.min()))
+    if span >= cfg.min_decades:
+        return []
+    return [f"design: the budgets span only {span:.2f} decades (want {cfg.min_decades:g}+)"]
 
 
 def check_metric_mode(mode: str, metric: str) -> list[str]:

@@ -18,17 +18,18 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, model_validator
 from threadpoolctl import threadpool_limits
 
 from analysis.fit.power_sums import FitConfig, grid_objective, projected_thetas, refine_unthrottled
 from analysis.laws.forms import Estimate
+from contract.config import FROZEN
 
 
 class BootstrapConfig(BaseModel):
     """How intervals are estimated."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = FROZEN
 
     n_resamples: int = 1000
     """Bootstrap resamples (count); 0 disables intervals."""

@@ -17,17 +17,18 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, model_validator
 from threadpoolctl import threadpool_limits
 
 from analysis.fit.lbfgsb import lbfgsb
 from analysis.laws.forms import ChinchillaFit, PowerLawFit
+from contract.config import FROZEN
 
 
 class FitConfig(BaseModel):
     """How a law is fitted: the robust loss, the optimiser's tolerances and the start grid."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = FROZEN
 
     huber_delta: float = 1e-3
     """Huber threshold on residuals of natural-log loss (dimensionless)."""

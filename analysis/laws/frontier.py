@@ -17,15 +17,16 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, model_validator
 
+from contract.config import FROZEN
 from contract.results import BUDGET
 
 
 class FrontierConfig(BaseModel):
     """How budgets are grouped and IsoFLOP minima located."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = FROZEN
 
     isoflop_gap_decades: float = 0.05
     """Runs whose log10 FLOPs differ by less than this join one budget (decades)."""

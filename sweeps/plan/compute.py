@@ -17,9 +17,10 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from contract.compute import tokens_for_budget, training_flops
+from contract.config import FROZEN
 from contract.results import BUDGET
 from models.presets import canonical_name
 from sweeps.errors import SpecError
@@ -27,7 +28,6 @@ from sweeps.errors import SpecError
 if TYPE_CHECKING:
     from sweeps.spec.sweep_spec import SweepSpec
 
-FROZEN = ConfigDict(frozen=True, extra="forbid")
 SIZE_KEYS = ("model.size", "model.params")
 """Trial-config keys a compute sweep sets per size (a preset name or a parameter count)."""
 TOKEN_KEYS = ("trainer.max_tokens", "trainer.epochs")

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-FROZEN = ConfigDict(frozen=True, extra="forbid")
+from contract.config import FROZEN
+
 DRIVER_CPUS = 0.5
 """CPU reserved for the driver of a multi-worker trial (it only forwards reports)."""
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from contract.compute import training_flops
 from contract.results import BUDGET
-from sweeps.plan.resources import WorkerResources
 from sweeps.plan import compute
+from sweeps.plan.resources import WorkerResources
 from sweeps.spec.sweep_spec import SweepSpec
 from trainers.config import AnyTrialConfig
 

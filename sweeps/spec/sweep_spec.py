@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from contract.config import FROZEN
 from contract.metrics import EVAL_LOSS
 from contract.results import BUDGET
 from rl.config import RL_TASK, RLTrialConfig
@@ -40,7 +41,6 @@ from sweeps.spec.tracker_spec import LoggingConfig, check_installed
 from trainers.config import AnyTrialConfig, TrialConfig
 from trainers.tasks import TASKS
 
-FROZEN = ConfigDict(frozen=True, extra="forbid")
 SWEEP_KEYS = ("name", "description", "search", "resources", "run", "compute", "logging")
 TRIAL_KEYS = ("model", "data", "optim", "trainer", "task", "seed")
 TASK_TYPES = (*sorted(TASKS), RL_TASK)

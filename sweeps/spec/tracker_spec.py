@@ -14,11 +14,10 @@ from __future__ import annotations
 import importlib.util
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from contract.config import FROZEN
 from sweeps.errors import SpecError
-
-FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class WandbConfig(BaseModel):

@@ -24,8 +24,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from contract.config import FROZEN
 from contract.results import FINISHED, STATUS, TRIALS_FILE
 from sweeps.watch.page import FIT_DIR, FIT_JSON, FIT_LOG, read_rows, render_page
 
@@ -40,7 +41,7 @@ _FIT_SCRIPT = _PROJECT_ROOT / "analysis" / "fit_scaling.py"
 class ViewConfig(BaseModel):
     """How the live page refreshes and how much fitting it does in the background."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = FROZEN
 
     refresh_s: int = 5
     """Seconds between the browser's reloads of the live page."""
