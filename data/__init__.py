@@ -10,7 +10,6 @@ synthetic Markov language with a known entropy rate serves scaling-law checks.
 
 from data.batching import random_windows, sequential_windows, shard
 from data.config import (
-    DATASETS,
     DataConfig,
     DatasetConfig,
     HFTextConfig,
@@ -23,7 +22,6 @@ from data.splits import TokenSplits, build, count_train_tokens, load_token_strea
 from data.synthetic import synthetic_entropy_rate
 
 __all__ = [
-    "DATASETS",
     "DataConfig",
     "DatasetConfig",
     "HFTextConfig",

@@ -1,7 +1,7 @@
 """Typed data configuration: which corpus, which tokenizer, and which fraction of it a trial sees.
 
 The `dataset:` section is polymorphic on its `type:` key (synthetic, text_files, stdlib, hf_text)
-and every dataset config class is registered in `DATASETS` under that name.
+and pydantic resolves it to one config class per kind.
 
     cfg = DataConfig(dataset={"type": "synthetic", "order": 1}, fraction=0.25, seed=3)
     cfg.vocab_size                 # 64: what the model's embedding must hold
@@ -19,19 +19,9 @@ from contract.config import FROZEN
 from data import sources
 from data.synthetic import MAX_TABLE_ENTRIES, synthetic_entropy_rate
 
-DATASETS: dict[str, type[BaseModel]] = {}
-"""Dataset config classes by their `type:` name; each has `fingerprint()` and `build()`."""
-
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".py", ".json", ".jsonl", ".csv", ".tex", ".html", ".xml")
 
 
-def register_dataset(cls: type[BaseModel]) -> type[BaseModel]:
-    """Class decorator: add a dataset config to DATASETS under its `type` literal."""
-    DATASETS[cls.model_fields["type"].default] = cls
-    return cls
-
-
-@register_dataset
 class SyntheticConfig(BaseModel):
     """A seeded random order-k Markov language with a known entropy rate (see data.synthetic).
 
@@ -78,7 +68,6 @@ class SyntheticConfig(BaseModel):
         return sources.load_synthetic(self)
 
 
-@register_dataset
 class TextFilesConfig(BaseModel):
     """UTF-8 text files on local disk, read in the order given (directories in sorted order)."""
 
@@ -114,7 +103,6 @@ class TextFilesConfig(BaseModel):
         return sources.load_text_files(self)
 
 
-@register_dataset
 class StdlibConfig(BaseModel):
     """The running Python's standard-library sources: real text available offline everywhere.
 
@@ -157,7 +145,6 @@ class StdlibConfig(BaseModel):
         return sources.load_stdlib(self)
 
 
-@register_dataset
 class HFTextConfig(BaseModel):
     """A text column of a Hugging Face dataset: a dataset saved with `save_to_disk`, a local
     data directory/file, or a hub name (needs the `datasets` package; offline a hub name only

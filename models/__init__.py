@@ -1,6 +1,6 @@
 """Model families, size presets and analytic parameter/FLOP counts (pure PyTorch, no Ray).
 
-``MODELS`` maps a config's ``type`` tag to its class; presets map size names to configs.
+Presets map size names to configs; a config's ``type`` tag names its family.
 
     import models
     cfg = models.from_name("gpt-1m", dropout=0.1)
@@ -18,15 +18,11 @@ from models.spec import ModelSpec
 ModelConfig = GPTConfig | MLPConfig
 """Any model family's config; ``cfg.type`` says which."""
 
-MODELS: dict[str, type[GPTConfig] | type[MLPConfig]] = {"gpt": GPTConfig, "mlp": MLPConfig}
-"""Model config classes by their ``type`` tag."""
-
 __all__ = [
     "GPT",
     "GPT_PRESETS",
     "MLP",
     "MLP_PRESETS",
-    "MODELS",
     "PRESETS",
     "SIZE_ALIASES",
     "GPTConfig",

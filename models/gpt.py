@@ -28,7 +28,7 @@ class GPTConfig(BaseModel):
     model_config = FROZEN
 
     type: Literal["gpt"] = "gpt"
-    """Model family tag resolved by ``models.MODELS``."""
+    """Model family tag: which config class a `model:` section validates into."""
     d_model: int
     """Residual stream width (features)."""
     n_layers: int

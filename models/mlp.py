@@ -33,7 +33,7 @@ class MLPConfig(BaseModel):
     model_config = FROZEN
 
     type: Literal["mlp"] = "mlp"
-    """Model family tag resolved by ``models.MODELS``."""
+    """Model family tag: which config class a `model:` section validates into."""
     d_in: int = 16
     """Input features per sample."""
     d_model: int

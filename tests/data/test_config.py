@@ -7,17 +7,24 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from data import DATASETS, DataConfig, SyntheticConfig, TextFilesConfig, TokenizerConfig
+from data import DataConfig, SyntheticConfig, TextFilesConfig, TokenizerConfig
 from data.config import HFTextConfig, StdlibConfig
 
 
-def test_registry_maps_type_names_to_configs():
-    assert DATASETS == {
-        "synthetic": SyntheticConfig,
-        "text_files": TextFilesConfig,
-        "stdlib": StdlibConfig,
-        "hf_text": HFTextConfig,
-    }
+@pytest.mark.parametrize(
+    "kind, cls",
+    [
+        ("synthetic", SyntheticConfig),
+        ("text_files", TextFilesConfig),
+        ("stdlib", StdlibConfig),
+        ("hf_text", HFTextConfig),
+    ],
+)
+def test_each_type_name_validates_into_its_config(kind, cls):
+    extra = {"paths": ["a"]} if kind == "text_files" else {}
+    extra = {"path": "x"} if kind == "hf_text" else extra
+    cfg = DataConfig.model_validate({"dataset": {"type": kind, **extra}})
+    assert type(cfg.dataset) is cls
 
 
 def test_dataset_section_dispatches_on_type():
