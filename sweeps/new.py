@@ -265,10 +265,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _write_sweep(out: Path, header: str, raw: dict, check: Any) -> Path:
     """Write a generated sweep YAML under its comment header, then load it back with `check`
     (load_spec or load_pipeline) so a file the product cannot run is never left unreported."""
@@ -276,3 +272,7 @@ def _write_sweep(out: Path, header: str, raw: dict, check: Any) -> Path:
     out.write_text(header + yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     check(out)
     return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
