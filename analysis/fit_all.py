@@ -14,9 +14,11 @@ import math
 
 from analysis.checks import trust as diag
 from analysis.config import LAWS, AnalysisConfig, LawName
+from analysis.forecast.choice import choose_estimators, headline_precision
 from analysis.laws.frontier import on_budget_grid
 from analysis.laws.frontier_fits import frontier_result
 from analysis.laws.loss_laws import Progress, chinchilla_result, frontier_points, power_result
+from analysis.laws.minima_law import minima_result
 from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import Analysis, LawResult, Prediction
 
@@ -49,6 +51,13 @@ ENVELOPE_ON_GRID = (
 )
 
 
+COMPUTE_ON_GRID = (
+    "every run is trained to a nominal FLOP budget (column 'budget'), so the compute frontier of "
+    "annealed points is each budget's best grid point; the minima law fits the loss at each "
+    "budget's located minimum instead (ask for it with --law compute)"
+)
+
+
 def budget_limited(data: ScalingData, law: str, x: str) -> bool:
     """Whether ``law`` is L(N) or L(D) on a compute-budget sweep.
 
@@ -66,6 +75,7 @@ def _unsupported(data: ScalingData, law: str, x: str) -> str | None:
         "power": (x,),
         "chinchilla": ("N", "D"),
         "frontier": ("N", "D", "C"),
+        "minima": ("N", "D", "C"),
         "compute": ("C",),
     }[law]
     for var in needs:
@@ -92,6 +102,8 @@ def _fit_one(data, law, cfg, progress, results, skipped) -> None:
             results["power"] = power_result(data, cfg, progress)
         elif law == "compute":
             results["compute"] = power_result(data, cfg, progress, law="compute")
+        elif law == "minima":
+            results["minima"] = minima_result(data, cfg, progress)
         elif law == "chinchilla":
             results["chinchilla"] = chinchilla_result(data, cfg, progress)
         else:
@@ -123,6 +135,8 @@ def run_analysis(
     warnings = [*data.warnings, *diag.check_metric_mode(data.mode, data.metric)]
     for law in dict.fromkeys(cfg.laws or LAWS):
         reason = _unsupported(data, law, cfg.x)
+        if reason is None and law == "compute" and cfg.laws is None and on_budget_grid(data.points):
+            reason = COMPUTE_ON_GRID
         if reason is None and budget_limited(data, law, cfg.x):
             why = BUDGET_LIMITED.format(x=cfg.x)
             if cfg.laws is None:
@@ -137,9 +151,29 @@ def run_analysis(
         _fit_one(data, law, cfg, progress, results, skipped)
     for res in results.values():
         warnings += list(res.warnings)
-    a_values = {n: r.estimates["a"] for n, r in results.items() if "a" in r.estimates}
-    warnings += diag.check_agreement(a_values, "a")
-    return Analysis(data, cfg, results, skipped, tuple(dict.fromkeys(warnings)))
+    warnings += _across_laws(data, results, cfg)
+    choice = choose_estimators(results, cfg.trust, _miscalibrated(results))
+    target = next((p["C"] for p in reversed(cfg.predict) if "C" in p), None)
+    rows = headline_precision(results, choice, target, cfg.bootstrap.seed, cfg.precision)
+    return Analysis(data, cfg, results, skipped, tuple(dict.fromkeys(warnings)), choice, rows)
+
+
+def _across_laws(data: ScalingData, results: dict[str, LawResult], cfg: AnalysisConfig) -> list:
+    """Agreement of the approaches' a and b, and the design checks that belong to no one law."""
+    out = []
+    for q in ("a", "b"):
+        values = {n: r.estimates[q] for n, r in results.items() if q in r.estimates}
+        out += diag.check_agreement(values, q)
+    if any(k in results for k in ("isoflop", "minima", "chinchilla")):
+        out += diag.check_budget_span(data.points, cfg.trust)
+        out += diag.check_edge_minima(data.points, cfg.trust)
+    return out
+
+
+def _miscalibrated(results: dict[str, LawResult]) -> set[str]:
+    """Laws with a calibration or backtest warning: not eligible to set the forecast."""
+    marks = ("over-confident", "backtest error", "backtest N_opt error")
+    return {n for n, r in results.items() if any(m in w for w in r.warnings for m in marks)}
 
 
 def agreement_table(a: Analysis) -> list[tuple[str, str, float, float, float]]:

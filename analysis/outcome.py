@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from analysis.checks.backtest import BacktestResult
 from analysis.checks.frontier_backtest import FrontierBacktest
@@ -21,6 +22,10 @@ from analysis.config import AnalysisConfig
 from analysis.laws.forms import ChinchillaFit, Estimate, PowerLawFit
 from analysis.laws.frontier import FrontierFit
 from analysis.load.sweep_tables import ScalingData
+
+if TYPE_CHECKING:  # the choice is made from LawResults, so it imports this module
+    from analysis.checks.precision import PrecisionRow
+    from analysis.forecast.choice import Choice
 
 
 class Prediction(NamedTuple):
@@ -55,6 +60,10 @@ class LawResult:
     """Rolling-origin backtests: fit on the budgets up to k, predict budget k + 1."""
     variants: dict[str, dict[str, float]] = field(default_factory=dict)
     """Point estimates of the same law on a subset (e.g. without under-trained runs)."""
+    leave_one_out: tuple[BacktestResult, ...] = ()
+    """Leave-one-budget-out backtests: each budget predicted by a refit on all the others."""
+    points: pd.DataFrame | None = None
+    """The points the law was fitted to when they are not runs (the minima law's vertices)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,10 @@ class Analysis:
     skipped: dict[str, str]
     """Law name -> why it was not fitted."""
     warnings: tuple[str, ...]
+    choice: Choice | None = None
+    """Which estimators the forecast takes its loss and allocation from, and why."""
+    precision: tuple[PrecisionRow, ...] = ()
+    """The headline quantities' 95 % intervals and grades (a, b, N*, D*, loss at the target)."""
 
     @property
     def trusted(self) -> bool:

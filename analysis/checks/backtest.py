@@ -11,7 +11,7 @@ would have had, then asked to predict the runs that were held out.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,13 @@ class BacktestResult(NamedTuple):
     """Held-out runs: id, key value, loss, predicted, rel_error."""
     exponents: dict[str, float] | None = None
     """Exponents of the refit (alpha; with the joint law also beta, a, b), to show drift."""
+    sigma: float = math.nan
+    """The refit's residual scatter in log loss, sqrt(sum r^2 / dof): its own claim of how far
+    a single run strays from the law (``analysis.checks.calibration`` checks the claim)."""
+    dof: int = 0
+    """Degrees of freedom of ``sigma``: training points minus fitted parameters."""
+    fit: Any = None
+    """The refit itself, so a forecast's estimator can be scored on other quantities."""
 
 
 def holdout_count(n_points: int, holdout: float | None) -> int:
@@ -82,10 +89,10 @@ def backtest(
             f"backtest: holding out {k} of {len(points)} runs leaves too few to fit {law}"
         )
     ranked = points.sort_values(key, kind="stable")
-    return _fit_and_score(ranked.iloc[:-k], ranked.iloc[-k:], law, key, x, config, compute)
+    return score_refit(ranked.iloc[:-k], ranked.iloc[-k:], law, key, x, config, compute)
 
 
-def _fit_and_score(
+def score_refit(
     train: pd.DataFrame,
     test: pd.DataFrame,
     law: str,
@@ -94,18 +101,24 @@ def _fit_and_score(
     config: FitConfig | None,
     compute: ComputeModel = APPROX_6ND,
 ) -> BacktestResult:
+    """Refit ``law`` on ``train`` and score it on ``test``: errors, drift and the refit's scatter."""
     k = len(test)
     if law == "chinchilla":
         fit = fit_chinchilla(train["N"], train["D"], train["loss"], config)
         fit = fit._replace(compute=compute)
         predicted = fit.predict(test["N"], test["D"])
+        in_sample = fit.predict(train["N"], train["D"])
         exponents = {"alpha": fit.alpha, "beta": fit.beta, "a": fit.a, "b": fit.b}
     elif law == "power":
         fit = fit_power_law(train[x], train["loss"], x=x, config=config)
         predicted = fit.predict(test[x])
+        in_sample = fit.predict(train[x])
         exponents = {"alpha": fit.alpha}
     else:
         raise ValueError(f"backtest: unknown law {law!r} (valid: power, chinchilla)")
+    resid = np.log(train["loss"].to_numpy(float) / np.asarray(in_sample, dtype=float))
+    dof = len(train) - len(fit.params)
+    sigma = float(np.sqrt(np.sum(resid**2) / dof)) if dof > 0 else math.nan
     actual = test["loss"].to_numpy(float)
     rel = (np.asarray(predicted, dtype=float) - actual) / actual
     table = pd.DataFrame(
@@ -128,6 +141,9 @@ def _fit_and_score(
         bias=float(np.mean(rel)),
         table=table,
         exponents=exponents,
+        sigma=sigma,
+        dof=dof,
+        fit=fit,
     )
 
 
@@ -177,7 +193,36 @@ def rolling_backtest(
         if len(train) < n_params + 1 or train[key].nunique() < 2:
             continue
         try:
-            out.append(_fit_and_score(train, test, law, key, x, config, compute))
+            out.append(score_refit(train, test, law, key, x, config, compute))
         except ValueError:
             continue  # too few distinct values below this budget to fit
+    return tuple(out)
+
+
+def leave_one_budget_out(
+    points: pd.DataFrame,
+    law: str,
+    x: str = "N",
+    config: FitConfig | None = None,
+    compute: ComputeModel = APPROX_6ND,
+) -> tuple[BacktestResult, ...]:
+    """Each budget level in turn held out, predicted by the law refitted on all the others.
+
+    Rolling origin only ever extrapolates upward; this asks whether the law also holds inside
+    the design and at its small end, so a law that fits the largest budgets by bending away
+    from the smaller ones is caught. Levels as in ``rolling_backtest``.
+    """
+    key = "C" if law == "chinchilla" else x
+    n_params = 5 if law == "chinchilla" else 3
+    budgets = points[BUDGET].to_numpy(float) if BUDGET in points.columns else None
+    levels, _ = budget_levels(points[key].to_numpy(float), budgets)
+    out = []
+    for k in np.unique(levels):
+        train, test = points[levels != k], points[levels == k]
+        if len(train) < n_params + 1 or train[key].nunique() < 2 or len(np.unique(levels)) < 3:
+            continue
+        try:
+            out.append(score_refit(train, test, law, key, x, config, compute))
+        except ValueError:
+            continue
     return tuple(out)

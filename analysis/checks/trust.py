@@ -188,6 +188,16 @@ def width_notes(estimates: dict[str, Estimate], cfg: TrustConfig) -> list[str]:
     return out
 
 
+def one_sided_note(est: Estimate) -> list[str]:
+    """A note (precision, not reliability) when a point estimate sits on its interval's edge."""
+    if math.isfinite(est.lo) and not est.lo < est.value < est.hi:
+        return [
+            "the estimate of a sits at its interval's edge (a bootstrap of a minimum is "
+            "one-sided); read the interval as a range, not a coverage statement"
+        ]
+    return []
+
+
 def check_agreement(values: dict[str, Estimate], quantity: str = "a") -> list[str]:
     """Agreement: two approaches whose ``quantity`` each lies outside the other's interval.
 

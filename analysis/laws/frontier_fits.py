@@ -138,10 +138,9 @@ def frontier_result(
     if len(fit.points) < 3:
         warns.append(f"{approach}: only {len(fit.points)} frontier points; exponents are fragile")
     warns += _dropped_warnings(fit, cfg)
-    warns += diag.check_widths(approach, est, preds, cfg.trust)
     if approach == "envelope":
-        warns += diag.check_one_sided(approach, est["a"])
-    warns += diag.check_extrapolation(approach, [p.inputs for p in preds], data.points, cfg.trust)
+        notes += diag.one_sided_note(est["a"])
+    warns += diag.check_horizon(approach, [p.inputs for p in preds], data.points, cfg.trust)
     bt, rolling = (None, ())
     if cfg.holdout != 0:
         bt, rolling = frontier_backtests(approach, table, fit, _run_budget(data), cfg.frontier)

@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.checks import trust as diag
-from analysis.checks.backtest import BacktestResult, backtest, rolling_backtest
+from analysis.checks.backtest import (
+    BacktestResult,
+    backtest,
+    leave_one_budget_out,
+    rolling_backtest,
+)
+from analysis.checks.calibration import check_backtest_errors, check_calibration
 from analysis.config import AnalysisConfig
 from analysis.fit.bootstrap import bootstrap_theta, summarize
 from analysis.fit.power_sums import bounds, fit_chinchilla, fit_power_law, to_natural
@@ -72,20 +78,31 @@ def frontier_points(pts: pd.DataFrame, x: str) -> pd.DataFrame:
 
 def _backtests(
     pts: pd.DataFrame, law: str, x: str, cfg: AnalysisConfig, compute: ComputeModel = APPROX_6ND
-) -> tuple[BacktestResult | None, tuple[BacktestResult, ...], list[str]]:
-    """Leave-largest-out and rolling-origin; a holdout too large becomes a warning."""
+) -> tuple[BacktestResult | None, tuple, tuple, list[str]]:
+    """Leave-largest-out, rolling origin and leave-one-budget-out, with their calibration and
+    error checks; a holdout too large becomes a warning."""
     kind = "chinchilla" if law == "chinchilla" else "power"
     try:
         bt = backtest(pts, kind, cfg.holdout, x=x, config=cfg.fit, compute=compute)
     except ValueError as err:
-        return None, (), [f"{law}: {err}"]
-    rolling = (
-        rolling_backtest(pts, kind, x=x, config=cfg.fit, compute=compute)
-        if cfg.holdout != 0
-        else ()
-    )
+        return None, (), (), [f"{law}: {err}"]
+    rolling, lobo = (), ()
+    if cfg.holdout != 0:
+        rolling = rolling_backtest(pts, kind, x=x, config=cfg.fit, compute=compute)
+        lobo = leave_one_budget_out(pts, kind, x=x, config=cfg.fit, compute=compute)
     # The refit's form is "power" for L(X) and L(C) alike; a warning names the law the user reads.
-    return bt, rolling, diag.check_backtest(bt and bt._replace(law=law), cfg.trust)
+    bt = bt and bt._replace(law=law)
+    return bt, rolling, lobo, backtest_checks(law, bt, rolling, lobo, cfg.trust)
+
+
+def backtest_checks(law: str, bt, rolling, lobo, trust) -> list[str]:
+    """Calibration of a law's three backtests: mean error per kind, coverage of them all."""
+    kinds = {"leave-largest-out": [bt], "rolling-origin": list(rolling)}
+    kinds["leave-one-budget-out"] = list(lobo)
+    return [
+        *check_backtest_errors(law, kinds, trust),
+        *check_calibration(law, [bt, *rolling, *lobo], trust),
+    ]
 
 
 def _require_falling(law: str, fit, terms: dict[str, tuple[str, str, float]]) -> None:
@@ -138,7 +155,7 @@ def power_result(
             boot = samples[:, 0] + samples[:, 1] * X ** (-samples[:, 2])
             value = float(fit.predict(X))
             preds.append(Prediction({x: X}, "loss", summarize(boot, value, cfg.bootstrap.level)))
-    bt, rolling, warns = _backtests(pts, law, x, cfg)
+    bt, rolling, lobo, warns = _backtests(pts, law, x, cfg)
     if law == "compute" and cfg.compute_floor is not None:
         est.pop("E")  # given, not estimated
     box = np.array(bounds(1, fit_cfg))
@@ -156,6 +173,7 @@ def power_result(
         used_ids=ids,
         notes=(*notes, *diag.width_notes(est, cfg.trust)),
         rolling=rolling,
+        leave_one_out=lobo,
     )
 
 
@@ -215,7 +233,7 @@ def chinchilla_result(
         value = float(full[q][0])
         est[q] = summarize(derived[q], value, level) if derived is not None else Estimate(value)
     preds = _chinchilla_predictions(fit, samples, cfg, data.compute)
-    bt, rolling, warns = _backtests(pts, "chinchilla", "C", cfg, data.compute)
+    bt, rolling, lobo, warns = _backtests(pts, "chinchilla", "C", cfg, data.compute)
     box = np.array(bounds(2, cfg.fit))
     warns += _trust_checks("chinchilla", fit, pts, ["N", "D"], est, samples, raw, box, preds, cfg)
     variants, notes = {}, diag.width_notes(est, cfg.trust)
@@ -248,6 +266,7 @@ def chinchilla_result(
         notes=tuple(notes),
         rolling=rolling,
         variants=variants,
+        leave_one_out=lobo,
     )
 
 
@@ -263,13 +282,11 @@ def _trust_checks(
     preds: list[Prediction],
     cfg: AnalysisConfig,
 ) -> list[str]:
-    """The trust gate every law fitted to runs goes through, in one order."""
+    """The reliability checks every law fitted to runs goes through, in one order."""
     return [
-        *diag.check_fit(law, fit, pts[variables], est, cfg.trust),
-        *diag.check_bootstrap(law, samples, cfg.trust),
-        *diag.check_at_bound(law, raw, box, cfg.trust),
-        *diag.check_widths(law, est, preds, cfg.trust),
-        *diag.check_extrapolation(law, [p.inputs for p in preds], pts, cfg.trust),
+        *diag.check_design_points(law, fit, pts[variables], cfg.trust),
+        *diag.check_identification(law, fit, est, samples, raw, box, cfg.trust),
+        *diag.check_horizon(law, [p.inputs for p in preds], pts, cfg.trust),
     ]
 
 

@@ -21,11 +21,13 @@ from analysis.fit_all import agreement_table
 from analysis.laws.forms import Estimate
 from analysis.outcome import Analysis, LawResult
 from analysis.report.provenance import provenance
+from analysis.report.verdict import precision_lines, precision_markdown, verdict_json
 from contract.results import RUN_ID
 
 TITLES = {
     "power": "power law  L(X) = E + A X^-alpha",
     "compute": "compute law  L(C) = L_inf + A C^-alpha (compute frontier)",
+    "minima": "minima law  L*(C) = E + A C^-alpha (the loss at each IsoFLOP minimum)",
     "chinchilla": "Chinchilla Approach 3  L(N, D) = E + A/N^alpha + B/D^beta",
     "envelope": "Approach 1 (envelope)  N_opt = k_N C^a, D_opt = k_D C^b",
     "isoflop": "Approach 2 (IsoFLOP minima)  N_opt = k_N C^a, D_opt = k_D C^b",
@@ -131,12 +133,13 @@ def _backtest_lines(res: LawResult) -> list[str]:
         return _frontier_backtest_lines(res)
     lines = []
     bt = res.backtest
+    what = "budget minima" if res.name == "minima" else "runs"
     if bt is not None:
         lines.append(
             "backtest: "
             + _bt_text(
                 bt,
-                f"refit without the {bt.n_holdout} largest-{bt.key} runs ({bt.key} >= "
+                f"refit without the {bt.n_holdout} largest-{bt.key} {what} ({bt.key} >= "
                 f"{bt.cutoff:.3g})",
             )
         )
@@ -144,8 +147,17 @@ def _backtest_lines(res: LawResult) -> list[str]:
         lines.append(
             "rolling backtest: "
             + _bt_text(
-                r, f"fit on {r.n_train} runs below {r.key}={r.cutoff:.3g}, predict {r.n_holdout}"
+                r,
+                f"fit on {r.n_train} {what} below {r.key}={r.cutoff:.3g}, predict {r.n_holdout}",
             )
+        )
+    if res.leave_one_out:
+        errs = [abs(e) for r in res.leave_one_out for e in r.table["rel_error"]]
+        worst = max(res.leave_one_out, key=lambda r: r.mean_abs_rel_error)
+        lines.append(
+            f"leave-one-budget-out: {len(res.leave_one_out)} refits, each predicting the budget "
+            f"it left out: mean |error| {sum(errs) / len(errs):.2%}, worst budget "
+            f"{worst.key}={worst.cutoff:.3g} at {worst.mean_abs_rel_error:.2%}"
         )
     return lines
 
@@ -184,6 +196,7 @@ def format_table(a: Analysis) -> str:
         lines += [f"  {r.id}: {r.reason}" for r in a.data.excluded.itertuples()][:50]
     lines.append("")
     lines += [f"WARNING {w}" for w in a.warnings]
+    lines += precision_lines(a)
     lines.append(_verdict(a))
     return "\n".join(lines)
 
@@ -245,6 +258,8 @@ def to_json(a: Analysis) -> dict:
         section["n_points"] = (
             len(res.fit.points) if name in ("envelope", "isoflop") else res.fit.n_points
         )
+        if "sigma" in getattr(res.backtest, "_fields", ()):
+            section["held_out_outside_95"] = _coverage(res)
         section["runs"] = list(res.used_ids)
         section["notes"] = list(res.notes)
         section["predictions"] = [
@@ -253,6 +268,7 @@ def to_json(a: Analysis) -> dict:
         if res.backtest is not None:
             section["backtest"] = _bt_json(res.backtest)
         section["rolling_backtest"] = [_bt_json(r) for r in res.rolling]
+        section["leave_one_budget_out"] = [_bt_json(r) for r in res.leave_one_out]
         section["variants"] = res.variants
         out[name] = section
     out["agreement"] = [
@@ -262,7 +278,16 @@ def to_json(a: Analysis) -> dict:
     out["skipped"] = dict(a.skipped)
     out["warnings"] = list(a.warnings)
     out["trusted"] = a.trusted
+    out.update(verdict_json(a))
     return _plain(out)
+
+
+def _coverage(res: LawResult) -> dict:
+    """Held-out points outside their refit's 95 % interval, over all three backtests."""
+    from analysis.checks.calibration import miscoverage
+
+    outside, counted = miscoverage([res.backtest, *res.rolling, *res.leave_one_out])
+    return {"outside": outside, "counted": counted}
 
 
 def _plain(obj: object) -> object:
@@ -298,6 +323,7 @@ def to_markdown(a: Analysis, plots: list[Path] | None = None) -> str:
     lines = ["# Scaling-law fit", ""] + [f"- {h}" for h in _header(a) + _provenance_lines(a)]
     verdict = _verdict(a).replace("trust: ", "**Trust: ") + ".**"
     lines += ["", verdict, ""] + [f"- {w}" for w in a.warnings]
+    lines += precision_markdown(a)
     agree = agreement_table(a)
     if agree:
         lines += ["", "## Agreement across approaches", "", "| quantity | law | value | lo | hi |"]

@@ -1,0 +1,87 @@
+"""Calibration: do a law's backtests come true at the rate their intervals claim?
+
+A leave-out backtest refits a law on part of the sweep and predicts the rest. Two things can go
+wrong: the prediction misses by more than the loss differences a sweep is run to resolve (the
+mean |error| limit), or it misses by more than the refit itself said it could (an interval
+narrower than the error it then makes is over-confident). The second is checked here: each
+held-out point should fall inside the refit's own 95 % prediction interval, z sigma in log loss
+with sigma the refit's residual scatter (degrees of freedom counted), at the claimed rate. More
+points outside than a binomial draw at 5 % would give with 99 % probability is a warning.
+
+    warnings = check_calibration("chinchilla", [bt, *rolling, *lobo], TrustConfig())
+    warnings = check_backtest_errors("minima", {"rolling": rolling}, TrustConfig())
+    outside, counted = miscoverage([bt, *rolling])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+from scipy import stats
+
+from analysis.checks.backtest import BacktestResult
+from analysis.checks.trust import TrustConfig
+
+Z95 = 1.959964
+"""Half-width of a central 95 % normal interval in standard deviations."""
+
+
+def miscoverage(backtests: Iterable[BacktestResult | None], min_dof: int = 3) -> tuple[int, int]:
+    """(held-out points outside their refit's 95 % prediction interval, points counted).
+
+    A refit with fewer than ``min_dof`` degrees of freedom cannot estimate its own scatter, so
+    it claims no interval and its points are not counted (their errors still are, elsewhere).
+    """
+    outside = counted = 0
+    for bt in backtests:
+        if bt is None or bt.dof < min_dof or not math.isfinite(bt.sigma):
+            continue
+        log_err = np.abs(np.log1p(bt.table["rel_error"].to_numpy(float)))
+        outside += int(np.sum(log_err > Z95 * bt.sigma))
+        counted += len(log_err)
+    return outside, counted
+
+
+def allowed_outside(counted: int, claimed: float = 0.05, confidence: float = 0.99) -> int:
+    """Most points outside a ``1 - claimed`` interval that chance alone explains."""
+    return int(stats.binom.ppf(confidence, counted, claimed)) if counted else 0
+
+
+def check_calibration(
+    law: str, backtests: Iterable[BacktestResult | None], cfg: TrustConfig
+) -> list[str]:
+    """Warn when held-out points fall outside the refits' own 95 % intervals too often."""
+    outside, counted = miscoverage(backtests, cfg.min_calibration_dof)
+    if counted < cfg.min_calibration_points:
+        return []
+    allowed = allowed_outside(counted, 0.05, cfg.calibration_confidence)
+    if outside <= allowed:
+        return []
+    return [
+        f"{law}: backtests are over-confident: {outside} of {counted} held-out points fall "
+        f"outside their refit's 95 % prediction interval ({outside / counted:.0%}; chance "
+        f"explains up to {allowed})"
+    ]
+
+
+def check_backtest_errors(
+    law: str, kinds: dict[str, list[BacktestResult]], cfg: TrustConfig
+) -> list[str]:
+    """Warn per kind of backtest (leave-largest-out, rolling origin, leave-one-budget-out) whose
+    mean |error| over all its held-out points exceeds ``max_backtest_error``."""
+    out = []
+    for kind, results in kinds.items():
+        errs = np.concatenate(
+            [r.table["rel_error"].to_numpy(float) for r in results if r is not None] or [[]]
+        )
+        if len(errs) == 0:
+            continue
+        mean = float(np.mean(np.abs(errs)))
+        if mean > cfg.max_backtest_error:
+            out.append(
+                f"{law}: {kind} backtest error {mean:.1%} on {len(errs)} held-out points "
+                f"(limit {cfg.max_backtest_error:.0%}); extrapolations are unreliable"
+            )
+    return out
