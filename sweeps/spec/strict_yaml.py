@@ -27,6 +27,10 @@ turns counts into) no longer represents every integer, and no real count comes n
 (1e15 tokens is past every published training run)."""
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+"""The tag of a YAML merge key (`<<`)."""
+
+
 class _StrictLoader(yaml.SafeLoader):
     """A SafeLoader that refuses a mapping with the same key twice."""
 
@@ -34,6 +38,8 @@ class _StrictLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG:
+            continue  # `<<: *base`: the merged keys may be overridden, as plain YAML allows
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             line = key_node.start_mark.line + 1
@@ -84,15 +90,18 @@ def _validated(model: Any, path: str) -> tuple[bool, Any]:
 
 
 def check_values(raw: Any, model: Any, source: str) -> None:
-    """Refuse booleans given for numbers, non-finite floats and out-of-range integers in a raw
-    mapping and the model validated from it; the error names `source` and the dotted key."""
+    """Refuse booleans given for numbers, anything but true/false for a switch, non-finite
+    floats and out-of-range integers in a raw mapping and the model validated from it; the
+    error names `source` and the dotted key."""
     for path, value in _leaves(raw):
         if isinstance(value, float) and not math.isfinite(value):
             raise SpecError(f"{source}: {path}: {value} is not a finite number")
-        if isinstance(value, bool):
-            found, validated = _validated(model, path)
-            if found and not isinstance(validated, bool):
-                raise SpecError(f"{source}: {path}: expected a number, got the boolean {value}")
+        found, validated = _validated(model, path)
+        if isinstance(value, bool) and found and not isinstance(validated, bool):
+            raise SpecError(f"{source}: {path}: expected a number, got the boolean {value}")
+        if not isinstance(value, bool) and found and isinstance(validated, bool):
+            # Pydantic's lax mode reads 'yes', 'on' and 1 as true: a typo would switch it on.
+            raise SpecError(f"{source}: {path}: expected true or false, got {value!r}")
     tree = model.model_dump(mode="python") if isinstance(model, BaseModel) else model
     for path, value in _leaves(tree):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:

@@ -12,9 +12,11 @@ asking for one that is not installed fails at spec load with one line saying wha
 from __future__ import annotations
 
 import importlib.util
+import posixpath
+import urllib.parse
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from contract.config import FROZEN
 from sweeps.errors import SpecError
@@ -43,6 +45,28 @@ class MlflowConfig(BaseModel):
     travels with the results; an http(s) URI names a tracking server."""
     experiment_name: str | None = None
     """MLflow experiment; null = the sweep's name."""
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _relative_store_stays_inside(cls, uri: str) -> str:
+        path = local_store_path(uri)
+        if path is not None and not path.startswith("/"):
+            normal = posixpath.normpath(path)
+            if normal == ".." or normal.startswith("../"):
+                raise ValueError(
+                    f"{uri!r} leaves the sweep folder; a relative store stays inside it "
+                    "(give an absolute file:/path for a store elsewhere)"
+                )
+        return uri
+
+
+def local_store_path(uri: str) -> str | None:
+    """The local path of a `file:` URI or a bare path (relative ones are taken inside the
+    sweep folder); None for a tracking server (http, https, databricks, ...)."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "file":
+        return urllib.parse.unquote(parsed.path) if not parsed.netloc else None
+    return uri if not parsed.scheme and "://" not in uri else None
 
 
 class LoggingConfig(BaseModel):

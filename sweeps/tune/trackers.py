@@ -17,7 +17,7 @@ from typing import Any
 
 from ray.tune.logger import JsonLoggerCallback, TBXLoggerCallback
 
-from sweeps.spec.tracker_spec import LoggingConfig, MlflowConfig
+from sweeps.spec.tracker_spec import LoggingConfig, MlflowConfig, local_store_path
 
 DROPPED_KEYS = ("config",)
 """Tune copies the whole trial config into every result; params.json holds it once."""
@@ -34,13 +34,12 @@ class SweepJsonLogger(JsonLoggerCallback):
 
 
 def mlflow_uri(config: MlflowConfig, sweep_dir: Path) -> str:
-    """The tracking URI, a relative `file:` path taken inside the sweep folder."""
-    uri = config.tracking_uri
-    if uri.startswith("file:") and not uri.startswith("file:/"):
-        return (sweep_dir / uri.removeprefix("file:")).resolve().as_uri()
-    if "://" not in uri and not uri.startswith("/"):  # a bare relative path
-        return (sweep_dir / uri).resolve().as_uri()
-    return uri
+    """The tracking URI: a relative `file:` path taken inside the sweep folder, an absolute one
+    as given (`file:/abs` and `file:///abs` alike)."""
+    path = local_store_path(config.tracking_uri)
+    if path is None:  # a tracking server
+        return config.tracking_uri
+    return (Path(sweep_dir) / path).resolve().as_uri()  # an absolute path stays as given
 
 
 WANDB_FLUSH_TIMEOUT_S = 30.0
