@@ -134,8 +134,28 @@ def _robust_parabola(x: np.ndarray, y: np.ndarray, iters: int = 10) -> np.ndarra
     return np.array([c2, c1 - 2 * c2 * xm, c0 - c1 * xm + c2 * xm * xm])
 
 
-def _budget_minimum(x: np.ndarray, y: np.ndarray, cfg: FrontierConfig) -> tuple[float, float] | str:
-    """Vertex (x*, y*) of the parabola around the lowest point, or the reason there is none."""
+class BudgetParabola(NamedTuple):
+    """One budget's parabola of loss against log10 N, as Approach 2 locates its minimum."""
+
+    budget: float
+    """The budget's nominal (or central) FLOPs."""
+    n_sizes: int
+    """Distinct model sizes on the budget."""
+    coef: np.ndarray | None
+    """(c2, c1, c0) of loss = c2 x^2 + c1 x + c0, x = log10 N; None when not fitted."""
+    lo: float
+    """log10 N range of the runs the parabola was fitted to (its window)."""
+    hi: float
+    vertex: tuple[float, float] | None
+    """(log10 N*, loss*) when the minimum is located."""
+    reason: str
+    """Why there is no located minimum ("" when there is one)."""
+
+
+def _budget_fit(
+    x: np.ndarray, y: np.ndarray, cfg: FrontierConfig
+) -> tuple[np.ndarray | None, np.ndarray, tuple[float, float] | None, str]:
+    """(coefficients, window x, vertex, reason) of the parabola around the lowest point."""
     x0 = x[np.argmin(y)]
     near = np.abs(x - x0) <= cfg.window_decades
     if near.sum() < 3:
@@ -143,14 +163,50 @@ def _budget_minimum(x: np.ndarray, y: np.ndarray, cfg: FrontierConfig) -> tuple[
         near[np.argsort(np.abs(x - x0), kind="stable")[:3]] = True
     xs, ys = x[near], y[near]
     if len(np.unique(xs)) < 3:
-        return "fewer than 3 distinct sizes near the minimum"
-    c2, c1, c0 = _robust_parabola(xs, ys)
+        return None, xs, None, "fewer than 3 distinct sizes near the minimum"
+    coef = _robust_parabola(xs, ys)
+    c2, c1, _ = coef
     if c2 <= 0:
-        return "loss is not convex in size around the minimum"
+        return coef, xs, None, "loss is not convex in size around the minimum"
     xv = -c1 / (2 * c2)
     if not xs.min() <= xv <= xs.max():
-        return "minimum lies outside the sampled sizes"
-    return float(xv), float(np.polyval([c2, c1, c0], xv))
+        return coef, xs, None, "minimum lies outside the sampled sizes"
+    return coef, xs, (float(xv), float(np.polyval(coef, xv))), ""
+
+
+def _budget_minimum(x: np.ndarray, y: np.ndarray, cfg: FrontierConfig) -> tuple[float, float] | str:
+    """Vertex (x*, y*) of the parabola around the lowest point, or the reason there is none."""
+    _, _, vertex, reason = _budget_fit(x, y, cfg)
+    return vertex if vertex is not None else reason
+
+
+def budget_parabolas(
+    table: pd.DataFrame, config: FrontierConfig | None = None
+) -> list[BudgetParabola]:
+    """Each budget's parabola of loss against log10 N (the fit Approach 2 takes its minimum
+    from), for budgets with too few sizes too (coef None): what a live IsoFLOP chart draws
+    while the sweep fills its budgets in."""
+    cfg = config or FrontierConfig()
+    keep = np.isfinite(table[["C", "N", "loss"]].to_numpy(float)).all(axis=1)
+    keep &= (table[["C", "N"]].to_numpy(float) > 0).all(axis=1)
+    table = table[keep]
+    N, loss = table[["N", "loss"]].to_numpy(float).T
+    labels, centres = budget_labels(table, cfg)
+    out = []
+    for g in np.unique(labels[labels >= 0]):
+        member = labels == g
+        x = np.log10(N[member])
+        n_sizes = len(np.unique(x))
+        if n_sizes < cfg.min_points_per_budget:
+            coef, xs, vertex, reason = None, x, None, f"only {n_sizes} model sizes"
+        else:
+            coef, xs, vertex, reason = _budget_fit(x, loss[member], cfg)
+        out.append(
+            BudgetParabola(
+                float(centres[g]), n_sizes, coef, float(xs.min()), float(xs.max()), vertex, reason
+            )
+        )
+    return out
 
 
 def isoflop_budgets(C: np.ndarray, cfg: FrontierConfig) -> np.ndarray:

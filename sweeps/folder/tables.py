@@ -137,7 +137,13 @@ def _folder_rows(sweep_dir: Path) -> dict[str, dict[str, Any]]:
             row = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(row, dict) and isinstance(row.get("trial_id"), str):
+        # The same checks as trials.csv's rows: a hand-edited or foreign row.json must not
+        # put a status into the table that no reader knows.
+        if (
+            isinstance(row, dict)
+            and isinstance(row.get("trial_id"), str)
+            and row.get("status") in STATUSES
+        ):
             rows[row["trial_id"]] = row
     return rows
 

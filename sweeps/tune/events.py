@@ -40,6 +40,8 @@ class TableEvents(tune.Callback):
         self, tables: ResultTables, progress: Progress, view: LiveView | None = None
     ) -> None:
         self.tables, self.progress, self.view = tables, progress, view
+        if view is not None:  # the page's progress bar and ETA are the terminal's
+            view.follow(progress, tables)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         point = point_of(trial)

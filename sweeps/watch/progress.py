@@ -74,6 +74,18 @@ def format_duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def summary_text(snap: Snapshot) -> str:
+    """`3/36 done, 2 running, 0 failed | elapsed 1m12s, ETA 58s | best eval/loss 2.7 (tag)`:
+    the plain line's words, also the live page's progress line."""
+    text = (
+        f"{snap.done}/{snap.total} done, {len(snap.running)} running, {snap.failed} failed | "
+        f"elapsed {format_duration(snap.elapsed_s)}, ETA {format_duration(snap.eta_s)}"
+    )
+    if snap.best is not None:
+        text += f" | best {snap.metric} {snap.best[0]:.4g} ({snap.best[1]})"
+    return text
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
@@ -171,40 +183,42 @@ class Progress:
         return overhead / slope if slope > 0 and overhead > 0 else 0.0
 
     def _eta(self, rows: dict[str, dict[str, Any]], elapsed: float) -> float | None:
-        """Planned work not done yet / work per second done in this run, work being FLOPs plus
-        the fitted per-token overhead. A trial that ended (finished, stopped early, failed) has
-        nothing left to do."""
+        """Planned work not done yet / work per second done in this run. A trial's work is its
+        planned FLOPs plus the fitted per-token overhead, done in proportion to its tokens: its
+        FLOPs column also counts cooldown branches, which its plan does not (counted by FLOPs,
+        a sweep with branches was "done" with trials still to run and showed ETA 0s). A trial
+        that ended has nothing left to do. Never under the longest time a running trial still
+        needs at its own measured speed: the work rate is an average over trials of every size
+        and says little about the last ones."""
         if not self.planned_flops or not self._watched:
             return None
         k = self._overhead_per_token(rows)
         planned = self.planned_flops + k * (self.planned_tokens or 0.0)
-        done = progressed = 0.0
+        done = progressed = slowest = 0.0
         for trial_id, watched in self._watched.items():
+            if watched.planned_tokens <= 0:
+                continue
             row = rows.get(trial_id, {})
-            flops = _number(row.get(FLOPS)) or watched.first_flops
+            work = watched.planned_flops + k * watched.planned_tokens
             tokens = _number(row.get(TOKENS)) or watched.first_tokens
-            progressed += max(0.0, flops - watched.first_flops)
-            progressed += k * max(0.0, tokens - watched.first_tokens)
+            share = min(1.0, tokens / watched.planned_tokens)
+            progressed += work * max(
+                0.0, share - min(1.0, watched.first_tokens / watched.planned_tokens)
+            )
             if row.get("status") != RUNNING:
-                flops = max(flops, watched.planned_flops)
-                tokens = max(tokens, watched.planned_tokens)
-            done += flops + k * tokens
+                share = 1.0
+            elif (speed := _number(row.get(TOKENS_PER_S))) and speed > 0:
+                slowest = max(slowest, (1.0 - share) * watched.planned_tokens / speed)
+            done += work * share
         if progressed <= 0 or elapsed <= 0:
             return None
-        return max(0.0, planned - done) / (progressed / elapsed)
+        return max(max(0.0, planned - done) / (progressed / elapsed), slowest)
 
     # -- output ---------------------------------------------------------------------------------
     def line(self, tables: Any) -> str:
         """The plain, timestamped line (logs, CI)."""
         snap = self.snapshot(tables)
-        text = (
-            f"{time.strftime('%H:%M:%S')} [{snap.name}] {snap.done}/{snap.total} done, "
-            f"{len(snap.running)} running, {snap.failed} failed | "
-            f"elapsed {format_duration(snap.elapsed_s)}, ETA {format_duration(snap.eta_s)}"
-        )
-        if snap.best is not None:
-            text += f" | best {snap.metric} {snap.best[0]:.4g} ({snap.best[1]})"
-        return text
+        return f"{time.strftime('%H:%M:%S')} [{snap.name}] {summary_text(snap)}"
 
     def update(self, tables: Any, point: Any = None) -> None:
         """A trial started (`point`) or ended: refresh the view."""

@@ -164,3 +164,31 @@ def test_live_frame_survives_tables_changing_under_it(sweep, monkeypatch):
 
     monkeypatch.setattr(progress, "snapshot", changing)
     assert progress._latest() is first  # the previous frame, not a dead refresh thread
+
+
+def test_eta_stays_above_zero_while_trials_run_past_their_planned_flops(sweep, monkeypatch):
+    """Cooldown branches add FLOPs the plan does not count, and a slower host than the one the
+    rate was measured on leaves trials to run: the ETA never says 0s while any remain."""
+    points, tables = sweep
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    planned_f, planned_t = sum(p.flops for p in points), sum(p.tokens for p in points)
+    progress = Progress(
+        "smoke", len(points), planned_flops=planned_f, planned_tokens=planned_t, live=False
+    )
+    first, second, *rest = points
+    for point in (first, second):
+        tables.trial_started(point)
+        progress.watch(point, tables)
+    clock[0] = 200.0
+    # Branches inflate the FLOPs column by 3x: counted by FLOPs the plan would be "done".
+    for point, share in ((first, 0.9), (second, 0.9)):
+        tables.trial_reported(
+            point.trial_id,
+            {TOKENS: point.tokens * share, FLOPS: 3 * point.flops, TOKENS_PER_S: 10.0},
+        )
+    eta = progress.snapshot(tables).eta_s
+    assert eta is not None and eta > 0
+    # Never under the slowest running trial's own remaining time at its measured speed.
+    assert eta >= 0.1 * max(first.tokens, second.tokens) / 10.0 - 1e-6
+    assert rest, "the smoke sweep plans more trials than the two running"
