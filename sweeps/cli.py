@@ -42,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a field by dotted key (value is YAML, axes allowed); repeatable",
     )
     p.add_argument("--dry-run", action="store_true", help="print the expanded trials and exit")
+    p.add_argument(
+        "--prior",
+        metavar="SWEEP_FOLDER",
+        help="with --dry-run of a compute sweep: a finished sweep whose fit is the law the "
+        "expected precision is simulated from (default: the law shipped with the project)",
+    )
+    p.add_argument(
+        "--noise",
+        type=float,
+        metavar="FRACTION",
+        help="with --dry-run: run-to-run noise of the simulated losses (default: measured)",
+    )
     p.add_argument("--storage", help="results root (default: run.storage of the spec, results/)")
     p.add_argument("--name", help="sweep name (default: name of the spec, else the file name)")
     p.add_argument(
@@ -126,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not args.spec:
         raise SpecError("no spec given: python -m sweeps.run SPEC.yaml [--dry-run]")
+    from sweeps.plan.start_checks import check_startable
     from sweeps.plan.trials import make_plan, render_plan
     from sweeps.spec.sweep_spec import read_with_overrides, spec_from_dict
     from sweeps.stages.pipeline import is_pipeline, pipeline_from_raw
@@ -147,23 +160,37 @@ def _run(args: argparse.Namespace) -> int:
         text = " ".join(str(err).split()) or err.__class__.__name__
         key = "task.env_config: " if spec.is_rl and not text.startswith("task.") else ""
         raise SpecError(f"{args.spec}: {key}{text}") from None
+    check_startable(plan, _node_memory(args))
     if args.dry_run:
         print(render_plan(plan))
         if spec.compute is not None and plan.trials:
-            from sweeps.plan import walltime
+            from sweeps.plan.dry_run import DEFAULT_TARGET, compute_lines
 
-            print(walltime.render(walltime.estimate(plan, walltime.probe(plan))))
+            print("\n".join(compute_lines(plan, DEFAULT_TARGET, args.prior, args.noise)[0]))
         return 0
     from sweeps.tune.runner import run_sweep
 
     return run_sweep(plan, **_run_options(args, spec.run))
 
 
+def _node_memory(args: argparse.Namespace) -> int | None:
+    """This machine's memory when the trials run here; a cluster's nodes are not visible."""
+    from sweeps.plan.start_checks import machine_memory
+
+    return None if args.address or os.environ.get("RAY_ADDRESS") else machine_memory()
+
+
 def _check_flags(args: argparse.Namespace) -> None:
-    """Flags whose empty value would silently mean a default (./results, the file name)."""
+    """Flags whose empty value would silently mean a default (./results, the file name), and
+    the dry-run's own flags given without --dry-run."""
     for flag, value in (("--storage", args.storage), ("--name", args.name)):
         if value is not None and not value.strip():
             raise SpecError(f"{flag}: empty value; give a path or drop the flag")
+    for flag, value in (("--prior", args.prior), ("--noise", args.noise)):
+        if value is not None and not args.dry_run:
+            raise SpecError(f"{flag}: only with --dry-run (it sets the expected precision)")
+    if args.noise is not None and not 0 <= args.noise < 1:
+        raise SpecError(f"--noise: expected a fraction in [0, 1), e.g. 0.015, got {args.noise:g}")
 
 
 def _blame_override(args: argparse.Namespace, err: SpecError) -> SpecError:
@@ -187,6 +214,11 @@ def _blame_override(args: argparse.Namespace, err: SpecError) -> SpecError:
 
 def _check_storage(path: str, label: str) -> None:
     """A results root that cannot hold the sweep fails now, naming where it came from."""
+    from contract.storage import RemoteFolder, is_remote
+
+    if is_remote(path):  # bad credentials, no such bucket, no endpoint: before any write
+        RemoteFolder.open(path)
+        return
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise SpecError(f"{label} {path}: exists and is not a folder")
@@ -211,16 +243,10 @@ def _run_options(args: argparse.Namespace, run: Any) -> dict[str, Any]:
 
 
 def _run_pipeline(args: argparse.Namespace, pipeline: Any) -> int:
-    from sweeps.plan.trials import render_plan
-    from sweeps.stages.pipeline import estimate_plan
-
     if args.dry_run:
-        plans: dict[str, Any] = {}
-        for stage in pipeline.stages:
-            upstream = plans.get(stage.source.stage) if stage.source else None
-            plans[stage.name] = estimate_plan(stage, upstream)
-            print(f"== stage {stage.name} ==")
-            print(render_plan(plans[stage.name]))
+        from sweeps.plan.dry_run import print_pipeline
+
+        print_pipeline(pipeline, args.prior, args.noise)
         return 0
     from sweeps.tune.runner import run_pipeline
 

@@ -61,7 +61,13 @@ def _fields_at(model_cls: Any, loc: tuple[Any, ...]) -> list[str]:
 
 def format_validation_error(err: ValidationError, raw: Any, model_cls: Any = None) -> str:
     """The first problem of a pydantic ValidationError as ``dotted.key: message``."""
-    first = err.errors()[0]
+    errors = err.errors()
+    # A union (compute.sizes: a list or {auto: ...}) reports every branch; the branch the
+    # input's type chose is the one whose error is not a type mismatch.
+    chosen = [e for e in errors if not e["type"].endswith("_type")]
+    if chosen and len(chosen) < len(errors):
+        errors = chosen
+    first = errors[0]
     loc = tuple(first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
@@ -72,7 +78,7 @@ def format_validation_error(err: ValidationError, raw: Any, model_cls: Any = Non
     elif "input" in first and first["type"] not in ("value_error", "assertion_error"):
         msg = f"{msg} (got {first['input']!r})"
     path = _dotted(loc, raw)
-    more = len(err.errors()) - 1
+    more = len(errors) - 1
     suffix = f" (+{more} more problem{'s' if more > 1 else ''})" if more else ""
     if not path or msg.startswith(path):
         return f"{msg}{suffix}"
