@@ -24,6 +24,7 @@ if not __package__:  # run as a file: make the repository root importable
 from pydantic import ValidationError  # noqa: E402
 
 from analysis.checks.backtest import holdout_count  # noqa: E402
+from analysis.checks.precision import parse_require, unmet  # noqa: E402
 from analysis.fit.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fit.power_sums import FitConfig  # noqa: E402
 from analysis.fit_all import LAWS, AnalysisConfig, run_analysis  # noqa: E402
@@ -32,6 +33,9 @@ from analysis.load.sweep_tables import load_scaling_data, parse_columns, parse_p
 from analysis.report.plots import write_plots  # noqa: E402
 from analysis.report.render import format_table, to_json, to_markdown  # noqa: E402
 from contract.version import command_name, version_line  # noqa: E402
+
+EXIT_IMPRECISE = 3
+"""Exit status when a --require limit is not met: the fit ran, but is not precise enough."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--huber-delta", type=float, default=1e-3, help="Huber threshold (log loss)")
     p.add_argument(
         "--compute-floor", type=float, help="fix L_inf of the compute law (default: fitted)"
+    )
+    p.add_argument(
+        "--require",
+        metavar="LIMITS",
+        help='precision the fit must reach, e.g. "a<=0.1,loss<=5%%,N*<=2x" (95 %% widths at '
+        f"the forecast target); exit {EXIT_IMPRECISE} and no forecast when one is not met",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--out", type=Path, help="folder for plots (PNG, SVG, PDF) and report.md")
@@ -146,13 +156,14 @@ class Progress:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 for a mistake in the inputs or data
-    from which nothing could be fitted)."""
+    """Entry point; returns the exit status: 0 fitted (whatever the verdict), 2 a mistake in
+    the inputs or data from which nothing could be fitted, 3 a ``--require`` limit not met."""
     args = build_parser().parse_args(argv)
     if args.score is not None:
         return score_step(args.source, args.score, args.where)
     try:
         config = _config(args)
+        required = parse_require(args.require) if args.require is not None else []
         columns = parse_columns(args.columns) if args.columns else None
         data = load_scaling_data(args.source, columns=columns, where=args.where)
         if args.forecast:
@@ -176,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / "report.md").write_text(to_markdown(analysis, plots), encoding="utf-8")
             n = len({p.stem for p in plots})
             print(f"wrote {n} plots (PNG, SVG, PDF) and {args.out / 'report.md'}")
+        if required and (missed := unmet(list(analysis.precision), required)):
+            for line in missed:
+                print(f"fit_scaling: required precision not met: {line}", file=sys.stderr)
+            return EXIT_IMPRECISE
         if args.forecast:
             return forecast_step(analysis, args.out)
     except OSError as err:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.forecast.choice import choose_estimators, predictive_loss
 from analysis.laws.forms import ComputeModel, allocation
 from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import Analysis, LawResult
@@ -37,8 +38,6 @@ MAX_SPAN = 10.0
 """A frontier whose 95 % interval of N* spans more than this factor is not chosen."""
 MIN_FRONTIER_POINTS = 3
 """Budgets (or envelope points) a frontier needs before its N* is trusted over Approach 3."""
-MIN_BACKTEST_ERRORS = 3
-"""Held-out errors needed to use the backtests' scatter instead of the in-sample residuals."""
 VOLATILE = ("created", "commit")
 """Provenance that may differ between two writes of the same forecast."""
 _RELATIVE = re.compile(r"^\s*([0-9.eE+-]+)\s*x\s*$")
@@ -112,13 +111,8 @@ def _span(iv: Interval) -> float:
     return iv.hi95 / iv.lo95 if iv.lo95 > 0 and math.isfinite(iv.hi95) else math.inf
 
 
-def choose(analysis: Analysis, C: float) -> tuple[str, Interval, Interval, str, dict[str, Any]]:
-    """The estimate of N*, D* to launch, why, and every estimate for the report.
-
-    The IsoFLOP frontier (Approach 2) measures each budget's optimum directly and assumes no
-    loss form, so it wins when it has enough budgets and a usable interval; the envelope
-    (Approach 1) next; Approach 3 otherwise, since it extrapolates a fitted surface.
-    """
+def _estimates(analysis: Analysis, C: float) -> dict[str, Any]:
+    """N* and D* at ``C`` from every approach that gives them, for the report."""
     estimates: dict[str, Any] = {}
     for name in ("isoflop", "envelope"):
         res = analysis.results.get(name)
@@ -128,13 +122,27 @@ def choose(analysis: Analysis, C: float) -> tuple[str, Interval, Interval, str, 
     if "chinchilla" in analysis.results:
         n, d = approach3_estimate(analysis.results["chinchilla"], C)
         estimates["approach3"] = {"n_star": n, "d_star": d}
+    return estimates
+
+
+def choose(analysis: Analysis, C: float) -> tuple[str, Interval, Interval, str, dict[str, Any]]:
+    """The estimate of N*, D* to launch, why, and every estimate for the report.
+
+    The allocation estimator is the one whose N* backtests on this sweep are best
+    (``analysis.forecast.choice``); without any backtest, the IsoFLOP frontier when it has
+    enough budgets and a usable interval (it measures each budget's optimum, no loss form
+    assumed), then the envelope, then Approach 3.
+    """
+    estimates = _estimates(analysis, C)
+    choice = analysis.choice
+    picked = choice.allocation if choice is not None else None
+    key = "approach3" if picked == "chinchilla" else picked
+    if key in estimates and choice.scores["allocation"].get(picked, {}).get("n", 0):
+        est = estimates[key]
+        return key, est["n_star"], est["d_star"], choice.allocation_reason, estimates
     for name in ("isoflop", "envelope"):
         est = estimates.get(name)
-        if est is None:
-            continue
-        if est["points"] < MIN_FRONTIER_POINTS:
-            continue
-        if _span(est["n_star"]) > MAX_SPAN:
+        if est is None or est["points"] < MIN_FRONTIER_POINTS or _span(est["n_star"]) > MAX_SPAN:
             continue
         reason = (
             f"{name} frontier: {est['points']} frontier points, N* 95 % interval spans "
@@ -153,39 +161,21 @@ def choose(analysis: Analysis, C: float) -> tuple[str, Interval, Interval, str, 
     raise ValueError("--forecast: needs the frontier or the joint law (N, D and C columns)")
 
 
-def residual_scale(analysis: Analysis) -> tuple[float, str]:
-    """Log-loss scatter to add to the bootstrap: from held-out backtest errors when there are
-    enough (what an extrapolation really misses by), else the joint fit's in-sample residuals."""
-    res = analysis.results.get("chinchilla")
-    if res is None:
-        return 0.0, "bootstrap over runs only (no joint law, no residual term)"
-    errors: list[float] = []
-    for bt in (res.backtest, *res.rolling):
-        if bt is not None:
-            errors += list(np.log1p(bt.table["rel_error"].to_numpy(float)))
-    if len(errors) >= MIN_BACKTEST_ERRORS:
-        sigma = float(np.sqrt(np.mean(np.square(errors))))
-        return sigma, f"backtests' held-out scatter ({len(errors)} errors, rms {sigma:.2%})"
-    pts = analysis.data.points
-    resid = np.log(pts["loss"].to_numpy(float)) - np.log(res.fit.predict(pts["N"], pts["D"]))
-    sigma = float(np.sqrt(np.mean(np.square(resid))))
-    return sigma, f"in-sample residual scatter of the joint law (rms {sigma:.2%}; no backtest)"
+def predicted_loss(
+    analysis: Analysis, C: float, N: float, D: float, seed: int
+) -> tuple[Interval, str, str, str]:
+    """(loss interval, how it was built, estimator, why that one) for the run (N, D) at C.
 
-
-def predicted_loss(analysis: Analysis, N: float, D: float, seed: int) -> tuple[Interval, str]:
-    """Loss of the run (N, D): Approach 3's bootstrap times a log-normal residual term."""
-    res = analysis.results.get("chinchilla")
-    if res is None:
-        raise ValueError("--forecast: the joint law L(N, D) was not fitted; it predicts the loss")
-    value = float(res.fit.predict(N, D))
-    E, A, B, al, be = res.samples.T if len(res.samples) else np.empty((5, 0))
-    boot = E + A * N ** (-al) + B * D ** (-be)
-    sigma, how = residual_scale(analysis)
-    if len(boot) == 0:
-        boot = np.full(2000, value)
-    rng = np.random.default_rng(seed)
-    noisy = boot * np.exp(rng.normal(0.0, sigma, size=len(boot))) if sigma > 0 else boot
-    return interval(noisy, value), f"bootstrap over runs ({len(res.samples)} resamples) x {how}"
+    The loss comes from the estimator whose held-out errors on this sweep are best
+    (``analysis.forecast.choice``): the minima law or the compute law predict the loss at C's
+    optimum, Approach 3 the loss of the run (N, D). Its bootstrap is widened by a log-normal
+    term the size of that estimator's own backtest scatter.
+    """
+    choice = analysis.choice
+    if choice is None:
+        choice = choose_estimators(analysis.results, analysis.config.trust)
+    value, samples, how = predictive_loss(analysis.results, choice, C, seed, N, D)
+    return interval(samples, value), how, choice.loss or "", choice.loss_reason
 
 
 def make_forecast(
@@ -199,13 +189,20 @@ def make_forecast(
     compute: ComputeModel = analysis.data.compute
     # The run spends the budget: its tokens follow from N* with the rows' own FLOPs per token.
     d_run = float(compute.tokens(target_flops, n_star.value))
-    loss, how = predicted_loss(analysis, n_star.value, d_run, analysis.config.bootstrap.seed)
+    seed = analysis.config.bootstrap.seed
+    loss, how, loss_from, loss_reason = predicted_loss(
+        analysis, target_flops, n_star.value, d_run, seed
+    )
     rh = rows_hash(analysis.data)
     fid = hashlib.sha256(f"{target_flops:.6e}|{rh}".encode()).hexdigest()[:12]
     alternatives = {
         k: {q: v[q].__dict__ for q in ("n_star", "d_star")} for k, v in estimates.items()
     }
     alternatives["loss_interval"] = how
+    alternatives["loss_from"] = loss_from
+    alternatives["loss_reason"] = loss_reason
+    if analysis.choice is not None:
+        alternatives["estimator_scores"] = analysis.choice.scores
     alternatives["run_tokens"] = d_run
     alternatives["compute_model"] = compute.describe()
     return Forecast(
@@ -277,6 +274,7 @@ def forecast_markdown(forecast: Forecast) -> str:
         f"{forecast.alternatives.get('run_tokens', forecast.d_star.value):.4g} tokens "
         f"({forecast.alternatives.get('compute_model', '')}); the launcher derives the shape",
         f"- predicted final {forecast.metric}: {_iv(forecast.loss)}",
+        f"- loss from: {forecast.alternatives.get('loss_reason', 'approach 3')}",
         f"- intervals: {forecast.alternatives.get('loss_interval', '')}",
         "- hyperparameters: "
         + (", ".join(f"{k} = {v}" for k, v in forecast.hyperparameters.items()) or "the sweep's"),

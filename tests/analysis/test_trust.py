@@ -10,15 +10,14 @@ from analysis.checks.trust import (
     TrustConfig,
     check_agreement,
     check_at_bound,
-    check_widths,
+    check_identification,
     width_notes,
 )
 from analysis.fit.bootstrap import BootstrapConfig, groups_from_ids
 from analysis.fit_all import AnalysisConfig, run_analysis
-from analysis.laws.forms import Estimate
+from analysis.laws.forms import Estimate, PowerLawFit
 from analysis.laws.frontier import isoflop_frontier
 from analysis.load.sweep_tables import ScalingData
-from analysis.outcome import Prediction
 from analysis.report.render import format_table, identified, to_json, to_markdown
 
 CFG = TrustConfig()
@@ -118,24 +117,25 @@ def test_share_of_resamples_at_a_bound():
     )
 
 
-def test_wide_intervals_are_named():
-    est = {
-        "E": Estimate(1.0, 2e-9, 2.36),
-        "a": Estimate(0.5, 0.2, 0.8),
-        "tokens_per_param": Estimate(1.4, 0.33, 7.6),
-        "alpha": Estimate(0.3, 0.29, 0.31),
-    }
-    preds = [Prediction({"C": 1e21}, "loss_opt", Estimate(2.0, 1.7, 2.3))]
-    text = "\n".join(check_widths("chinchilla", est, preds, CFG))
-    assert "E is not identified" in text and "a is poorly constrained" in text
-    assert "tokens_per_param is not identified" in text and "predicted loss_opt" in text
-    assert "alpha" not in text
+def test_not_identified_intervals_print_as_such():
     assert not identified(Estimate(1.0, 2e-9, 2.36)) and identified(Estimate(1.0, 0.9, 1.1))
 
 
 def test_wide_prefactors_are_notes_not_warnings():
     est = {"A": Estimate(14.0, 4.9, 210.0), "B": Estimate(300.0, 91.0, 4800.0)}
-    assert check_widths("chinchilla", est, [], CFG) == []
+    fit = PowerLawFit(E=1.8, A=14.0, alpha=0.3, n_points=30)
+    assert (
+        check_identification(
+            "chinchilla",
+            fit,
+            est,
+            np.ones((10, 3)),
+            np.ones((10, 3)),
+            np.array([[-20, 10], [-40, 120], [0, 4]]),
+            CFG,
+        )
+        == []
+    )
     notes = width_notes(est, CFG)
     assert len(notes) == 2 and notes[0].startswith("A is not identified on its own (interval")
     assert width_notes({"A": Estimate(14.0, 10.0, 20.0)}, CFG) == []
@@ -144,8 +144,12 @@ def test_wide_prefactors_are_notes_not_warnings():
 def test_approaches_that_disagree_are_flagged():
     values = {"envelope": Estimate(0.42, 0.40, 0.44), "chinchilla": Estimate(0.76, 0.6, 0.9)}
     warnings = check_agreement(values)
-    assert len(warnings) == 2 and "envelope 0.420 lies outside chinchilla's" in warnings[0]
+    assert len(warnings) == 1 and "each lie outside the other's interval" in warnings[0]
     assert check_agreement({"x": Estimate(0.5, 0.45, 0.55), "y": Estimate(0.52, 0.5, 0.6)}) == []
+    # One point a hair outside the other's interval while the other sits inside its own is not
+    # a disagreement (it flipped with a host's floating-point arithmetic on the main job).
+    near = {"iso": Estimate(0.599, 0.506, 0.688), "a3": Estimate(0.504, 0.396, 0.623)}
+    assert check_agreement(near) == []
 
 
 def test_under_trained_runs_are_named_with_a_fit_without_them(grid_points):
@@ -194,5 +198,5 @@ def test_a_failed_backtest_warning_names_the_law_the_user_reads():
     loss = 1.0 + 50 * C**-0.15
     loss[-2:] *= 1.2  # the largest runs sit far above the trend of the rest
     pts = pd.DataFrame({"C": C, "loss": loss, "id": [f"r{i}" for i in range(12)]})
-    _, _, warns = _backtests(pts, "compute", "C", AnalysisConfig(holdout=0.2))
-    assert warns and warns[0].startswith("compute: backtest error")
+    _, _, _, warns = _backtests(pts, "compute", "C", AnalysisConfig(holdout=0.2))
+    assert warns and warns[0].startswith("compute: leave-largest-out backtest error")
