@@ -35,6 +35,7 @@ from contract.metrics import (
     branch_metric,
 )
 from contract.results import BUDGET, CURVES_FILE, FINISHED, RUN_ID, SPEC_FILE, TRIALS_FILE
+from contract.storage import is_remote
 
 TRIALS_FILES = (TRIALS_FILE, TRIALS_FILE.replace(".csv", ".parquet"))
 CURVES_FILES = (CURVES_FILE, CURVES_FILE.replace(".csv", ".parquet"))
@@ -335,6 +336,10 @@ def load_scaling_data(
     source: str | Path, columns: dict[str, str] | None = None, where: str | None = None
 ) -> ScalingData:
     """Load a sweep folder or a CSV/parquet table into canonical N, D, C, loss rows."""
+    if is_remote(source):  # s3://, gs://: the tables are copied down first
+        from analysis.load.remote import load_remote
+
+        return load_remote(str(source), columns, where)
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")

@@ -151,11 +151,15 @@ def run_sweep(
     view: bool = False,
 ) -> int:
     """Run what is left of a one-stage sweep in <storage>/<name>/; returns the exit status.
-    `view` serves the live scaling page (sweeps.watch.server) and writes its offline copy."""
+    `view` serves the live scaling page (sweeps.watch.server) and writes its offline copy.
+    A `storage` in object storage (s3://...) runs in a staging folder copied to the bucket."""
+    from sweeps.folder.bucket import staged
+
     stage = Stage("main", plan.spec, None)
-    return _run_stages(
-        plan.spec, [stage], {"main": plan}, storage, address, resume, force, retry_failed, view
-    )
+    with staged(storage, plan.spec.name) as root:
+        return _run_stages(
+            plan.spec, [stage], {"main": plan}, root, address, resume, force, retry_failed, view
+        )
 
 
 def run_pipeline(
@@ -168,9 +172,12 @@ def run_pipeline(
     view: bool = False,
 ) -> int:
     """Run the stages in order in one sweep folder; finished stages and trials are skipped."""
-    return _run_stages(
-        pipeline, pipeline.stages, {}, storage, address, resume, force, retry_failed, view
-    )
+    from sweeps.folder.bucket import staged
+
+    with staged(storage, pipeline.name) as root:
+        return _run_stages(
+            pipeline, pipeline.stages, {}, root, address, resume, force, retry_failed, view
+        )
 
 
 def _run_stages(
