@@ -26,6 +26,11 @@ from sweeps.spec.sweep_spec import SweepSpec, spec_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 FIT_SCRIPT = REPO / "analysis" / "fit_scaling.py"
+MORE_TOKENS = (
+    "give the forecast stage more training tokens (for the stdlib corpus "
+    "data: {dataset: {tests_bytes: ...}}, which leaves the evaluation split as it is) or let "
+    "its upstream stage repeat data (compute.repeat_data: true)"
+)
 NEIGHBOUR_FACTOR = 2.0
 """Neighbours sit this factor below and above N* on the same budget."""
 SECTIONS = ("model", "data", "optim", "trainer", "task", "seed")
@@ -57,12 +62,17 @@ def _set_dotted(tree: dict[str, Any], path: str, value: Any) -> None:
     tree[last] = value
 
 
-def forecast_sections(
-    forecast: Forecast, sections: dict[str, Any], neighbours: bool
+def run_sections(
+    sections: dict[str, Any],
+    target_flops: float,
+    run_sizes: list[float],
+    hyperparameters: dict[str, Any],
+    repeat_data: bool,
 ) -> dict[str, Any]:
-    """The trial sections and compute section of the forecast run, from the source sweep's
-    sections (axes already removed): same data, optimiser and trainer, the forecast's
-    hyperparameters on top, sizes and tokens from the compute section."""
+    """The trial sections and compute section of a run at ``target_flops`` with ``run_sizes``,
+    from the source sweep's sections (axes already removed): same data, optimiser and trainer,
+    ``hyperparameters`` on top, tokens from the compute section. A run that needs more tokens
+    than its data holds is an error unless ``repeat_data`` (the source sweep's own setting)."""
     out: dict[str, Any] = {}
     for key in SECTIONS:
         if key in sections:
@@ -70,23 +80,70 @@ def forecast_sections(
             if isinstance(value, dict):
                 value = {k: v for k, v in value.items() if k not in DERIVED.get(key, ())}
             out[key] = value
-    for path, value in forecast.hyperparameters.items():
+    for path, value in hyperparameters.items():
         _set_dotted(out, path, value)
     out["compute"] = {
-        "budgets": [float(f"{forecast.target_flops:.6g}")],
-        "sizes": sizes(forecast, neighbours),
-        "repeat_data": True,
+        "budgets": [float(f"{target_flops:.6g}")],
+        "sizes": run_sizes,
+        "repeat_data": repeat_data,
     }
     return out
 
 
-def forecast_spec(spec: SweepSpec, forecast: Forecast, neighbours: bool) -> SweepSpec:
-    """A stage's spec with its trials replaced by the forecast run (at plan time)."""
+def forecast_sections(
+    forecast: Forecast, sections: dict[str, Any], neighbours: bool, repeat_data: bool = True
+) -> dict[str, Any]:
+    """The forecast run's sections: N* (and its neighbours) at the forecast's target."""
+    return run_sections(
+        sections,
+        forecast.target_flops,
+        sizes(forecast, neighbours),
+        forecast.hyperparameters,
+        repeat_data,
+    )
+
+
+def stage_run_spec(
+    spec: SweepSpec,
+    target_flops: float,
+    run_sizes: list[float],
+    hyperparameters: dict[str, Any],
+    repeat_data: bool,
+) -> SweepSpec:
+    """A stage's spec with its trials replaced by a run at ``target_flops``: the forecast run
+    at plan time, or the dry-run's estimate of it from the prior law's N*."""
     base = spec.base.model_dump(mode="json", exclude_unset=True)
-    raw = forecast_sections(forecast, base, neighbours)
+    raw = run_sections(base, target_flops, run_sizes, hyperparameters, repeat_data)
     raw["search"] = spec.search.model_dump(mode="json", exclude_unset=True)
     raw["resources"] = spec.resources.model_dump(mode="json", exclude_unset=True)
     return spec_from_dict(raw, source=spec.source, name=spec.name)
+
+
+def forecast_spec(
+    spec: SweepSpec, forecast: Forecast, neighbours: bool, repeat_data: bool = True
+) -> SweepSpec:
+    """A stage's spec with its trials replaced by the forecast run (at plan time)."""
+    return stage_run_spec(
+        spec,
+        forecast.target_flops,
+        sizes(forecast, neighbours),
+        forecast.hyperparameters,
+        repeat_data,
+    )
+
+
+def forecast_plan(
+    stage: Any, forecast: Forecast, neighbours: bool, repeat_data: bool
+) -> tuple[SweepSpec, Any]:
+    """The forecast stage's spec and plan; a run that needs more tokens than the data holds
+    (and may not repeat them) is a SpecError naming the stage and both ways out."""
+    from sweeps.plan.trials import make_plan
+
+    spec = forecast_spec(stage.spec, forecast, neighbours, repeat_data)
+    try:
+        return spec, make_plan(spec)
+    except SpecError as err:
+        raise SpecError(f"stage {stage.name}: {err}; {MORE_TOKENS}") from None
 
 
 def describe_shapes(spec: SweepSpec) -> list[str]:
@@ -104,8 +161,9 @@ def describe_shapes(spec: SweepSpec) -> list[str]:
     return lines
 
 
-def _fit(argv: list[str], what: str) -> None:
-    """Run fit_scaling as a subprocess; its one-line error becomes a SpecError."""
+def _fit(argv: list[str], what: str) -> list[str]:
+    """Run fit_scaling as a subprocess; its one-line error becomes a SpecError. Prints and
+    returns the lines that say what it wrote and scored."""
     proc = subprocess.run(
         [sys.executable, str(FIT_SCRIPT), *argv], capture_output=True, text=True, check=False
     )
@@ -115,6 +173,7 @@ def _fit(argv: list[str], what: str) -> None:
     lines = proc.stdout.strip().splitlines()
     keep = [line for line in lines if line.startswith(("wrote", "kept", "forecast", "appended"))]
     print("\n".join(keep), flush=True)
+    return keep
 
 
 def ensure_forecast(
@@ -141,10 +200,12 @@ def ensure_forecast(
     return read_forecast(out / FORECAST_FILE)
 
 
-def score(sweep_dir: Path, stage: str, out: Path) -> None:
+def score(sweep_dir: Path, stage: str, out: Path) -> list[str]:
     """Score the stage's finished run against its forecast; the row goes to the ledger at the
-    storage root (the sweep folder's parent)."""
-    _fit(
+    storage root (the sweep folder's parent). Returns the ledger row's line, which the runner
+    repeats as the sweep's last words."""
+    lines = _fit(
         [str(sweep_dir), "--where", f"stage == '{stage}'", "--score", str(out / FORECAST_FILE)],
         f"score of stage {stage}",
     )
+    return [line for line in lines if line.startswith("forecast ")]

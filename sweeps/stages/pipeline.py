@@ -365,8 +365,9 @@ def linked_plan(
         forecast = forecast_stage.ensure_forecast(
             sweep_dir, src.forecast, src.target, forecast_dir(stage, sweep_dir), src.bootstrap
         )
-        spec = forecast_stage.forecast_spec(stage.spec, forecast, src.neighbours)
-        plan = make_plan(spec)
+        grid = next(s for s in stages if s.name == src.forecast).spec.compute
+        repeat = bool(grid is not None and grid.repeat_data)  # never silently
+        spec, plan = forecast_stage.forecast_plan(stage, forecast, src.neighbours, repeat)
         note = (
             f"stage {stage.name}: forecast {forecast.forecast_id} at C={forecast.target_flops:.3g}"
         )
@@ -423,7 +424,9 @@ def forecast_dir(stage: Stage, sweep_dir: Path) -> Path:
     return sweep_dir / f"{stage.name}-forecast"
 
 
-def finish_stage(stage: Stage, sweep_dir: Path) -> None:
-    """What a stage does once its trials are done: a forecast stage scores its run."""
+def finish_stage(stage: Stage, sweep_dir: Path) -> list[str]:
+    """What a stage does once its trials are done: a forecast stage scores its run (and
+    returns the ledger row's line, for the sweep's last words)."""
     if stage.source is not None and stage.source.forecast is not None:
-        forecast_stage.score(sweep_dir, stage.name, forecast_dir(stage, sweep_dir))
+        return forecast_stage.score(sweep_dir, stage.name, forecast_dir(stage, sweep_dir))
+    return []

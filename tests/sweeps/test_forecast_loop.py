@@ -14,7 +14,7 @@ from contract.results import find_trial_dir
 from sweeps.cli import main
 from sweeps.errors import SpecError
 from sweeps.new import main as new_main
-from sweeps.stages.forecast_stage import forecast_sections
+from sweeps.stages.forecast_stage import MORE_TOKENS, forecast_plan, forecast_sections
 from sweeps.stages.pipeline import load_pipeline
 
 LOOP = {
@@ -71,6 +71,21 @@ def test_forecast_sections_take_hyperparameters_and_one_budget():
     assert raw["compute"]["budgets"] == [4e10] and raw["compute"]["sizes"] == [1e4, 2e4, 4e4]
 
 
+def test_a_forecast_run_never_repeats_data_unless_its_grid_may(tmp_path: Path):
+    """The run at the target needs more tokens than the corpus holds: with the grid's
+    repeat_data off the stage says so, naming both ways out; with it on, it records epochs."""
+    small = dict(LOOP, data={"dataset": {**LOOP["data"]["dataset"], "num_tokens": 40_000}})
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(small))
+    stage = load_pipeline(path).stages[1]
+    forecast = Forecast.from_json(json.dumps({**_FORECAST, "target_flops": 1e11}))
+    with pytest.raises(SpecError, match="stage forecast: .* needs .* tokens") as err:
+        forecast_plan(stage, forecast, neighbours=False, repeat_data=False)
+    assert MORE_TOKENS in str(err.value) and "tests_bytes" in str(err.value)
+    _, plan = forecast_plan(stage, forecast, neighbours=False, repeat_data=True)
+    assert plan.trials[0].assignment["trainer.epochs"] > 1
+
+
 _IV = {"value": 2.0, "lo80": 1.9, "hi80": 2.1, "lo95": 1.8, "hi95": 2.2}
 _FORECAST = {
     "forecast_id": "abc",
@@ -115,6 +130,10 @@ def test_grid_fit_forecast_run_score(ray_session, tmp_path: Path, capsys):
     assert bool(row["inside95"]) == (row["lo95"] <= row["realised_loss"] <= row["hi95"])
     assert pd.isna(row["best_of_budget"]) and "params=" in row["shape"]  # no neighbours
     assert f"forecast {forecast.forecast_id}: predicted" in out
+    # the sweep's last words are the ledger row: predicted, interval, realised, error, inside
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"ledger: forecast {forecast.forecast_id}: predicted")
+    assert "realised" in last and "error" in last and "inside 95 %" in last
     # resumed: nothing re-runs, the forecast is not refitted, the ledger keeps one row
     assert main([str(path), "--storage", str(tmp_path), "--resume"]) == 0
     assert len(pd.read_csv(tmp_path / LEDGER_FILE)) == 1
