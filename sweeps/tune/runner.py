@@ -193,6 +193,7 @@ def _run_stages(
 ) -> int:
     check_address(address)
     available: dict[str, float] | None = None
+    scored: list[str] = []  # ledger rows, repeated as the last lines
     live: LiveView | None = None
     with INTERRUPT, SweepLock(Path(storage) / identity.name):  # lock before any write
         sweep_dir = open_sweep_dir(identity, storage, resume=resume, force=force).resolve()
@@ -237,7 +238,7 @@ def _run_stages(
             if INTERRUPT.requested:
                 tables.interrupt_running()
                 break
-            finish_stage(stage, sweep_dir)  # a forecast stage scores its run
+            scored += finish_stage(stage, sweep_dir)  # a forecast stage scores its run
         counts = tables.summary(all_stages=True)
         if live is not None:
             print(f"Scaling page: {live.close(wait=not INTERRUPT.requested)}", flush=True)
@@ -246,6 +247,8 @@ def _run_stages(
         print(f"[{identity.name}] stopped by {name}: {counts}; tables in {sweep_dir}", flush=True)
         return INTERRUPT.exit_status
     print(f"[{identity.name}] finished: {counts}; tables in {sweep_dir}", flush=True)
+    for line in scored:
+        print(f"ledger: {line}", flush=True)
     statuses = [row["status"] for row in tables.trials.values()]
     return 1 if statuses and all(status == FAILED for status in statuses) else 0
 
