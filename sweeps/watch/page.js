@@ -8,7 +8,7 @@
 const PALETTE = ["#440154", "#414487", "#2a788e", "#22a884", "#7ad151", "#d8b400",
   "#f98e09", "#d62728", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"];
 const STATUS_RANK = { RUNNING: 0, PENDING: 1, TERMINATED: 2, STOPPED: 3, INTERRUPTED: 4, ERROR: 5 };
-const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["toImage"] };
+const CONFIG = { displaylogo: false, responsive: true, displayModeBar: "hover", modeBarButtonsToRemove: ["toImage"] };
 let STATE = null;
 const CURVES = [];  // [trial id, tokens, metric values...], appended as they arrive
 const SORT = {};    // stage -> {key, dir}
@@ -53,7 +53,7 @@ function axis(title, log, extra) {
     gridcolor: "#eee", zeroline: false, exponentformat: "power", ticks: "outside", automargin: true }, extra || {});
 }
 function layout(title, x, y) {
-  return { title: { text: title, font: { size: 15 } }, xaxis: x, yaxis: y, uirevision: title,
+  return { title: { text: title, font: { size: 15 }, x: 0.01, xanchor: "left" }, xaxis: x, yaxis: y,
     margin: { l: 70, r: 20, t: 40, b: 55 }, height: 420, hovermode: "closest",
     legend: { font: { size: 11 }, bgcolor: "rgba(255,255,255,0.85)", bordercolor: "#ccc", borderwidth: 1 },
     plot_bgcolor: "#fff", paper_bgcolor: "#fff" };
@@ -63,6 +63,7 @@ function finalValue(row, stage) {  // a run's final metric (its last report), be
   return v !== null && v !== undefined ? v : row.best[stage.metric];
 }
 function draw(div, traces, lay, meta) {
+  lay.uirevision = div.id;  // one per chart: a redraw keeps what the user zoomed to
   Plotly.react(div, traces, lay, CONFIG);
   for (const [k, v] of Object.entries(meta)) div.dataset[k] = String(v);
   const legend = div.querySelector(".legend"), box = div.getBoundingClientRect();

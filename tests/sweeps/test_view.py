@@ -26,7 +26,7 @@ from contract.results import TRIALS_DIR
 from sweeps.folder.tables import load_trials
 from sweeps.watch.page import render_page
 from sweeps.watch.server import NO_VIEW_ENV, PAGE_FILE, LiveView, ViewConfig
-from sweeps.watch.state import SweepState
+from sweeps.watch.state import FIT_DIR, SweepState
 from tests.sweeps.browser import offline_dom, page_dom, page_requests, screenshot
 from tests.sweeps.fake_sweep import BUDGETS, append_curve, forecast, write_sweep
 
@@ -235,6 +235,15 @@ def test_fit_preview_writes_parabolas_frontier_and_the_laws(tmp_path):
     )
     fit = json.loads((out / "fit.json").read_text())
     assert "isoflop" in fit and fit["n_points"] == 30
+    (folder / FIT_DIR).parent.mkdir()
+    out.rename(folder / FIT_DIR)  # where the server swaps a finished fit in
+    view = LiveView(folder, NO_FIT)
+    try:
+        dom = page_dom(view.start())
+    finally:
+        view.close(wait=False)
+    assert _attr(dom, "isoflop-main", "parabolas") == "5"
+    assert _attr(dom, "compute-main", "frontier") == "1" and 'id="fit-headline"' in dom
 
 
 @pytest.mark.ray

@@ -1,0 +1,98 @@
+"""The README's pictures of the live page, taken by the tests' own headless Chromium
+(tests/sweeps/browser.py) during and after real sweeps: the forecast loop (its IsoFLOP grid
+mid-run, then the offline page once the forecast is scored) and an RL sweep.
+
+    python docs/screenshots.py --storage /tmp/shots               # both, ~20-30 min on 2 cores
+    python docs/screenshots.py --storage /tmp/shots --only rl     # ~2 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sweeps.watch.server import NO_VIEW_ENV, PAGE_FILE  # noqa: E402
+from tests.sweeps.browser import screenshot  # noqa: E402
+
+DOCS = REPO / "docs"
+
+
+def _start(spec: str, storage: Path) -> tuple[subprocess.Popen, str]:
+    env = {k: v for k, v in os.environ.items() if k != NO_VIEW_ENV}
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "sweeps.run", spec, "--storage", str(storage)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in sweep.stdout:
+        print(line, end="", flush=True)
+        if found := re.search(r"Live page: (http://127\.0\.0\.1:\d+/)", line):
+            return sweep, found.group(1)
+    raise SystemExit(f"{spec}: the sweep printed no live page URL (exit {sweep.wait()})")
+
+
+def _finished(url: str, stage: str) -> int:
+    with urllib.request.urlopen(f"{url}state.json?since=999999999", timeout=10) as res:
+        trials = json.loads(res.read())["trials"]
+    return sum(r["status"] == "TERMINATED" and r["stage"] == stage for r in trials)
+
+
+def _finish(sweep: subprocess.Popen) -> None:
+    for line in sweep.stdout:
+        print(line, end="", flush=True)
+    if sweep.wait() != 0:
+        raise SystemExit(f"the sweep failed (exit {sweep.returncode})")
+
+
+def forecast_loop(storage: Path) -> None:
+    """Mid-run once 8 of the grid's 12 trials have finished and a fit has landed; then the
+    offline page after the forecast run is scored."""
+    sweep, url = _start("sweeps/forecast.yaml", storage)
+    folder = storage / "forecast"
+    while sweep.poll() is None:
+        if _finished(url, "grid") >= 8 and (folder / "view" / "fit" / "charts.json").exists():
+            screenshot(url, DOCS / "live_midrun.png", size="1400,1700", budget_ms=6000)
+            print(f"wrote {DOCS / 'live_midrun.png'}", flush=True)
+            break
+        time.sleep(5)
+    _finish(sweep)
+    out = DOCS / "view_forecast_scored.png"
+    screenshot((folder / PAGE_FILE).as_uri(), out, size="1400,2900", budget_ms=6000)
+    print(f"wrote {out}", flush=True)
+
+
+def rl(storage: Path) -> None:
+    """The offline page of the RL smoke sweep: return against env steps."""
+    sweep, _ = _start("sweeps/rl_smoke.yaml", storage)
+    _finish(sweep)
+    out = DOCS / "view_rl.png"
+    screenshot((storage / "rl_smoke" / PAGE_FILE).as_uri(), out, size="1400,900", budget_ms=6000)
+    print(f"wrote {out}", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--storage", type=Path, required=True, help="where the sweeps write")
+    p.add_argument("--only", choices=("forecast", "rl"))
+    args = p.parse_args()
+    if args.only in (None, "rl"):
+        rl(args.storage)
+    if args.only in (None, "forecast"):
+        forecast_loop(args.storage)
+
+
+if __name__ == "__main__":
+    main()
