@@ -7,6 +7,7 @@ Runs as ``python analysis/fit_scaling.py``, ``python -m analysis.fit_scaling`` o
     python analysis/fit_scaling.py chinchilla.csv --columns "N=Model Size,C=Training FLOP"
     python analysis/fit_scaling.py results/my-sweep --law power --x C --json fit.json
     python analysis/fit_scaling.py results/my-sweep --forecast 10x      # -> fit/forecast.json
+    python analysis/fit_scaling.py results/my-sweep results/my-sweep-next   # fitted together
     python analysis/fit_scaling.py results/my-forecast-run --score results/my-sweep/fit/forecast.json
 """
 
@@ -28,8 +29,15 @@ from analysis.checks.precision import parse_require, unmet  # noqa: E402
 from analysis.fit.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fit.power_sums import FitConfig  # noqa: E402
 from analysis.fit_all import LAWS, AnalysisConfig, run_analysis  # noqa: E402
-from analysis.forecast.steps import default_out, forecast_step, score_step, with_target  # noqa: E402
-from analysis.load.sweep_tables import load_scaling_data, parse_columns, parse_point  # noqa: E402
+from analysis.forecast.steps import (  # noqa: E402
+    default_out,
+    forecast_step,
+    prepare_forecast,
+    score_step,
+    with_target,
+)
+from analysis.load.combined import load_sources  # noqa: E402
+from analysis.load.sweep_tables import parse_columns, parse_point  # noqa: E402
 from analysis.report.plots import write_plots  # noqa: E402
 from analysis.report.render import format_table, to_json, to_markdown  # noqa: E402
 from contract.version import command_name, version_line  # noqa: E402
@@ -50,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit scaling laws with intervals and backtests.",
     )
     p.add_argument("--version", action="version", version=version_line())
-    p.add_argument("source", help="sweep folder (trials.csv) or a CSV/parquet table")
+    p.add_argument(
+        "source",
+        nargs="+",
+        help="sweep folder (trials.csv) or a CSV/parquet table; several are fitted together",
+    )
     p.add_argument(
         "--law",
         choices=[*LAWS, "all"],
@@ -160,15 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     the inputs or data from which nothing could be fitted, 3 a ``--require`` limit not met."""
     args = build_parser().parse_args(argv)
     if args.score is not None:
-        return score_step(args.source, args.score, args.where)
+        if len(args.source) > 1:
+            print("fit_scaling: error: --score: give the one folder of the run", file=sys.stderr)
+            return 2
+        return score_step(args.source[0], args.score, args.where)
     try:
         config = _config(args)
         required = parse_require(args.require) if args.require is not None else []
         columns = parse_columns(args.columns) if args.columns else None
-        data = load_scaling_data(args.source, columns=columns, where=args.where)
+        data = load_sources(args.source, columns=columns, where=args.where)
         if args.forecast:
             config = with_target(config, data, args.forecast)
-            args.out = args.out or default_out(args.source)
+            args.out = args.out or default_out(args.source[0])
         analysis = run_analysis(data, config, None if args.quiet else Progress())
     except (ValueError, FileNotFoundError) as err:
         print(f"fit_scaling: error: {_one_line(err)}", file=sys.stderr)
@@ -178,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fit_scaling: error: nothing could be fitted ({why})", file=sys.stderr)
         return 2
     print(format_table(analysis))
+    try:
+        # Checked before the report and plots are written: a refused forecast must not
+        # replace the report that holds the preregistered one.
+        prepared = prepare_forecast(analysis, args.out) if args.forecast else None
+    except ValueError as err:
+        print(f"fit_scaling: error: {_one_line(err)}", file=sys.stderr)
+        return 2
     try:
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -191,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             for line in missed:
                 print(f"fit_scaling: required precision not met: {line}", file=sys.stderr)
             return EXIT_IMPRECISE
-        if args.forecast:
-            return forecast_step(analysis, args.out)
+        if prepared is not None:
+            return forecast_step(prepared, args.out)
     except OSError as err:
         print(f"fit_scaling: error: cannot write output: {_one_line(err)}", file=sys.stderr)
         return 2

@@ -50,19 +50,22 @@ def parse_target(spec: str, data: ScalingData) -> float:
     try:
         if match:
             factor = float(match.group(1))
-            if not factor > 0:
+            if not (factor > 0 and math.isfinite(factor)):
                 raise ValueError
             has_budget = BUDGET in data.points and data.points[BUDGET].notna().any()
             ref = data.points[BUDGET].max() if has_budget else data.points["C"].max()
             if not math.isfinite(float(ref)):
                 raise ValueError(f"--forecast: {data.source} has no C to scale by {factor:g}x")
-            return float(ref) * factor
+            value = float(ref) * factor
+            if not math.isfinite(value):
+                raise ValueError(f"--forecast: {text} is past the range of a number of FLOPs")
+            return value
         key, sep, raw = text.partition("=")
         if key.strip() != "C" or not sep:
             raise ValueError
         value = float(raw)
     except ValueError as err:
-        if str(err):
+        if str(err).startswith("--forecast"):
             raise
         raise ValueError(f"--forecast: expected C=<FLOPs> or <k>x, got {spec!r}") from None
     if not (math.isfinite(value) and value > 0):
@@ -227,24 +230,42 @@ def make_forecast(
     )
 
 
+def forecast_slot(forecast: Forecast, out_dir: Path) -> bool:
+    """Whether ``out_dir`` already holds this same forecast (True) or none (False); any other
+    file there, a symbolic link (a dangling one would be written through) or an unreadable
+    file is refused with a ValueError naming it: a preregistration is never overwritten."""
+    path = Path(out_dir) / FORECAST_FILE
+    if path.is_symlink():
+        raise ValueError(f"{path}: a symbolic link; a forecast is written only as a new file")
+    if not path.exists():
+        return False
+    try:
+        old = Forecast.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise ValueError(
+            f"{path}: exists and is not a readable forecast ({err.__class__.__name__}); "
+            "it is never overwritten: pick another --out"
+        ) from None
+    # Same target and rows: the same forecast, even if rerun later or after another commit.
+    same = {**forecast.provenance, **{k: old.provenance.get(k, "") for k in VOLATILE}}
+    if Forecast(**{**forecast.__dict__, "provenance": same}).to_json() == old.to_json():
+        return True
+    raise ValueError(
+        f"{path}: a forecast is already preregistered here ({old.forecast_id}, "
+        f"C={old.target_flops:.3g}); it is never overwritten: pick another --out"
+    )
+
+
 def write_forecast(forecast: Forecast, out_dir: Path) -> tuple[Path, bool]:
     """Write ``forecast.json`` once; returns (path, written). An existing file of the same
     forecast (same target and rows, differing at most in its creation time and commit) is kept as is;
-    any other existing file is refused: a preregistration is never overwritten."""
+    anything else is refused (``forecast_slot``)."""
     path = Path(out_dir) / FORECAST_FILE
-    text = forecast.to_json() + "\n"
-    if path.exists():
-        old = Forecast.from_json(path.read_text(encoding="utf-8"))
-        # Same target and rows: the same forecast, even if rerun later or after another commit.
-        same = {**forecast.provenance, **{k: old.provenance.get(k, "") for k in VOLATILE}}
-        if Forecast(**{**forecast.__dict__, "provenance": same}).to_json() == old.to_json():
-            return path, False
-        raise ValueError(
-            f"{path}: a forecast is already preregistered here ({old.forecast_id}, "
-            f"C={old.target_flops:.3g}); it is never overwritten: pick another --out"
-        )
+    if forecast_slot(forecast, out_dir):
+        return path, False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    with path.open("x", encoding="utf-8") as f:  # never through a link or over a racing writer
+        f.write(forecast.to_json() + "\n")
     return path, True
 
 

@@ -1,7 +1,8 @@
 """The ``--forecast`` and ``--score`` steps of ``fit_scaling``, kept out of the entry point.
 
 config = with_target(config, data, "10x")          # the target joins the predictions
-forecast_step(analysis, Path("results/scaling/fit"))   # forecast.json + report section
+prepared = prepare_forecast(analysis, Path("results/scaling/fit"))   # refused: ValueError
+forecast_step(prepared, Path("results/scaling/fit"))   # forecast.json + report section
 score_step("results/scaling-forecast", Path("results/scaling/fit/forecast.json"), None)
 """
 
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from analysis.config import AnalysisConfig
 from analysis.forecast.ledger import append_row, read_forecast, read_ledger, score_run, verdict
 from analysis.forecast.plots import ledger_figure, lr_rule_figure, save
 from analysis.forecast.preregister import (
     forecast_markdown,
+    forecast_slot,
     forecast_with_rules,
     parse_target,
     write_forecast,
@@ -47,13 +50,22 @@ def _error(message: str) -> int:
     return 2
 
 
-def forecast_step(analysis: Analysis, out: Path) -> int:
-    """Write forecast.json (once) and the report's forecast and lr sections; exit status."""
+def prepare_forecast(analysis: Analysis, out: Path) -> tuple[Any, Any, str]:
+    """The forecast of ``analysis`` and its lr rule, checked against ``out`` before anything
+    is written there: a refused forecast leaves the preregistration's report untouched.
+    Raises ValueError naming the file or the reason."""
     target = next(p["C"] for p in reversed(analysis.config.predict) if "C" in p)
+    forecast, rule, why = forecast_with_rules(analysis, target)
+    forecast_slot(forecast, out)
+    return forecast, rule, why
+
+
+def forecast_step(prepared: tuple[Any, Any, str], out: Path) -> int:
+    """Write forecast.json (once) and the report's forecast and lr sections; exit status."""
+    forecast, rule, why = prepared
     try:
-        forecast, rule, why = forecast_with_rules(analysis, target)
         path, written = write_forecast(forecast, out)
-    except ValueError as err:
+    except (ValueError, FileExistsError) as err:
         return _error(str(err))
     section = forecast_markdown(forecast)
     if rule is not None:

@@ -230,8 +230,9 @@ def _reasons(frame: pd.DataFrame, canon: pd.DataFrame) -> pd.Series:
         col = canon[var]
         if col.isna().all():
             continue
-        for i in canon.index[(reasons == "") & ~(col > 0)]:
-            reasons[i] = f"{var} is missing or <= 0"
+        for i in canon.index[(reasons == "") & ~((col > 0) & np.isfinite(col))]:
+            # inf: a value (or 6ND of two) past the float range, which no fit can use
+            reasons[i] = f"{var} is missing, <= 0 or not finite"
     return reasons
 
 
