@@ -29,6 +29,7 @@ from analysis.checks.precision import parse_require, unmet  # noqa: E402
 from analysis.fit.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fit.power_sums import FitConfig  # noqa: E402
 from analysis.fit_all import LAWS, AnalysisConfig, run_analysis  # noqa: E402
+from analysis.forecast.ledger import preregistered  # noqa: E402
 from analysis.forecast.steps import (  # noqa: E402
     default_out,
     forecast_step,
@@ -193,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fit_scaling: error: nothing could be fitted ({why})", file=sys.stderr)
         return 2
     print(format_table(analysis))
+    for source in args.source:  # a sweep's own forecast, and its score once its run is done
+        for line in preregistered(Path(source)):
+            print(line)
     try:
         # Checked before the report and plots are written: a refused forecast must not
         # replace the report that holds the preregistered one.

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.load.sweep_tables import load_scaling_data
-from contract.forecast import LEDGER_COLUMNS, LEDGER_FILE, Forecast, score_row
+from contract.forecast import FORECAST_FILE, LEDGER_COLUMNS, LEDGER_FILE, Forecast, score_row
 from contract.results import BUDGET, find_trial_dir
 
 SHAPE_KEYS = ("d_model", "n_layers", "n_heads", "d_ff")
@@ -122,3 +122,30 @@ def verdict(row: dict[str, Any]) -> str:
         f"error {row['error_pct']:+.2f} %, inside 80 %: {row['inside80']}, "
         f"inside 95 %: {row['inside95']}{tail}"
     )
+
+
+def preregistered(folder: Path) -> list[str]:
+    """Lines for each forecast preregistered inside a sweep folder (a forecast stage's
+    ``<stage>-forecast/forecast.json``) with its score when the ledger at the storage root has
+    it, so a fit of the sweep shows how its own forecast fared."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    ledger = read_ledger(folder.resolve().parent / LEDGER_FILE)
+    lines = []
+    for path in sorted(folder.glob(f"*/{FORECAST_FILE}")):
+        try:
+            f = read_forecast(path)
+        except ValueError:
+            continue
+        loss = f.loss
+        lines.append(
+            f"preregistered forecast {f.forecast_id} ({path.parent.name}/): "
+            f"C={f.target_flops:.3g}, N*={f.n_star.value:.3g} ({f.chosen}), loss "
+            f"{loss.value:.4f} (95 %: {loss.lo95:.4f}-{loss.hi95:.4f})"
+        )
+        rows = ledger[ledger["forecast_id"].astype(str) == f.forecast_id]
+        lines += [f"  scored: {verdict(row)}" for row in rows.to_dict("records")]
+        if rows.empty:
+            lines.append("  not scored yet: its run has not finished")
+    return lines
