@@ -28,7 +28,7 @@ from sweeps.errors import SpecError
 
 REPO = Path(__file__).resolve().parents[2]
 DESIGN_MODULE = "analysis.checks.design"
-DESIGN_SECONDS = 18.0
+DESIGN_SECONDS = 12.0
 """Time the simulation may spend on replicates, so the whole dry-run stays within 30 s."""
 COLUMNS = ("id", RUN_ID, "N", "D", "C", BUDGET)
 
