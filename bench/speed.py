@@ -5,6 +5,7 @@ time comes to its ideal (sum of its trials' times / slots).
     python bench/speed.py                              # CPU: the main job's shapes, ~4 min
     python bench/speed.py --max-tokens 327680          # longer trials, steadier numbers
     python bench/speed.py --device cuda                # GPU: a ~124M model, bf16, compiled
+    python bench/speed.py --compile true               # CPU, every trial compiled
 
 CPU: the main job's shapes (byte-level stdlib text, batch 8 x 128 tokens, one thread per
 trial, `--slots` trials at once). Plain: the trials' `train()` calls in a pool of `slots`
@@ -52,6 +53,8 @@ CLASSES = (("mfu_1m", 1e6, math.inf), ("mfu_100k", 1e5, 1e6), ("mfu_10k", 1e4, 1
 REPORTS = 4
 """Reports per trial; the numbers printed are the last one's, so start-up, the first
 steps and (on a GPU) the compile stay out of them."""
+COMPILE_CHOICES: dict[str, bool | str] = {"auto": "auto", "true": True, "false": False}
+"""--compile's values as trainer.compile takes them (CPU only: a GPU run always compiles)."""
 GPU_MAX_TOKENS = 300 * 16 * 1024
 """300 steps of 16 x 1024 tokens: long enough to repay a compile."""
 
@@ -80,7 +83,7 @@ def spec_dict(args: argparse.Namespace) -> dict[str, Any]:
             "keep_checkpoints": False,
             "device": args.device,
             "precision": "bf16" if gpu else "fp32",
-            "compile": True if gpu else "auto",
+            "compile": True if gpu else COMPILE_CHOICES[args.compile],
         },
         "search": {"metric": "eval/loss", "mode": "min", "algorithm": "grid"},
         "resources": {"cpus_per_worker": 1, "gpus_per_worker": 1 if gpu else 0},
@@ -170,6 +173,13 @@ def main() -> None:
     )
     parser.add_argument("--slots", type=int, default=2, help="trials at once (CPU)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--compile",
+        choices=tuple(COMPILE_CHOICES),
+        default="auto",
+        help="trainer.compile on a CPU (true: every trial compiles; the sweep after the plain "
+        "pool finds its shapes in the compiler's cache)",
+    )
     args = parser.parse_args()
 
     from sweeps.plan.trials import make_plan

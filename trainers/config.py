@@ -174,8 +174,9 @@ class TrainerConfig(BaseModel):
     """Keep latest/best/final checkpoints in the trial folder (latest is always kept for resume)."""
     compile: bool | Literal["auto"] = "auto"
     """torch.compile the model for training: true, false, or auto (on a GPU, for trials long
-    enough to repay the compile; never on a CPU, where compiling costs more than the main
-    job's trials take). Results match eager training to float rounding."""
+    enough to repay the compile; on a CPU, after timing the first eager steps, when the steps
+    left would save more than this host's measured compile cost: see trainers.compile_auto).
+    Results match eager training to float rounding."""
 
     @model_validator(mode="before")
     @classmethod

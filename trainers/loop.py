@@ -47,7 +47,7 @@ from contract.metrics import (
 )
 from contract.results import trial_checkpoints
 from models import training_flops
-from trainers import runtime, throughput
+from trainers import compile_auto, runtime, throughput
 from trainers.checkpoint import CheckpointManager, load_state
 from trainers.config import OptimConfig, TrialConfig
 from trainers.cooldown import (
@@ -208,18 +208,38 @@ class _Trial:
     """What training steps call: `raw`, DDP-wrapped and/or compiled by `prepare`."""
     params: list[nn.Parameter] = field(init=False)
     """The trained parameters, listed once rather than every step (for clipping)."""
+    auto: compile_auto.AutoCompile | None = field(init=False, default=None)
+    """compile auto on a CPU, while it is still timing steps."""
 
     def __post_init__(self) -> None:
         self.model = self.raw
         self.params = [p for p in self.raw.parameters() if p.requires_grad]
 
     def prepare(self, steps_left: int) -> None:
-        """Wrap for distributed training and compile when trainer.compile says so."""
+        """Wrap for distributed training and compile when trainer.compile says so; on a CPU,
+        auto decides after timing the first eager steps (trainers.compile_auto)."""
         self.model = self.ctx.wrap_model(self.raw)
-        if runtime.should_compile(self.cfg.trainer.compile, self.device, steps_left):
+        setting, device = self.cfg.trainer.compile, self.device
+        key = compile_auto.shape_key(self.cfg, self.ctx.world_size, device.type)
+        if runtime.should_compile(setting, device, steps_left):
             # Training steps only; evaluation runs the eager module (other shapes, no autograd).
-            self.model = torch.compile(self.model)
+            self.model = compile_auto.compile_model(self.model)
+            if device.type == "cpu":
+                compile_auto.record(compile_auto.record_path(), key)  # warm from now on
+        elif setting == "auto" and device.type == "cpu" and self.ctx.world_size == 1:
+            # One worker only: ranks timing their own steps could decide differently.
+            self.auto = compile_auto.AutoCompile(key)
         self.model.train()
+
+    def after_step(self, seconds: float, steps_left: int) -> None:
+        """Let compile auto time the step, and compile when it decides to."""
+        if self.auto is None:
+            return
+        if self.auto.after_step(seconds, steps_left):
+            self.model = compile_auto.compile_model(self.model)
+            self.model.train()
+        if self.auto.done:
+            self.auto = None
 
     def train_step(self, lr: float) -> torch.Tensor:
         """One optimizer step at `lr`; returns its mean loss, still on the device."""
@@ -449,8 +469,10 @@ def _train(
     segment = _Segment(step)
     while step < total_steps:
         lr = cfg.optim.lr_at(step, total_steps)
+        step_start = time.perf_counter()
         pending.append(trial.train_step(lr))
         step += 1
+        trial.after_step(time.perf_counter() - step_start, total_steps - step)
         at_eval = step % interval == 0 or step == total_steps or step in cooldowns
         if len(pending) < DIVERGENCE_CHECK_STEPS and not at_eval:
             continue

@@ -114,9 +114,8 @@ of seconds; at a few milliseconds saved per step it is repaid after some thousan
 def should_compile(setting: bool | str, device: torch.device, steps_left: int) -> bool:
     """Whether to torch.compile a trial's model, for trainer.compile `setting`.
 
-    auto never compiles on a CPU: there the compile took minutes of the main job's
-    2-core machine while its longest trials train for a few minutes, and the per-step
-    overhead it removes is mostly Python dispatch that the eager loop already keeps small.
+    auto on a CPU is not decided here, before any step: the loop times the trial's first
+    eager steps and trainers.compile_auto weighs them against this host's compile cost.
     """
     if setting == "auto":
         return device.type == "cuda" and steps_left >= COMPILE_MIN_STEPS
