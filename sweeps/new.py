@@ -28,11 +28,13 @@ from contract.version import command_name, version_line
 from sweeps.errors import SpecError, report_user_error
 from sweeps.folder.tables import read_csv_rows
 from sweeps.spec.space import is_axis_node
-from sweeps.spec.sweep_spec import load_spec, spec_from_dict
+from sweeps.spec.sweep_spec import load_spec, read_yaml, spec_from_dict
 from sweeps.stages.pipeline import (
     FINISHED,
+    is_pipeline,
     load_pipeline,
     pipeline_from_dict,
+    pipeline_from_raw,
     read_sweep_origin,
 )
 
@@ -53,7 +55,7 @@ def _check_name(name: str) -> None:
 def new_spec(name: str, template: Path, out: Path | None = None) -> Path:
     """Write a copy of `template` named `name`; returns its path. Raises SpecError."""
     _check_name(name)
-    load_spec(template)  # a broken template is reported as such, not as the copy's fault
+    _validate(template)  # a broken template is reported as such, not as the copy's fault
     out = out or template.parent / f"{name}.yaml"
     if out.exists():
         raise SpecError(f"{out}: already exists; pick another name or --out")
@@ -63,8 +65,17 @@ def new_spec(name: str, template: Path, out: Path | None = None) -> Path:
         named = f"name: {name}\n{text}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(named, encoding="utf-8")
-    load_spec(out)
+    _validate(out)
     return out
+
+
+def _validate(path: Path) -> None:
+    """Check a sweep file as `sweeps.run` reads it: a plain sweep or a pipeline (stages:)."""
+    raw = read_yaml(path)
+    if is_pipeline(raw):
+        pipeline_from_raw(raw, source=str(path))
+    else:
+        load_spec(path)
 
 
 def _without_axes(node: Any) -> Any:
