@@ -1,5 +1,6 @@
 # One command to set up and run the main sweep, one to set up and run the tests.
-#   make run     # venv + install + python -m sweeps.run sweeps/scaling.yaml (embedded local Ray)
+#   make run     # venv + install + python -m sweeps.run sweeps/scaling.yaml (embedded local Ray):
+#                # the IsoFLOP grid, its forecast at 4x, the forecast run, its score (last line)
 #   make test    # venv + install + ruff + pytest
 # VENV picks the virtual environment; TORCH the torch requirement (set TORCH_INDEX to a
 # PyTorch wheel index, e.g. https://download.pytorch.org/whl/cpu, for CPU-only wheels).
@@ -33,7 +34,7 @@ smoke: setup
 	$(PY) -m sweeps.run sweeps/smoke.yaml
 
 fit: setup
-	$(PY) analysis/fit_scaling.py results/scaling --out results/scaling/fit
+	$(PY) analysis/fit_scaling.py results/scaling --where "stage == 'grid'" --out results/scaling/fit
 
 lint: setup
 	$(VENV)/bin/ruff check .
