@@ -24,6 +24,7 @@ from analysis import AnalysisConfig, BootstrapConfig, load_scaling_data, run_ana
 from analysis.laws.forms import allocation
 from analysis.laws.frontier import budget_parabolas
 from analysis.report.render import to_json
+from contract.results import BUDGET
 
 CHARTS_JSON = "charts.json"
 """What the page's charts draw from the fit: parabolas and the frontier's band."""
@@ -101,11 +102,13 @@ def frontier(analysis: Any) -> dict[str, Any] | None:
 
 
 def _points(data: Any) -> list[list[Any]]:
-    """Every point the fit used (runs and cooldown points): id, C, N, loss."""
+    """Every point the fit used, runs and cooldown-branch points (id `<trial>@<fraction>`):
+    id, C, N, loss and the nominal budget (null off a budget grid)."""
     pts = data.points
+    budgets = pts[BUDGET] if BUDGET in pts else [None] * len(pts)
     return [
-        [str(i), float(c), float(n), float(y)]
-        for i, c, n, y in zip(pts["id"], pts["C"], pts["N"], pts["loss"], strict=True)
+        [str(i), float(c), float(n), float(y), float(b) if b == b and b is not None else None]
+        for i, c, n, y, b in zip(pts["id"], pts["C"], pts["N"], pts["loss"], budgets, strict=True)
     ]
 
 

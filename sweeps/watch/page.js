@@ -125,6 +125,16 @@ function isoflopChart(div, stage) {
       showlegend: false, meta: "minimum", marker: { symbol: "star", size: 14, color: colour.get(b), line: { color: "#000", width: 1 } },
       hovertemplate: `minimum of ${groupLabel("budget", b)}<br>N* %{x:.3s}<br>loss %{y:.4g}<extra></extra>` });
   }
+  const ids = new Set(stageRows(stage).map(r => r.id)), branch = new Map();
+  for (const [id, , n, loss, b] of (charts && charts.points) || []) {  // cooldown-branch points
+    const near = budgets.find(v => b !== null && Math.abs(Math.log(v / b)) < 0.05);
+    if (ids.has(id) || near === undefined) continue;
+    if (!branch.has(near)) branch.set(near, { x: [], y: [], text: [] });
+    const t = branch.get(near); t.x.push(n); t.y.push(loss); t.text.push(plotText(id));
+  }
+  for (const [b, t] of branch) traces.push({ type: "scatter", mode: "markers", ...t, legendgroup: String(b),
+    showlegend: false, meta: "branch", marker: { color: "#fff", size: 7, line: { color: colour.get(b), width: 1.5 } },
+    hovertemplate: `<b>%{text}</b> (cooldown point)<br>N %{x:.3s}<br>loss %{y:.4g}<extra></extra>` });
   draw(div, traces, layout(`IsoFLOP: ${plotText(stage.metric)} against model size, one curve per budget`,
     axis("non-embedding parameters N", true), axis(plotText(stage.metric), true)),
     { budgetTraces: budgets.length, parabolas: fitted });
