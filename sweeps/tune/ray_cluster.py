@@ -9,21 +9,18 @@ end_leftover_ray(sweep_dir)   # what a killed earlier driver's local Ray left ru
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import sys
-import time
 from pathlib import Path
 
 from sweeps.errors import SpecError
+from sweeps.tune.leftovers import SESSION_FILE as SESSION_FILE  # the sweep-folder record
+from sweeps.tune.leftovers import end_leftovers, record_launch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HEALTH_CHECK_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 """Train V2's controller poll; its 2 s default makes every report of a worker group wait."""
 WORKER_ENV = {HEALTH_CHECK_ENV: "0.2", "RAY_AIR_NEW_OUTPUT": "1", "RAY_TRAIN_V2_ENABLED": "1"}
 CODE_EXCLUDES = [".git", ".venv", "results", "**/__pycache__", "*.pt", "bench"]
-SESSION_FILE = ".ray_session"
-"""In a sweep folder: the session folder of the local Ray its driver started."""
 TOKEN_FILE = Path(".ray") / "auth_token"
 """Ray's token for clusters with token authentication, under the home folder."""
 
@@ -133,65 +130,18 @@ def protect_token(home: Path | None = None) -> bool:
 
 
 def record_local_session(sweep_dir: Path) -> None:
-    """Note the session folder of the local Ray this driver started, so the next run of the
-    sweep can end what it leaves behind if this driver is killed."""
+    """Record the processes of the local Ray this driver started (sweeps.tune.leftovers), so
+    the next driver can end what they leave behind if this one is killed."""
     import ray
 
     node = getattr(ray._private.worker, "_global_node", None)
     if node is None or not getattr(node, "head", False):
         return  # ray.init joined a Ray already running here (`ray start`): not ours to end
-    session = node.get_session_dir_path()
-    if session:
-        (Path(sweep_dir) / SESSION_FILE).write_text(f"{session}\n")
-
-
-def _processes_of(session: str) -> list[int]:
-    """This user's processes whose command line names `session` (Linux /proc)."""
-    pids = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if entry.stat().st_uid != os.getuid() or int(entry.name) == os.getpid():
-                continue
-            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError):
-            continue
-        if session in args:
-            pids.append(int(entry.name))
-    return pids
+    record_launch(Path(sweep_dir), node.get_session_dir_path() or "")
 
 
 def end_leftover_ray(sweep_dir: Path, grace_s: float = 3.0) -> int:
-    """End the processes a killed earlier driver's local Ray left running (its dashboard and
-    runtime-env agents outlive it), with a line saying how many; returns that number.
-
-    Safe because only processes of this user whose command line names that exact session
-    folder are ended, and the caller holds the sweep's lock, so the driver that owned the
-    session is gone."""
-    record = Path(sweep_dir) / SESSION_FILE
-    if not record.exists():
-        return 0
-    session = record.read_text().strip()
-    record.unlink()
-    if not session or "session_" not in session:
-        return 0
-    pids = _processes_of(session)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _processes_of(session):
-        time.sleep(0.1)
-    for pid in _processes_of(session):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    if pids:
-        print(
-            f"ended {len(pids)} leftover Ray processes of an earlier run ({session})",
-            file=sys.stderr,
-            flush=True,
-        )
-    return len(pids)
+    """End what killed earlier drivers' local Ray left running (their dashboard and
+    runtime-env agents outlive them): only processes recorded by PID and start time when a
+    driver that is gone started them. Returns how many were ended."""
+    return end_leftovers(Path(sweep_dir), grace_s)

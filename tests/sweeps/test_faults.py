@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sweeps.errors import describe_crash
-from sweeps.tune.ray_cluster import SESSION_FILE, end_leftover_ray, protect_token
+from sweeps.tune.ray_cluster import protect_token
 
 
 def test_ray_token_is_made_readable_by_its_owner_only(tmp_path: Path):
@@ -23,25 +23,6 @@ def test_ray_token_is_made_readable_by_its_owner_only(tmp_path: Path):
     assert protect_token(tmp_path)
     assert stat.S_IMODE(token.stat().st_mode) == 0o600
     assert not protect_token(tmp_path)  # already private
-
-
-def test_leftover_processes_of_an_earlier_local_ray_are_ended(tmp_path: Path, capsys):
-    session = tmp_path / "ray" / "session_2026-01-01_00-00-00_000000_1"
-    other = tmp_path / "ray" / "session_2026-01-01_00-00-00_000000_2"
-    sleeper = "import sys, time; time.sleep(60)"
-    ours = subprocess.Popen([sys.executable, "-c", sleeper, f"--session-dir={session}"])
-    theirs = subprocess.Popen([sys.executable, "-c", sleeper, f"--session-dir={other}"])
-    try:
-        (tmp_path / SESSION_FILE).write_text(f"{session}\n")
-        assert end_leftover_ray(tmp_path) == 1
-        assert ours.wait(timeout=5) is not None
-        assert theirs.poll() is None  # another session's process is left alone
-        assert "ended 1 leftover Ray processes" in capsys.readouterr().err
-        assert not (tmp_path / SESSION_FILE).exists() and end_leftover_ray(tmp_path) == 0
-    finally:
-        for proc in (ours, theirs):
-            proc.kill()
-            proc.wait()
 
 
 def test_rl_checkpoints_load_only_from_the_trials_own_folder(tmp_path: Path):
