@@ -190,6 +190,9 @@ def optuna_search(
     search = spec.search
     objectives = search.objectives
     columns = [best_column(search.metric)] + search.more_metrics
+    requeued = study.requeue_abandoned(sweep_dir, stage)
+    if requeued:
+        print(f"{requeued} Optuna trials a killed run left RUNNING are proposed again", flush=True)
     known = []
     if not study.has_history(sweep_dir, stage):
         known = [

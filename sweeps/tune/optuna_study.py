@@ -74,3 +74,19 @@ def has_history(sweep_dir: Path, stage: str) -> bool:
         return False
     names = {s.study_name for s in optuna.get_all_study_summaries(journal_storage(sweep_dir))}
     return study_name(stage) in names
+
+
+def requeue_abandoned(sweep_dir: Path, stage: str) -> int:
+    """Trials a killed driver left RUNNING in the journal: each is marked failed and its
+    parameters are queued, so the resumed sweep proposes them first (the same trial id,
+    continuing from its checkpoint) instead of leaving them RUNNING forever. Only call it
+    while holding the sweep's lock: then no other driver runs them. Returns how many."""
+    if not has_history(sweep_dir, stage):
+        return 0
+    storage = journal_storage(sweep_dir)
+    study = optuna.load_study(study_name=study_name(stage), storage=storage)
+    stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in stale:
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+    return len(stale)
