@@ -52,6 +52,8 @@ class BacktestResult(NamedTuple):
     """Degrees of freedom of ``sigma``: training points minus fitted parameters."""
     fit: Any = None
     """The refit itself, so a forecast's estimator can be scored on other quantities."""
+    train_span: float = math.nan
+    """Decades of ``key`` the refit saw (log10 of its largest over its smallest training value)."""
 
 
 def holdout_count(n_points: int, holdout: float | None) -> int:
@@ -144,6 +146,7 @@ def score_refit(
         sigma=sigma,
         dof=dof,
         fit=fit,
+        train_span=float(np.log10(train[key].max() / train[key].min())),
     )
 
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from analysis.checks.backtest import BacktestResult
 from analysis.checks.frontier_backtest import FrontierBacktest
 from analysis.laws.forms import ChinchillaFit, Estimate, PowerLawFit
-from contract.results import BUDGET
+from contract.results import BUDGET, RUN_ID
 
 
 class TrustConfig(BaseModel):
@@ -46,6 +46,9 @@ class TrustConfig(BaseModel):
     """Calibration: largest mean |relative error| of Approach 1 or 2's N_opt at the held-out
     largest budget (fraction). An optimum off by more than half is more than one step of a
     typical IsoFLOP size grid (sizes 1.5-2x apart) away: the refit would pick another model."""
+    min_judged_span: float = 0.5
+    """Calibration: backtests whose refit saw under this share of the decades the law's full
+    fit saw are shown but not judged (fraction)."""
     min_calibration_points: int = 5
     """Calibration: held-out points with a refit interval needed before coverage is judged."""
     calibration_confidence: float = 0.99
@@ -278,6 +281,8 @@ def check_edge_minima(table: pd.DataFrame, cfg: TrustConfig) -> list[str]:
     may lie outside the sizes run, so the minimum the frontier reads there is a bound."""
     if BUDGET not in table or not table[BUDGET].notna().all():
         return []
+    if RUN_ID in table:  # the sizes planned for a budget are its runs' ends, not their branches
+        table = table[table["C"] >= table.groupby(RUN_ID)["C"].transform("max")]
     edges = []
     for budget, group in table.groupby(BUDGET):
         sizes = group["N"].to_numpy(float)

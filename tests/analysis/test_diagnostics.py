@@ -103,14 +103,16 @@ def test_calibration_held_out_points_outside_the_refits_interval():
     assert miscoverage([over._replace(dof=2)], CFG.min_calibration_dof) == (0, 0)
 
 
-def test_calibration_mean_error_per_kind_of_backtest():
+def test_calibration_mean_error_over_the_judged_backtests():
     small, large = _bt([0.01, -0.01], 0.01), _bt([0.05, 0.04], 0.01)
-    kinds = {"leave-largest-out": [small], "rolling-origin": [small, large]}
-    warns = check_backtest_errors("minima", kinds, CFG)
+    span = lambda bt, s: bt._replace(train_span=s)  # noqa: E731
+    warns = check_backtest_errors("minima", [span(small, 1.5), span(large, 1.2), None], CFG)
     assert warns == [
-        "minima: rolling-origin backtest error 2.8% on 4 held-out points (limit 2%); "
-        "extrapolations are unreliable"
+        "minima: backtest error 2.8% on 4 held-out points (leave-largest-out, rolling origin, "
+        "leave-one-budget-out; limit 2%); extrapolations are unreliable"
     ]
+    # A refit that saw under half the decades of the full fit is shown, not judged.
+    assert check_backtest_errors("minima", [span(small, 1.5), span(large, 0.6)], CFG) == []
 
 
 def test_leave_one_budget_out_predicts_every_budget_from_the_others():

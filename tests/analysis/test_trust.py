@@ -199,4 +199,4 @@ def test_a_failed_backtest_warning_names_the_law_the_user_reads():
     loss[-2:] *= 1.2  # the largest runs sit far above the trend of the rest
     pts = pd.DataFrame({"C": C, "loss": loss, "id": [f"r{i}" for i in range(12)]})
     _, _, _, warns = _backtests(pts, "compute", "C", AnalysisConfig(holdout=0.2))
-    assert warns and warns[0].startswith("compute: leave-largest-out backtest error")
+    assert warns and warns[0].startswith("compute: backtest error")
