@@ -53,11 +53,18 @@ def open_sweep_dir(spec: SweepSpec, storage: str, resume: bool, force: bool) -> 
                 "between runs); use another --name, or --force to continue it with this spec"
             )
     _make_dir(sweep_dir)
+    write_spec(sweep_dir, spec)
+    (sweep_dir / FINGERPRINT_FILE).write_text(spec.fingerprint())
+    return sweep_dir
+
+
+def write_spec(sweep_dir: Path, spec: SweepSpec) -> None:
+    """Replace the folder's spec.yaml at once (a reader never sees half a file); also how an
+    adaptive sweep records the sizes it placed (sweeps.plan.recentre)."""
+    spec_path = sweep_dir / SPEC_FILE
     tmp = spec_path.with_suffix(".yaml.tmp")
     tmp.write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False), encoding="utf-8")
     os.replace(tmp, spec_path)
-    (sweep_dir / FINGERPRINT_FILE).write_text(spec.fingerprint())
-    return sweep_dir
 
 
 def _make_dir(folder: Path) -> bool:

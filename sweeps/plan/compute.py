@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -33,6 +34,11 @@ SIZE_KEYS = ("model.size", "model.params")
 TOKEN_KEYS = ("trainer.max_tokens", "trainer.epochs")
 """Trial-config keys a compute sweep sets from each budget."""
 COMPUTE_KEYS = (BUDGET, *SIZE_KEYS, *TOKEN_KEYS)
+RECENTRE_NOTE = (
+    "compute.recentre: adaptive; budgets run smallest first, and the sizes of each budget not "
+    "yet started are re-centred on the N* fitted to every finished point; this is the initial "
+    "plan"
+)
 
 
 class AutoSizes(BaseModel):
@@ -78,6 +84,13 @@ class ComputeConfig(BaseModel):
     """Combinations with fewer optimizer steps are left out (too short to be a point)."""
     repeat_data: bool = False
     """Allow a trial more tokens than its data holds (several epochs); otherwise an error."""
+    sizes_by_budget: dict[float, list[str | float]] = {}
+    """Sizes of particular budgets, in place of `sizes` for those budgets: what `recentre`
+    placed (the runner records it in the sweep folder's spec.yaml), or a proposal's runs."""
+    recentre: bool = False
+    """Run the budgets smallest first and, as each finishes, place the sizes of every budget
+    not yet started around the N* that a fit over all finished points predicts for it
+    (sweeps.plan.recentre); needs auto sizes, whose `per_budget` it keeps."""
 
     @field_validator("budgets")
     @classmethod
@@ -108,9 +121,32 @@ class ComputeConfig(BaseModel):
                     raise ValueError(f"parameter counts must be > 0, got {size}")
         return sizes
 
+    @field_validator("sizes_by_budget", mode="before")
+    @classmethod
+    def _placed_numbers(cls, placed: Any) -> Any:
+        if isinstance(placed, dict):
+            return {
+                _as_number(k): [_as_number(s) for s in v] if isinstance(v, list) else v
+                for k, v in placed.items()
+            }
+        return placed
+
+    @field_validator("sizes_by_budget")
+    @classmethod
+    def _placed_sizes(cls, placed: dict[float, list[str | float]]) -> dict:
+        for sizes in placed.values():
+            cls._known_sizes(sizes)
+        return placed
+
     @property
     def auto(self) -> AutoSizes | None:
         return self.sizes.auto if isinstance(self.sizes, AutoSizing) else None
+
+    def sizes_at(self, budget: float) -> list[str | float] | None:
+        """The sizes listed for `budget` (None: auto sizes)."""
+        if budget in self.sizes_by_budget:
+            return self.sizes_by_budget[budget]
+        return None if self.auto else self.sizes
 
 
 def _as_number(value: Any) -> Any:
@@ -140,9 +176,20 @@ def check(spec: SweepSpec) -> None:
             raise SpecError(
                 f"{where}: trainer.{key}: a compute sweep derives it from each budget; remove it"
             )
+    extra = [b for b in spec.compute.sizes_by_budget if b not in spec.compute.budgets]
+    if extra:
+        raise SpecError(
+            f"{where}: compute.sizes_by_budget: {extra[0]:g} is not one of compute.budgets"
+        )
+    if spec.compute.recentre and spec.compute.auto is None:
+        raise SpecError(
+            f"{where}: compute.recentre: needs sizes: {{auto: {{...}}}} (it keeps their "
+            "per_budget and places them per budget)"
+        )
     model = spec.base.model
     sizes = spec.compute.sizes
-    by_count = spec.compute.auto is not None or any(not isinstance(s, str) for s in sizes)
+    listed = [*([] if spec.compute.auto else sizes), *chain(*spec.compute.sizes_by_budget.values())]
+    by_count = spec.compute.auto is not None or any(not isinstance(s, str) for s in listed)
     if by_count and "size" in model.model_fields_set:
         raise SpecError(f"{where}: model.size: compute.sizes sets the sizes; remove model.size")
 
@@ -200,8 +247,10 @@ def expand(
     points: list[dict[str, Any]] = []
     notes: list[str] = []
     seen: set[tuple[float, Any]] = set()
+    if compute.recentre:
+        notes.append(RECENTRE_NOTE)
     for budget in compute.budgets:
-        sizes = auto_sizes(spec, assignment, budget) if compute.auto else compute.sizes
+        sizes = compute.sizes_at(budget) or auto_sizes(spec, assignment, budget)
         for size in sizes:
             sized = {**assignment, **_size_assignment(size)}
             cfg, fwd = _forward_flops(spec, sized)

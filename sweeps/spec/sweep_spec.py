@@ -220,6 +220,9 @@ class SweepSpec(BaseModel):
             tree.pop(key, None)
         if "compute" in tree:  # budgets and sizes grow a compute grid like axis values
             tree["compute"] = {**tree["compute"], "budgets": "<axis>", "sizes": "<axis>"}
+            tree["compute"].pop("sizes_by_budget", None)  # sizes too (recentre writes them)
+            if not tree["compute"].get("recentre"):  # folders from before the option resume
+                tree["compute"].pop("recentre", None)
         tree["search"] = {
             k: v
             for k, v in tree["search"].items()

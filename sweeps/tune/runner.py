@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from contract.results import FAILED
-from sweeps.folder.remaining import stage_work
+from sweeps.folder.remaining import StageWork, stage_work
 from sweeps.folder.sweep_dir import SweepLock, open_sweep_dir
 from sweeps.folder.tables import ResultTables
+from sweeps.plan.recentre import stage_rounds
 from sweeps.plan.resources import max_concurrent
 from sweeps.plan.trials import Plan, TrialPoint, largest_first, make_plan
 from sweeps.spec.space import to_tune
@@ -192,9 +194,8 @@ def _run_stages(
     view: bool = False,
 ) -> int:
     check_address(address)
-    available: dict[str, float] | None = None
+    side = _RaySide(address, view)
     scored: list[str] = []  # ledger rows, repeated as the last lines
-    live: LiveView | None = None
     with INTERRUPT, SweepLock(Path(storage) / identity.name):  # lock before any write
         sweep_dir = open_sweep_dir(identity, storage, resume=resume, force=force).resolve()
         end_leftover_ray(sweep_dir)
@@ -202,46 +203,19 @@ def _run_stages(
             search = stage.spec.search
             tables = ResultTables(sweep_dir, search.metric, search.mode, stage=stage.name)
             plan = plans.get(stage.name) or _plan_stage(stage, stages, tables, sweep_dir)
-            work = stage_work(plan, tables.trials, stage.name, retry_failed)
-            todo, done, remaining = work.todo, work.done, work.remaining
-            for point in todo:
-                tables.trial_planned(point)
-            tables.flush()
             label = identity.name + (f" / {stage.name}" if len(stages) > 1 else "")
-            print(
-                f"[{label}] {remaining} trials to run, {done} already done -> {sweep_dir}",
-                flush=True,
-            )
-            if remaining:
-                available = available or connect(address, sweep_dir=sweep_dir)
-                if view and live is None:
-                    live = LiveView(sweep_dir)
-                    print(f"Live page: {live.start()}", flush=True)
-                attempt = len(list((sweep_dir / "tune").glob(f"{stage.name}-attempt-*"))) + 1
-                try:
-                    run_stage(
-                        plan,
-                        todo,
-                        remaining,
-                        sweep_dir,
-                        tables,
-                        available,
-                        attempt,
-                        stage.name,
-                        live,
-                    )
-                except KeyboardInterrupt:  # a second Ctrl-C: abort, rows say what happened
-                    tables.interrupt_running()
-                    if live is not None:
-                        live.close(wait=False)
-                    raise
+            for part in stage_rounds(plan, tables, sweep_dir, stage.name, identity):
+                work = stage_work(part, tables.trials, stage.name, retry_failed)
+                _run_work(part, work, stage.name, label, sweep_dir, tables, side)
+                if INTERRUPT.requested:
+                    break
             if INTERRUPT.requested:
                 tables.interrupt_running()
                 break
             scored += finish_stage(stage, sweep_dir)  # a forecast stage scores its run
         counts = tables.summary(all_stages=True)
-        if live is not None:
-            print(f"Scaling page: {live.close(wait=not INTERRUPT.requested)}", flush=True)
+        if side.live is not None:
+            print(f"Scaling page: {side.live.close(wait=not INTERRUPT.requested)}", flush=True)
     if INTERRUPT.requested:
         name = signal.Signals(INTERRUPT.signum).name
         print(f"[{identity.name}] stopped by {name}: {counts}; tables in {sweep_dir}", flush=True)
@@ -251,6 +225,63 @@ def _run_stages(
         print(f"ledger: {line}", flush=True)
     statuses = [row["status"] for row in tables.trials.values()]
     return 1 if statuses and all(status == FAILED for status in statuses) else 0
+
+
+@dataclass
+class _RaySide:
+    """Ray and the live page, started once, by the first stage that has trials to run."""
+
+    address: str | None
+    view: bool
+    available: dict[str, float] | None = None
+    live: LiveView | None = None
+
+    def start(self, sweep_dir: Path) -> None:
+        self.available = self.available or connect(self.address, sweep_dir=sweep_dir)
+        if self.view and self.live is None:
+            self.live = LiveView(sweep_dir)
+            print(f"Live page: {self.live.start()}", flush=True)
+
+
+def _run_work(
+    plan: Plan,
+    work: StageWork,
+    stage: str,
+    label: str,
+    sweep_dir: Path,
+    tables: ResultTables,
+    side: _RaySide,
+) -> None:
+    """Record the planned rows of `work` and run it under one Tuner (a stage, or one budget
+    of an adaptive compute stage)."""
+    for point in work.todo:
+        tables.trial_planned(point)
+    tables.flush()
+    print(
+        f"[{label}] {work.remaining} trials to run, {work.done} already done -> {sweep_dir}",
+        flush=True,
+    )
+    if not work.remaining:
+        return
+    side.start(sweep_dir)
+    attempt = len(list((sweep_dir / "tune").glob(f"{stage}-attempt-*"))) + 1
+    try:
+        run_stage(
+            plan,
+            work.todo,
+            work.remaining,
+            sweep_dir,
+            tables,
+            side.available,
+            attempt,
+            stage,
+            side.live,
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C: abort, rows say what happened
+        tables.interrupt_running()
+        if side.live is not None:
+            side.live.close(wait=False)
+        raise
 
 
 def _plan_stage(stage: Stage, stages: list[Stage], tables: ResultTables, sweep_dir: Path) -> Plan:
