@@ -102,10 +102,11 @@ def check_readable(folder: str | Path) -> None:
     load_state(folder)
 
 
-def resume_folder(root: str | Path) -> Path | None:
-    """The checkpoint to resume from under `root` (a checkpoints/ folder): `latest`, or
-    `previous` when `latest` is missing or damaged (with a line naming the bad file); None
-    when there is none. Raises CheckpointError naming the file when none is usable."""
+def resume_choice(root: str | Path) -> tuple[Path | None, str | None]:
+    """The checkpoint to resume from under `root` (a checkpoints/ folder) and, when `latest`
+    was damaged and `previous` is used instead, the sentence that says so (for the worker's
+    log, attempts.log and the driver's output alike); (None, None) when there is none.
+    Raises CheckpointError naming the file when none is usable."""
     root = Path(root)
     candidates = [root / LATEST, root / PREVIOUS]
     present = [c for c in candidates if (c / STATE_FILE).is_file()]
@@ -116,12 +117,18 @@ def resume_folder(root: str | Path) -> Path | None:
         except CheckpointError as err:
             errors.append(err)
             continue
-        if errors:
-            print(f"{errors[0].strerror}; resuming from {folder}", file=sys.stderr, flush=True)
-        return folder
+        return folder, f"{errors[0].strerror}; resuming from {folder}" if errors else None
     if errors:
         raise errors[0]
-    return None
+    return None, None
+
+
+def resume_folder(root: str | Path) -> Path | None:
+    """`resume_choice`'s folder, with its fallback sentence on stderr."""
+    folder, note = resume_choice(root)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+    return folder
 
 
 def upstream_checkpoint(path: str) -> Path:

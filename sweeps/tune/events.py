@@ -8,6 +8,7 @@ Optuna searcher with its study in the sweep folder.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from contract.metrics import TOKENS
 from contract.results import (
+    ATTEMPTS_FILE,
     ERROR_FILE,
     FAILED,
     FINISHED,
@@ -40,6 +42,7 @@ class TableEvents(tune.Callback):
         self, tables: ResultTables, progress: Progress, view: LiveView | None = None
     ) -> None:
         self.tables, self.progress, self.view = tables, progress, view
+        self._started: set[str] = set()
         if view is not None:  # the page's progress bar and ETA are the terminal's
             view.follow(progress, tables)
 
@@ -49,7 +52,11 @@ class TableEvents(tune.Callback):
         self.progress.update(self.tables, point)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.tables.trial_reported(point_of(trial).trial_id, result)
+        point = point_of(trial)
+        self.tables.trial_reported(point.trial_id, result)
+        if trial.trial_id not in self._started:  # its attempt is logged before it reports
+            self._started.add(trial.trial_id)
+            _say_fallback(point, _trial_dir(point, trial))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         point = point_of(trial)
@@ -75,6 +82,18 @@ class TableEvents(tune.Callback):
             error = _read_error(point, trial) or describe_crash(_tune_error_text(trial))
             self.tables.trial_ended(point.trial_id, FAILED, error)
         self.progress.update(self.tables)
+
+
+def _say_fallback(point: TrialPoint, trial_dir: Path) -> None:
+    """Repeat in the driver's output what the trial's attempts.log says when it resumed from
+    checkpoints/previous because checkpoints/latest was damaged (the worker's own line
+    reaches only its log)."""
+    try:
+        last = (trial_dir / ATTEMPTS_FILE).read_text(encoding="utf-8").splitlines()[-1]
+    except (OSError, IndexError):
+        return
+    if "resumed from checkpoints/previous" in last:
+        print(f"[{point.tag}] {last.split(' ', 3)[-1]}", file=sys.stderr, flush=True)
 
 
 def _trial_dir(point: TrialPoint, trial: Any) -> Path:

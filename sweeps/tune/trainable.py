@@ -145,8 +145,15 @@ def trial_main(config: dict[str, Any]) -> None:
 
 def _log_attempt(trial_dir: Path) -> None:
     """Append this attempt to the trial's attempts.log: when, which process, from where."""
-    latest = trial_checkpoints(trial_dir) / "latest"
-    start = "resumed from checkpoints/latest" if latest.is_dir() else "started fresh"
+    from trainers.checkpoint import CheckpointError, resume_choice
+
+    try:
+        folder, note = resume_choice(trial_checkpoints(trial_dir))
+    except CheckpointError as err:  # the trial itself reports it and fails
+        folder, note = None, err.strerror
+    start = "started fresh" if folder is None else f"resumed from checkpoints/{folder.name}"
+    if note:
+        start += f" ({note})"
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     node = ray.get_runtime_context().get_node_id()
     with (trial_dir / ATTEMPTS_FILE).open("a", encoding="utf-8") as f:
