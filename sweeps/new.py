@@ -9,6 +9,7 @@ schedule, a larger token budget). The result is validated and never written over
     python -m sweeps.new lr-scan --from sweeps/scaling.yaml --out my/lr-scan.yaml
     python -m sweeps.new scaling-2x --continue results/scaling --more-tokens-factor 2
     python -m sweeps.new big-run --forecast results/scaling/fit/forecast.json --neighbours
+    python -m sweeps.new scaling-next --propose results/scaling --target 4x --minutes 20
 """
 
 from __future__ import annotations
@@ -214,7 +215,9 @@ def forecast_run_spec(
     return _write_sweep(out, header, raw, load_spec)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: a name and one way to start the sweep (template, continuation,
+    forecast run or proposal)."""
     parser = argparse.ArgumentParser(
         prog=command_name("scalesweep-new", "python -m sweeps.new"),
         description=__doc__.splitlines()[0],
@@ -236,6 +239,23 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a forecast.json (analysis/fit_scaling.py --forecast): the run it predicts",
     )
+    start.add_argument(
+        "--propose",
+        type=Path,
+        metavar="SWEEP_FOLDER",
+        help="a finished compute sweep: the runs that most narrow its forecast (sweeps.plan."
+        "next_runs)",
+    )
+    parser.add_argument(
+        "--target", help="--propose: C=<FLOPs> or <k>x the largest budget (default 4x)"
+    )
+    spend = parser.add_mutually_exclusive_group()
+    spend.add_argument(
+        "--minutes", type=float, help="--propose: wall minutes to spend, at the sweep's own rate"
+    )
+    spend.add_argument(
+        "--flops", type=float, help="--propose: training FLOPs to spend (default: the sweep's)"
+    )
     parser.add_argument(
         "--neighbours",
         action="store_true",
@@ -254,11 +274,26 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="where to write (default: next to the template; sweeps/NAME.yaml for --continue)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.neighbours and args.forecast is None:
             raise SpecError("--neighbours: only with --forecast")
-        if args.forecast is not None:
+        proposing = (args.target, args.minutes, args.flops)
+        if args.propose is None and any(v is not None for v in proposing):
+            raise SpecError("--target / --minutes / --flops: only with --propose")
+        if args.propose is not None:
+            from sweeps.plan.next_runs import proposal_spec
+
+            _check_name(args.name)
+            target = args.target or "4x"
+            path = proposal_spec(
+                args.name, args.propose, args.out, target, args.minutes, args.flops
+            )
+        elif args.forecast is not None:
             path = forecast_run_spec(args.name, args.forecast, args.out, args.neighbours)
         elif args.template is not None:
             if args.tokens is not None or args.more_tokens_factor is not None:

@@ -1,0 +1,1 @@
+"""Planning what to run next from what a sweep has measured: which runs narrow a forecast most."""

@@ -1,0 +1,332 @@
+"""The next runs of a compute sweep: those that most narrow the predicted loss at a target.
+
+From a finished sweep's own Approach-3 fit and the scatter of its points about it, candidate runs
+are scored by how much prediction variance of the compute-optimal loss at the target they remove
+per FLOP (``analysis.design.information``, linearised), and bought greedily within an allowance.
+Candidates: a budget below the smallest and budgets above the largest (up to the target), sizes
+around each budget's fitted optimum, and repeats (a new seed) of the runs the fit misses most; a
+run yields the sweep's own cooldown points. The expected 95 % widths before and after are then
+measured by simulation: losses drawn from the fit with the sweep's noise, refitted, many times.
+
+    python analysis/design/proposal.py results/scaling --target 4x --flops 1e13 --json p.json
+    proposal = propose(load_scaling_data("results/scaling"), target=4e13, allowance=1e13)
+    proposal.runs, proposal.simulated        # [(budget, N, kind)], (width before, after)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+if not __package__:  # run as a file: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from analysis.design.information import Candidate, choose, run_information  # noqa: E402
+from analysis.fit.power_sums import FitConfig, fit_chinchilla  # noqa: E402
+from analysis.laws.forms import ChinchillaFit  # noqa: E402
+from analysis.load.sweep_tables import ScalingData, load_scaling_data  # noqa: E402
+from analysis.load.where import apply_where  # noqa: E402
+from contract.results import BUDGET, RUN_ID, TRIALS_FILE  # noqa: E402
+
+SHARED_NOISE = 0.8
+"""Share of a point's noise common to its run: a run's cooldown points and its end move together
+(measured on the main job; the same default as the design check)."""
+Z95 = 1.959964
+SIZE_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+"""Candidate sizes around a budget's fitted N*, in powers of 2 (N*/2 to 2 N*)."""
+ABOVE = (2.0, 4.0)
+"""Candidate budgets above the largest, as multiples of it (those up to the target)."""
+BELOW = 0.5
+"""The candidate budget below the smallest, as a multiple of it."""
+REPEATS = 6
+"""Runs with the largest residuals offered again with a new seed."""
+TOKENS_PER_PARAM = (1.0, 1000.0)
+"""Candidates outside this D/N are left out (under-trained, or sizes the law never saw)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run of the sweep or a proposed one: its nominal budget, size and where it came from."""
+
+    budget: float
+    N: float
+    kind: str
+    """'budget below', 'budget above', 'size' or 'repeat' (a new seed of a run of the sweep)."""
+    repeats: str = ""
+    """For a repeat: the trial id of the run it repeats (its planned size is in trials.csv)."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    target: float
+    allowance: float
+    sigma: float
+    loss: float
+    """The fit's compute-optimal loss at the target."""
+    runs: list[Run]
+    cost: float
+    linear: tuple[float, float]
+    """Linearised 95 % width of the predicted loss (a fraction of it), before and after."""
+    simulated: tuple[float, float] | None
+    """The same widths measured by refitting simulated losses (None with no replicates)."""
+    replicates: int = 0
+
+    def to_json(self) -> dict:
+        out = {k: getattr(self, k) for k in ("target", "allowance", "sigma", "loss", "cost")}
+        out["runs"] = [
+            {"budget": r.budget, "params": r.N, "kind": r.kind, "repeats": r.repeats}
+            for r in self.runs
+        ]
+        out["linear"] = {"before": self.linear[0], "after": self.linear[1]}
+        if self.simulated is not None:
+            before, after = self.simulated
+            out["simulated"] = {"before": before, "after": after, "replicates": self.replicates}
+        return out
+
+
+def log_loss_jacobian(fit: ChinchillaFit, N: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """(points, 5) d log L / d (log E, log A, alpha, log B, beta), the optimiser's order."""
+    N, D = np.atleast_1d(np.asarray(N, float)), np.atleast_1d(np.asarray(D, float))
+    a_term, b_term = fit.A * N ** (-fit.alpha), fit.B * D ** (-fit.beta)
+    total = fit.E + a_term + b_term
+    tA, tB = a_term / total, b_term / total
+    return np.column_stack([fit.E / total, tA, -tA * np.log(N), tB, -tB * np.log(D)])
+
+
+def target_gradient(fit: ChinchillaFit, C: float) -> np.ndarray:
+    """d log L*(C) / d theta. N* minimises the loss along the budget, so (envelope theorem) the
+    gradient is the law's own at (N*, D*): moving N* does not change L* to first order."""
+    n_star = float(fit.n_opt(C))
+    return log_loss_jacobian(fit, n_star, float(fit.compute.tokens(C, n_star)))[0]
+
+
+def width(variance: float) -> float:
+    """95 % width of a log-normal prediction as a fraction of its median."""
+    sd = math.sqrt(max(variance, 0.0))
+    return math.exp(Z95 * sd) - math.exp(-Z95 * sd)
+
+
+def sweep_runs(points: pd.DataFrame) -> tuple[pd.DataFrame, list[float]]:
+    """One row per run (run_id, budget, N) and the cooldown fractions its points sit at (the
+    fraction of a point is in its id, ``<trial>@<fraction>``; a plain id is the run's end)."""
+    if BUDGET not in points.columns or points[BUDGET].isna().any():
+        raise ValueError("the proposer plans compute sweeps: every row needs its nominal budget")
+    frac = points["id"].astype(str).str.extract(r"@([0-9.eE+-]+)$")[0].astype(float).fillna(1.0)
+    run = points[RUN_ID] if RUN_ID in points.columns else points["id"]
+    table = pd.DataFrame({"run": run, "budget": points[BUDGET] / frac, "N": points["N"]})
+    runs = table.groupby("run", sort=False).agg(budget=("budget", "max"), N=("N", "first"))
+    return runs.reset_index(), sorted({round(float(f), 6) for f in frac})
+
+
+def run_points(fit: ChinchillaFit, budget: float, N: float, fractions: list[float]):
+    """(N, D) of the points a run of ``N`` parameters at ``budget`` yields."""
+    D = float(fit.compute.tokens(budget, N))
+    return np.full(len(fractions), N), D * np.asarray(fractions)
+
+
+def candidates(
+    fit: ChinchillaFit,
+    points: pd.DataFrame,
+    target: float,
+    fractions: list[float],
+    cost_factor: float,
+    min_params: float = 0.0,
+) -> list[tuple[Run, Candidate]]:
+    """Every candidate run with its Jacobian rows and cost (budget x the sweep's FLOPs per
+    budget, cooldown branches included)."""
+    runs, _ = sweep_runs(points)
+    budgets = sorted({float(f"{b:.6g}") for b in runs["budget"]})
+    new = [(budgets[0] * BELOW, "budget below")]
+    new += [(budgets[-1] * k, "budget above") for k in ABOVE if budgets[-1] * k <= target * 1.001]
+    out: list[tuple[Run, Candidate]] = []
+    planned = [(b, "size") for b in budgets] + new
+    for budget, kind in planned:
+        n_star = float(fit.n_opt(budget))
+        ran = runs.loc[np.isclose(runs["budget"], budget, rtol=1e-3), "N"].to_numpy()
+        for step in SIZE_STEPS:
+            N = float(f"{n_star * 2.0**step:.3g}")
+            if len(ran) and np.min(np.abs(np.log(ran / N))) < math.log(2.0) / 4:
+                continue  # as good as a repeat of that run, which is offered below
+            out.append(_candidate(fit, Run(budget, N, kind), fractions, cost_factor, min_params))
+    residual = np.log(points["loss"]) - np.log(fit.predict(points["N"], points["D"]))
+    run = points[RUN_ID] if RUN_ID in points.columns else points["id"]
+    worst = residual.abs().groupby(run.to_numpy()).mean().sort_values(ascending=False)
+    by_id = runs.set_index("run")
+    for run_id in worst.index[:REPEATS]:
+        r = by_id.loc[run_id]
+        cand = Run(float(r["budget"]), float(r["N"]), "repeat", str(run_id))
+        out.append(_candidate(fit, cand, fractions, cost_factor, min_params))
+    return [c for c in out if c is not None]
+
+
+def _candidate(fit, run: Run, fractions, cost_factor, min_params):
+    N, D = run_points(fit, run.budget, run.N, fractions)
+    ratio = D[-1] / N[-1]
+    if run.N < min_params or not TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
+        return None
+    jac = log_loss_jacobian(fit, N, D)
+    return run, Candidate((run.budget, run.N, run.kind), jac, run.budget * cost_factor)
+
+
+def noise(fit: ChinchillaFit, points: pd.DataFrame) -> float:
+    """Scatter of log loss about the fit, per point, with the fit's 5 parameters counted."""
+    residual = np.log(points["loss"]) - np.log(fit.predict(points["N"], points["D"]))
+    dof = max(len(residual) - 5, 1)
+    return float(np.sqrt(np.sum(residual**2) / dof))
+
+
+def simulated_width(
+    fit: ChinchillaFit,
+    runs: list[tuple[np.ndarray, np.ndarray]],
+    sigma: float,
+    target: float,
+    replicates: int,
+    seed: int = 0,
+) -> float:
+    """95 % width (fraction) of the refitted compute-optimal loss at ``target`` over
+    ``replicates`` draws of the design's losses from ``fit`` with run-correlated noise. The
+    draws of a design's first runs are the same for any runs added after them, so a design
+    and its extension are compared on common random numbers."""
+    N = np.concatenate([r[0] for r in runs])
+    D = np.concatenate([r[1] for r in runs])
+    owner = np.concatenate([np.full(len(r[0]), i) for i, r in enumerate(runs)])
+    truth = fit.predict(N, D)
+    losses = []
+    for rep in range(replicates):
+        rng = np.random.default_rng([seed, rep])
+        shared = rng.normal(0.0, sigma * math.sqrt(SHARED_NOISE), 10_000)[: len(runs)]
+        own = rng.normal(0.0, sigma * math.sqrt(1 - SHARED_NOISE), 100_000)[: len(N)]
+        try:
+            refit = fit_chinchilla(N, D, truth * np.exp(shared[owner] + own), FitConfig())
+        except ValueError:
+            continue
+        losses.append(float(refit._replace(compute=fit.compute).loss_opt(target)))
+    if len(losses) < 3:
+        return math.nan
+    return width(float(np.var(np.log(losses), ddof=1)))
+
+
+def propose(
+    data: ScalingData,
+    target: float,
+    allowance: float,
+    cost_factor: float = 1.0,
+    replicates: int = 40,
+    min_params: float = 0.0,
+) -> Proposal:
+    """The runs to buy within ``allowance`` FLOPs, with the expected widths before and after."""
+    pts = data.points
+    fit = fit_chinchilla(pts["N"], pts["D"], pts["loss"], FitConfig())._replace(
+        compute=data.compute
+    )
+    sigma = noise(fit, pts)
+    runs, fractions = sweep_runs(pts)
+    run_of = pts[RUN_ID] if RUN_ID in pts.columns else pts["id"]
+    old = [
+        (pts.loc[run_of == r, "N"].to_numpy(float), pts.loc[run_of == r, "D"].to_numpy(float))
+        for r in runs["run"]
+    ]
+    info = sum(run_information(log_loss_jacobian(fit, N, D), sigma, SHARED_NOISE) for N, D in old)
+    g = target_gradient(fit, target)
+    offered = candidates(fit, pts, target, fractions, cost_factor, min_params)
+    choice = choose(info, g, [c for _, c in offered], allowance, sigma, SHARED_NOISE)
+    by_key = {c.key: r for r, c in offered}
+    picked = [by_key[c.key] for c in choice.picked]
+    simulated = None
+    if replicates:
+        new = [run_points(fit, r.budget, r.N, fractions) for r in picked]
+        simulated = (
+            simulated_width(fit, old, sigma, target, replicates),
+            simulated_width(fit, old + new, sigma, target, replicates),
+        )
+    return Proposal(
+        target,
+        allowance,
+        sigma,
+        float(fit.loss_opt(target)),
+        picked,
+        choice.cost,
+        (width(choice.variance_before), width(choice.variance_after)),
+        simulated,
+        replicates,
+    )
+
+
+def sweep_costs(folder: Path, slots: int, where: str | None = None) -> tuple[float, float, float]:
+    """From a sweep folder's trials.csv (the rows ``where`` keeps): FLOPs per unit of nominal
+    budget (cooldown branches cost extra), the sweep's training FLOPs, and the FLOPs it trained
+    per second of wall time with ``slots`` trials side by side (each wall_s counts the
+    slowdown)."""
+    table = pd.read_csv(folder / TRIALS_FILE)
+    if where:
+        table = apply_where(table, where)
+    done = table[table["status"] == "TERMINATED"] if "status" in table.columns else table
+    flops = pd.to_numeric(done.get("flops"), errors="coerce")
+    budget = pd.to_numeric(done.get(BUDGET), errors="coerce")
+    wall = pd.to_numeric(done.get("wall_s"), errors="coerce")
+    ratio = float((flops / budget).median()) if budget is not None else 1.0
+    rate = float(flops.sum() / wall.sum() * slots) if wall is not None and wall.sum() > 0 else 0.0
+    return (ratio if math.isfinite(ratio) else 1.0), float(flops.sum()), rate
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="proposal", description="Propose the runs that most narrow a sweep's forecast."
+    )
+    p.add_argument("sweep", type=Path, help="a finished compute sweep folder")
+    p.add_argument("--target", default="4x", help="C=<FLOPs> or <k>x the largest budget")
+    p.add_argument("--where", help="rows to fit, e.g. \"stage == 'grid'\" (fit_scaling's syntax)")
+    spend = p.add_mutually_exclusive_group()
+    spend.add_argument("--flops", type=float, help="FLOPs to spend (default: the sweep's own)")
+    spend.add_argument("--minutes", type=float, help="wall minutes to spend, at the sweep's rate")
+    p.add_argument("--slots", type=int, default=1, help="trials the sweep ran side by side")
+    p.add_argument("--replicates", type=int, default=40, help="simulated refits per design")
+    p.add_argument("--min-params", type=float, default=0.0, help="smallest size to propose")
+    p.add_argument("--json", type=Path, help="write the proposal here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; 0 with a proposal, 2 (one line on stderr) for unusable inputs."""
+    from analysis.forecast.preregister import parse_target
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.replicates < 0 or args.slots < 1:
+            raise ValueError("--replicates must be >= 0 and --slots >= 1")
+        data = load_scaling_data(args.sweep, where=args.where)
+        target = parse_target(args.target, data)
+        cost_factor, spent, rate = sweep_costs(args.sweep, args.slots, args.where)
+        if args.minutes is not None and not rate > 0:
+            raise ValueError(f"--minutes: {args.sweep} records no wall times; use --flops")
+        allowance = args.flops if args.flops is not None else spent
+        if args.minutes is not None:
+            allowance = args.minutes * 60.0 * rate
+        if not (allowance and allowance > 0):
+            raise ValueError("--flops/--minutes: must be positive")
+        proposal = propose(data, target, allowance, cost_factor, args.replicates, args.min_params)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        text = " ".join(str(err).split()).replace("--forecast:", "--target:")
+        print(f"proposal: error: {text}", file=sys.stderr)
+        return 2
+    out = {**proposal.to_json(), "cost_factor": cost_factor, "rate_flops_per_s": rate}
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    lin, sim = proposal.linear, proposal.simulated
+    print(
+        f"{len(proposal.runs)} runs, {proposal.cost:.3g} FLOPs: predicted loss at "
+        f"C={target:.3g} {proposal.loss:.4f}, 95 % width {lin[0]:.1%} -> {lin[1]:.1%} "
+        "(linearised)" + (f", {sim[0]:.1%} -> {sim[1]:.1%} (simulated)" if sim is not None else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
