@@ -5,6 +5,7 @@ compiler cache) and warm (cache filled by the cold run), and the break-even tria
 
     python bench/compile_speed.py                          # 3 shapes, ~6 min on 2 idle cores
     python bench/compile_speed.py --params 6.74e3 2.2e5 --rounds 5
+    python bench/compile_speed.py --rows rows.json    # price the plan with rows printed before
 
 Each shape runs in two fresh processes on one thread, with a compiler cache folder of its own
 (deleted afterwards): the first compiles cold, the second warm. Each then alternates blocks
@@ -12,7 +13,7 @@ of eager and compiled steps (same model, same batch: the main job's 8 x 128 toke
 busy neighbour slows both alike. Printed per shape: eager and compiled ms per step (the
 median block, and the range), speed-up (eager / compiled, per block pair), cold and warm
 compile seconds, and the steps after which each has paid for itself. The last line gives,
-for the main job's plan (`sweeps/scaling.yaml`), its eager summed step time against what
+for the main job's grid (`sweeps/scaling.yaml`'s first stage), its eager summed step time against what
 compile auto would make of it on a first run (cold compiles) and on a rerun (warm), from the
 measured numbers, interpolated in log N between the shapes measured.
 """
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 DEFAULT_PARAMS = (6.74e3, 4.71e4, 2.2e5)
 """The main job's smallest, a middle and its largest size."""
 BATCH, SEQ_LEN, VOCAB = 8, 128, 256
+MAIN_JOB = Path(__file__).resolve().parents[1] / "sweeps" / "scaling.yaml"
 
 
 def _child(params: float, rounds: int, block: int) -> dict[str, float]:
@@ -106,13 +108,20 @@ def _interpolate(points: list[tuple[float, float]], n: float) -> float:
     return points[-1][1]
 
 
-def _main_job(rows: list[dict[str, float]]) -> str:
+def _main_job(rows: list[dict[str, float]], spec_path: str) -> str:
     """The main job's summed step time eager, and with compile auto cold and warm."""
     from sweeps.plan.trials import make_plan
-    from sweeps.spec.sweep_spec import load_spec
+    from sweeps.spec.sweep_spec import load_spec, read_yaml
+    from sweeps.stages.pipeline import is_pipeline, load_pipeline
     from trainers.compile_auto import break_even_steps
 
-    plan = make_plan(load_spec(Path(__file__).resolve().parents[1] / "sweeps" / "scaling.yaml"))
+    if is_pipeline(read_yaml(spec_path)):
+        # A pipeline's own trials are its first stage's (the grid); later stages' trials are
+        # planned from its results.
+        spec = load_pipeline(spec_path).stages[0].spec
+    else:
+        spec = load_spec(spec_path)
+    plan = make_plan(spec)
     eager_ms = [(r["params"], r["eager_ms"]) for r in rows]
     speedup = [(r["params"], r["speedup"]) for r in rows]
     cold = statistics.median(r["cold_s"] for r in rows)
@@ -143,10 +152,17 @@ def main() -> None:
     parser.add_argument("--params", nargs="+", type=float, default=list(DEFAULT_PARAMS))
     parser.add_argument("--rounds", type=int, default=4, help="eager/compiled block pairs")
     parser.add_argument("--block", type=int, default=20, help="steps per timed block")
+    parser.add_argument("--plan", default=str(MAIN_JOB), help="the sweep the last line prices")
+    parser.add_argument(
+        "--rows", help="a JSON file of rows an earlier run printed: price --plan without timing"
+    )
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         print(json.dumps(_child(args.child, args.rounds, args.block)))
+        return
+    if args.rows:
+        print(_main_job(json.loads(Path(args.rows).read_text()), args.plan))
         return
     from trainers.throughput import cpu_peak
 
@@ -183,7 +199,8 @@ def main() -> None:
         f"load average (1 min) at end {os.getloadavg()[0]:.2f}; probed 1-thread peak "
         f"{peak / 1e9:.0f} GFLOP/s"
     )
-    print(_main_job(rows))
+    print(f"rows: {json.dumps(rows)}")
+    print(_main_job(rows, args.plan))
 
 
 if __name__ == "__main__":

@@ -47,7 +47,9 @@ WARMUP_STEPS = 2
 PROBE_STEPS = 8
 """Eager steps timed before deciding (their median is the eager step time)."""
 TIMING_STEPS = 8
-"""Compiled steps timed after the compile (their median gives the speed-up recorded)."""
+"""Compiled steps timed after the compile, each followed by an eager step: the speed-up
+recorded is the ratio of their medians, taken side by side so that a neighbour's load moving
+between the probe and the compile cannot fake one."""
 KEEP = 16
 """Measurements of each kind kept per host (the newest)."""
 
@@ -155,7 +157,8 @@ class AutoCompile:
     """Times a trial's eager steps, decides once, and records what a compile cost and gave.
 
     Call `after_step` with each training step's seconds; it returns True exactly once, when
-    the caller should compile (and then times the compiled steps for the record).
+    the caller should compile. After that, `use_compiled` says which module the next step
+    should run while compiled and eager steps are timed in turn for the record.
     """
 
     def __init__(self, key: str, path: Path | None = None) -> None:
@@ -167,6 +170,9 @@ class AutoCompile:
         self.seen = 0
         self.eager: list[float] = []
         self.compiled: list[float] = []
+        self.eager_after: list[float] = []
+        self.use_compiled = True
+        """Which module the next step runs (alternates while timing the speed-up)."""
         self.eager_step_s = math.nan
         self.compile_s = math.nan
 
@@ -200,9 +206,10 @@ class AutoCompile:
             self.phase = "timing"
             return False
         if self.phase == "timing":
-            self.compiled.append(seconds)
-            if len(self.compiled) >= TIMING_STEPS:
-                speedup = self.eager_step_s / statistics.median(self.compiled)
-                record(self.path, self.key, speedup=speedup)
-                self.phase = "done"
+            (self.compiled if self.use_compiled else self.eager_after).append(seconds)
+            self.use_compiled = not self.use_compiled
+            if len(self.eager_after) >= TIMING_STEPS:
+                eager = statistics.median(self.eager_after)
+                record(self.path, self.key, speedup=eager / statistics.median(self.compiled))
+                self.phase, self.use_compiled = "done", True
         return False

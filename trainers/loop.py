@@ -210,6 +210,9 @@ class _Trial:
     """The trained parameters, listed once rather than every step (for clipping)."""
     auto: compile_auto.AutoCompile | None = field(init=False, default=None)
     """compile auto on a CPU, while it is still timing steps."""
+    eager_model: nn.Module | None = field(init=False, default=None)
+    compiled_model: nn.Module | None = field(init=False, default=None)
+    """compile auto's two modules over the same parameters, once it has compiled."""
 
     def __post_init__(self) -> None:
         self.model = self.raw
@@ -232,13 +235,18 @@ class _Trial:
         self.model.train()
 
     def after_step(self, seconds: float, steps_left: int) -> None:
-        """Let compile auto time the step, and compile when it decides to."""
-        if self.auto is None:
+        """Let compile auto time the step, compile when it decides to, and run the module it
+        asks for next (compiled and eager in turn while it times the speed-up)."""
+        auto = self.auto
+        if auto is None:
             return
-        if self.auto.after_step(seconds, steps_left):
-            self.model = compile_auto.compile_model(self.model)
-            self.model.train()
-        if self.auto.done:
+        if auto.after_step(seconds, steps_left):
+            self.eager_model = self.model
+            self.compiled_model = compile_auto.compile_model(self.model)
+            self.compiled_model.train()
+        if self.compiled_model is not None:
+            self.model = self.compiled_model if auto.use_compiled else self.eager_model
+        if auto.done:
             self.auto = None
 
     def train_step(self, lr: float) -> torch.Tensor:

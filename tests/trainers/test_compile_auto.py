@@ -77,9 +77,13 @@ def test_auto_decides_once_after_its_probe_then_records(cache) -> None:
     assert not auto.after_step(0.010 + 42.0, 10**6)  # the compile step: 42 s over eager
     data = read_json(record_path())
     assert data["cold_s"] == [pytest.approx(42.0)] and data["shapes"] == ["k"]
-    for _ in range(TIMING_STEPS):
-        assert not auto.after_step(0.005, 10**6)
-    assert auto.done
+    # Compiled and eager steps in turn; the machine gets 3x busier half-way, which a
+    # speed-up against the probe's (quiet) eager steps would misread as none at all.
+    for i in range(2 * TIMING_STEPS):
+        slow = 3.0 if i >= TIMING_STEPS else 1.0
+        assert auto.use_compiled == (i % 2 == 0)
+        assert not auto.after_step((0.005 if auto.use_compiled else 0.010) * slow, 10**6)
+    assert auto.done and auto.use_compiled
     assert read_json(record_path())["speedup"] == [pytest.approx(2.0)]
     # The next decision reads this host's numbers: 42 s cold, 2x.
     assert HostCosts.load(record_path()).cold_s == pytest.approx(42.0)
@@ -112,7 +116,7 @@ def test_a_short_auto_trial_stays_eager(make_cfg, cache, tmp_path, monkeypatch) 
 def test_auto_compiles_part_way_with_the_same_losses(make_cfg, cache, tmp_path) -> None:
     """A host whose record says compiling pays at once: the trial compiles after its probe,
     records the compile, and trains to the eager run's losses within float rounding."""
-    steps = WARMUP_STEPS + PROBE_STEPS + TIMING_STEPS + 4
+    steps = WARMUP_STEPS + PROBE_STEPS + 2 * TIMING_STEPS + 4
     write_json(record_path(), {"cold_s": [1e-6], "warm_s": [1e-6], "speedup": [2.0]})
     finals = []
     for setting in (False, "auto"):
@@ -122,6 +126,7 @@ def test_auto_compiles_part_way_with_the_same_losses(make_cfg, cache, tmp_path) 
         finals.append(reporter.reports)
     data = read_json(record_path())
     assert len(data["cold_s"]) == 2 and len(data["speedup"]) == 2  # this trial's, measured
+    assert data["speedup"][1] > 0
     assert data["shapes"] == [shape_key(make_cfg(steps), 1)]
     eager, auto = finals
     assert [r[STEP] for r in eager] == [r[STEP] for r in auto]
