@@ -4,6 +4,7 @@ mid-run, then the offline page once the forecast is scored) and an RL sweep.
 
     python docs/screenshots.py --storage /tmp/shots               # both, ~20-30 min on 2 cores
     python docs/screenshots.py --storage /tmp/shots --only rl     # ~2 min
+    python docs/screenshots.py --storage /tmp/shots --only forecast --resume   # after a stop
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from tests.sweeps.browser import screenshot  # noqa: E402
 DOCS = REPO / "docs"
 
 
-def _start(spec: str, storage: Path) -> tuple[subprocess.Popen, str]:
+def _start(spec: str, storage: Path, resume: bool = False) -> tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if k != NO_VIEW_ENV}
     sweep = subprocess.Popen(
-        [sys.executable, "-m", "sweeps.run", spec, "--storage", str(storage)],
+        [sys.executable, "-m", "sweeps.run", spec, "--storage", str(storage)]
+        + (["--resume"] if resume else []),
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -57,12 +59,13 @@ def _finish(sweep: subprocess.Popen) -> None:
         raise SystemExit(f"the sweep failed (exit {sweep.returncode})")
 
 
-def forecast_loop(storage: Path) -> None:
-    """Mid-run once 8 of the grid's 12 trials have finished and a fit has landed; then the
-    offline page after the forecast run is scored."""
-    sweep, url = _start("sweeps/forecast.yaml", storage)
+def forecast_loop(storage: Path, resume: bool = False) -> None:
+    """Mid-run once 8 of the grid's 13 trials have finished and a fit has landed; then the
+    offline page after the forecast run is scored. `resume` goes on with a stopped run and
+    keeps the mid-run picture it took."""
+    sweep, url = _start("sweeps/forecast.yaml", storage, resume)
     folder = storage / "forecast"
-    while sweep.poll() is None:
+    while sweep.poll() is None and not resume:
         if _finished(url, "grid") >= 8 and (folder / "view" / "fit" / "charts.json").exists():
             screenshot(url, DOCS / "live_midrun.png", size="1400,1700", budget_ms=6000)
             print(f"wrote {DOCS / 'live_midrun.png'}", flush=True)
@@ -87,11 +90,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--storage", type=Path, required=True, help="where the sweeps write")
     p.add_argument("--only", choices=("forecast", "rl"))
+    p.add_argument("--resume", action="store_true", help="go on with a stopped forecast loop")
     args = p.parse_args()
     if args.only in (None, "rl"):
         rl(args.storage)
     if args.only in (None, "forecast"):
-        forecast_loop(args.storage)
+        forecast_loop(args.storage, args.resume)
 
 
 if __name__ == "__main__":

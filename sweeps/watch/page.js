@@ -95,6 +95,12 @@ function curvesChart(div, stage) {
       text: plotText(row.tag), hovertemplate: `<b>%{text}</b><br>${stage.rl ? "env steps" : "tokens"} %{x:.3s}<br>${plotText(stage.metric)} %{y:.4g}<extra>${plotText(name)}</extra>` });
     shown.add(name);
   }
+  if (!traces.length) {  // a stage that has not reported yet: a line, not empty axes
+    Plotly.purge(div);
+    div.replaceChildren(el("p", { class: "note" }, "No learning curves reported yet."));
+    div.dataset.trials = "0";
+    return;
+  }
   const logY = stage.metric.includes("loss");
   draw(div, traces, layout(`${stage.rl ? "Return" : "Learning curves"}: ${plotText(stage.metric)} against ${stage.rl ? "env steps" : "tokens"}`,
     axis(stage.rl ? "env steps sampled" : "tokens trained", true), axis(plotText(stage.metric), logY)),
@@ -142,9 +148,10 @@ function isoflopChart(div, stage) {
 
 function computeChart(div, stage) {
   const rows = stageRows(stage).filter(r => (r.status === "TERMINATED" || r.status === "STOPPED") && finalValue(r, stage) !== null);
-  const key = groupKey(rows), colour = colours(rows.map(r => r[key])), traces = [];
-  for (const g of [...colour.keys()]) {
+  const all = stageRows(stage), key = groupKey(all), colour = colours(all.map(r => r[key])), traces = [];
+  for (const g of [...colour.keys()]) {  // colours from every trial: the same as the other charts'
     const pts = rows.filter(r => r[key] === g);
+    if (!pts.length) continue;
     traces.push({ type: "scatter", mode: "markers", x: pts.map(r => r.flops_planned || r.flops), y: pts.map(r => finalValue(r, stage)),
       name: groupLabel(key, g), marker: { color: colour.get(g), size: 8 }, meta: "runs", text: pts.map(r => plotText(r.tag)),
       hovertemplate: `<b>%{text}</b><br>C %{x:.3s} FLOPs<br>${plotText(stage.metric)} %{y:.4g}<extra></extra>` });
