@@ -222,11 +222,17 @@ def _check_storage(path: str, label: str) -> None:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise SpecError(f"{label} {path}: exists and is not a folder")
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
     try:  # the one way to know: permissions, read-only mounts and /sys all answer here
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         reason = (err.strerror or err.__class__.__name__).lower()
         raise SpecError(f"{label} {path}: cannot create the results folder ({reason})") from None
+    for made in missing:  # the sweep's lock makes them when it runs; a refused run leaves none
+        try:
+            made.rmdir()
+        except OSError:
+            break
 
 
 def _run_options(args: argparse.Namespace, run: Any) -> dict[str, Any]:

@@ -91,8 +91,10 @@ class SweepLock:
         self.path = self.dir / LOCK_FILE
         self._fd: int | None = None
         self._created_dir = False
+        self._new_parents: list[Path] = []
 
     def __enter__(self) -> SweepLock:
+        self._new_parents = [p for p in self.dir.parents if not p.exists()]
         self._created_dir = _make_dir(self.dir)
         try:
             while self._fd is None:
@@ -143,7 +145,8 @@ class SweepLock:
         if self._created_dir:
             self.path.unlink(missing_ok=True)
             try:
-                self.dir.rmdir()
+                for folder in (self.dir, *self._new_parents):
+                    folder.rmdir()
             except OSError:
                 pass
 
@@ -156,3 +159,8 @@ class SweepLock:
         self._fd = None
         if exc_type is not None and self._created_dir and not any(self.dir.iterdir()):
             self.dir.rmdir()
+            for parent in self._new_parents:  # a refused run leaves no empty storage folder
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break

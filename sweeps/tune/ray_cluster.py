@@ -85,6 +85,7 @@ def connect(
         runtime_env.update(working_dir=str(PROJECT_ROOT), excludes=CODE_EXCLUDES)
     try:
         if address is None:
+            _absolute_tmpdir()
             ctx = ray.init(
                 dashboard_host="127.0.0.1",
                 runtime_env=runtime_env,
@@ -113,6 +114,14 @@ def connect(
             f"--address {address}: cannot connect to Ray ({first[:200]}); {hint}"
         ) from None
     return ray.cluster_resources()
+
+
+def _absolute_tmpdir() -> None:
+    """A relative RAY_TMPDIR made absolute: Ray's processes start in other folders, so a
+    relative one made the start wait 30 s and fail with a traceback."""
+    tmp = os.environ.get("RAY_TMPDIR")
+    if tmp and not os.path.isabs(tmp):
+        os.environ["RAY_TMPDIR"] = os.path.abspath(tmp)
 
 
 def protect_token(home: Path | None = None) -> bool:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -123,9 +125,14 @@ def test_a_sigkilled_drivers_ray_agents_are_ended_at_the_next_start(tmp_path: Pa
     }
     path = tmp_path / "killed.yaml"
     path.write_text(yaml.safe_dump(spec))
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # A relative RAY_TMPDIR, which made Ray's start wait 30 s and end in a traceback (in a
+    # short folder: Ray's socket paths must stay under the kernel's 107 characters).
+    cwd = Path(tempfile.mkdtemp(dir="/tmp"))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": "rt"}
     cmd = [sys.executable, "-m", "sweeps.run", str(path), "--storage", str(tmp_path), "--no-view"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     record = tmp_path / "killed" / SESSION_FILE
     try:
         deadline = time.monotonic() + 120
@@ -136,6 +143,7 @@ def test_a_sigkilled_drivers_ray_agents_are_ended_at_the_next_start(tmp_path: Pa
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    assert (cwd / "rt" / "ray").is_dir()
     pairs = [(p["pid"], p["start"]) for p in json.loads(record.read_text())["processes"]]
     time.sleep(2)  # what dies with the driver has died
     survivors = [pid for pid, start in pairs if _start_time(pid) == start and _alive(pid)]
@@ -143,3 +151,4 @@ def test_a_sigkilled_drivers_ray_agents_are_ended_at_the_next_start(tmp_path: Pa
     assert end_leftover_ray(tmp_path / "killed") >= len(survivors)
     time.sleep(0.5)
     assert not [pid for pid, start in pairs if _start_time(pid) == start and _alive(pid)]
+    shutil.rmtree(cwd, ignore_errors=True)
