@@ -30,6 +30,9 @@ REPO = Path(__file__).resolve().parents[2]
 DESIGN_MODULE = "analysis.checks.design"
 DESIGN_SECONDS = 12.0
 """Time the simulation may spend on replicates, so the whole dry-run stays within 30 s."""
+DESIGN_RESAMPLES = 40
+"""Bootstrap resamples per replicate: more replicates in the time matter more than finer
+percentiles within one (replicates' widths scatter by about a third on the main job)."""
 COLUMNS = ("id", RUN_ID, "N", "D", "C", BUDGET)
 
 
@@ -78,7 +81,7 @@ def expected_precision(
     """
     eval_tokens = max(t.config.trainer.eval_tokens for t in plan.trials)
     argv = ["--json", "--target", target, "--eval-tokens", str(eval_tokens)]
-    argv += ["--seconds", f"{seconds:g}"]
+    argv += ["--seconds", f"{seconds:g}", "--resamples", str(DESIGN_RESAMPLES)]
     if prior is not None:
         argv += ["--prior", os.path.abspath(os.path.expanduser(prior))]
     if noise is not None:
