@@ -14,7 +14,7 @@ writes is the file a launcher reads.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 FORECAST_FILE = "forecast.json"
@@ -95,10 +95,29 @@ class Forecast:
 
     @classmethod
     def from_json(cls, text: str) -> Forecast:
-        raw = json.loads(text)
+        """Parse forecast.json; a ValueError says what is wrong in words a user can act on
+        (not JSON, which key is missing or of the wrong kind)."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not JSON ({err.msg} at line {err.lineno})") from None
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        required = [
+            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+        ]
+        missing = [k for k in required if k not in raw]
+        if missing:
+            raise ValueError(f"missing key {missing[0]!r}")
         for key in ("n_star", "d_star", "loss"):
-            raw[key] = Interval(**raw[key])
-        return cls(**raw)
+            try:
+                raw[key] = Interval(**raw[key])
+            except TypeError:
+                raise ValueError(f"{key}: expected value, lo80, hi80, lo95, hi95") from None
+        try:
+            return cls(**raw)
+        except TypeError as err:
+            raise ValueError(str(err).replace("__init__() ", "")) from None
 
 
 def score_row(
