@@ -125,8 +125,10 @@ function isoflopChart(div, stage) {
     const b = budgets.reduce((best, v) => Math.abs(Math.log(v / p.budget)) < Math.abs(Math.log(best / p.budget)) ? v : best, budgets[0]);
     if (!p.N || b === undefined) continue;
     fitted += 1;
+    // A parabola without a located minimum is drawn thin and dashed, its reason on hover.
     traces.push({ type: "scatter", mode: "lines", x: p.N, y: p.loss, legendgroup: String(b), showlegend: false,
-      line: { color: colour.get(b), width: 2 }, meta: "parabola", hoverinfo: "skip" });
+      line: { color: colour.get(b), width: p.vertex ? 2 : 1, dash: p.vertex ? "solid" : "dash" }, meta: "parabola",
+      hovertemplate: p.vertex ? "" : `${groupLabel("budget", b)}: ${plotText(p.reason)}<extra></extra>`, hoverinfo: p.vertex ? "skip" : undefined });
     if (p.vertex) traces.push({ type: "scatter", mode: "markers", x: [p.vertex.N], y: [p.vertex.loss], legendgroup: String(b),
       showlegend: false, meta: "minimum", marker: { symbol: "star", size: 14, color: colour.get(b), line: { color: "#000", width: 1 } },
       hovertemplate: `minimum of ${groupLabel("budget", b)}<br>N* %{x:.3s}<br>loss %{y:.4g}<extra></extra>` });
@@ -273,7 +275,7 @@ function layoutOnce() {  // the sections, built once; later updates only redraw 
     const id = slug(stage.name), sec = el("section", { id: `stage-${id}` });
     if (STATE.stages.length > 1) sec.append(el("h2", {}, `Stage ${stage.name}`));
     const rows = stageRows(stage), charts = el("div", { class: "charts" });
-    if (rows.some(r => r.budget !== null)) {
+    if (!stage.forecast && rows.some(r => r.budget !== null)) {  // a forecast stage: its own chart
       charts.append(el("div", { class: "chart", id: `isoflop-${id}` }), el("div", { class: "chart", id: `compute-${id}` }));
     }
     if (stage.forecast) charts.append(el("div", { class: "chart", id: `forecast-${id}` }));
