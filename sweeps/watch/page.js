@@ -301,6 +301,7 @@ function render() {
   renderTables();
   fitHeadline(document.getElementById("fit"));
   document.body.dataset.curveRows = String(CURVES.length);
+  document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
 }
 
 function merge(update) {

@@ -151,6 +151,29 @@ def test_browser_draws_charts_table_and_updates_in_place(served, tmp_path):
     }
 
 
+ZOOM_PROBE = """<script>
+setTimeout(() => {  // zoom as a user would, then read the axis after two more redraws
+  const chart = document.getElementById("curves-main");
+  Plotly.relayout(chart, {"xaxis.range": [5, 5.5]}).then(() => {
+    const from = Number(document.body.dataset.renders);
+    const check = setInterval(() => {
+      if (Number(document.body.dataset.renders) < from + 2) return;
+      clearInterval(check);
+      chart.dataset.rangeAfter = chart.layout.xaxis.range.join(",");
+    }, 100);
+  });
+}, 500);
+</script>"""
+
+
+def test_a_redraw_keeps_the_users_zoom(served):
+    _, view, url = served
+    page = view.page
+    view.page = lambda live: page(live).replace("</body>", ZOOM_PROBE + "</body>")
+    dom = page_dom(url, budget_ms=8000)
+    assert _attr(dom, "curves-main", "range-after") == "5,5.5"
+
+
 def test_screenshot_has_drawn_charts(served, tmp_path):
     from PIL import Image
 
