@@ -174,6 +174,34 @@ def test_a_redraw_keeps_the_users_zoom(served):
     assert _attr(dom, "curves-main", "range-after") == "5,5.5"
 
 
+SORT_PROBE = """<script>
+setTimeout(() => {  // sort by params twice, as clicks on the header do; note the first group
+  const order = () => [...document.querySelectorAll("table.trials tbody tr")].slice(1, 7)
+    .map(tr => tr.children[2].textContent).join(" ");
+  const click = () => document.querySelector('table.trials th[data-key="params"]').click();
+  click();
+  document.body.dataset.up = order();
+  click();
+  document.body.dataset.down = order();
+  const trace = document.getElementById("curves-main").data[0];
+  document.body.dataset.hover = trace.text + "|" + trace.hovertemplate.includes("%{text}");
+}, 500);
+</script>"""
+
+
+def test_table_sorts_and_curves_name_their_trial_on_hover(served):
+    _, view, url = served
+    page = view.page
+    view.page = lambda live: page(live).replace("</body>", SORT_PROBE + "</body>")
+    dom = page_dom(url)
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    up = re.search(r'data-up="([^"]*)"', body).group(1).split()
+    down = re.search(r'data-down="([^"]*)"', body).group(1).split()
+    assert len(up) == 6 and [float(x) for x in up] == sorted(float(x) for x in up)
+    assert down == up[::-1]
+    assert 'data-hover="C1.2e+11-N8.84e+03|true"' in body
+
+
 def test_screenshot_has_drawn_charts(served, tmp_path):
     from PIL import Image
 
