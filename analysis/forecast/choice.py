@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from analysis.checks.calibration import judged
 from analysis.checks.trust import TrustConfig
 from analysis.outcome import LawResult
 
@@ -61,7 +62,9 @@ def _held_key(test_c: np.ndarray, vertices: pd.DataFrame | None) -> tuple[float,
     return float(f"{c:.2g}"), None
 
 
-def loss_errors(name: str, res: LawResult, vertices: pd.DataFrame | None) -> dict:
+def loss_errors(
+    name: str, res: LawResult, vertices: pd.DataFrame | None, trust: TrustConfig | None = None
+) -> dict:
     """(kind, held-out budget C) -> relative error of ``res``'s backtests on its lowest loss.
 
     Kinds: "forward" (rolling origin, or leave-largest-out without it) and "left out"
@@ -70,11 +73,14 @@ def loss_errors(name: str, res: LawResult, vertices: pd.DataFrame | None) -> dic
     Approach 3's refits are asked for their loss_opt at the held-out budget and compared with
     that budget's vertex loss (what the forecast will be judged against); without vertices, its
     mean error on the held-out runs stands in. The minima and compute laws predict that loss
-    directly (the compute law's held-out frontier points of one split are averaged).
+    directly (the compute law's held-out frontier points of one split are averaged). Only the
+    splits the trust gate judges count (``analysis.checks.calibration.judged``).
     """
     splits = list(res.rolling) or ([res.backtest] if res.backtest is not None else [])
+    scored = judged([*splits, *res.leave_one_out], trust or TrustConfig())
     out: dict[tuple[str, float], float] = {}
-    for kind, bt in [("forward", b) for b in splits] + [("left out", b) for b in res.leave_one_out]:
+    pairs = [("forward", b) for b in splits] + [("left out", b) for b in res.leave_one_out]
+    for kind, bt in (pair for pair in pairs if any(pair[1] is b for b in scored)):
         c, held = _held_key(bt.table[bt.key].to_numpy(float), vertices)
         key = (kind, c)
         fit = getattr(bt, "fit", None)
@@ -160,7 +166,7 @@ def choose_estimators(
     bad = miscalibrated or set()
     vertices = _vertices(results)
     loss_err = _common(
-        {k: loss_errors(k, results[k], vertices) for k in LOSS_CANDIDATES if k in results}
+        {k: loss_errors(k, results[k], vertices, cfg) for k in LOSS_CANDIDATES if k in results}
     )
     alloc_err = _common(
         {

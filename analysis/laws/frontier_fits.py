@@ -43,6 +43,24 @@ ISOFLOP_BIAS_NOTE = (
 )
 
 
+def planned_budgets(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of budgets some run was planned for (it ends there), and a note per budget
+    left out: a group of cooldown branches alone (a WSD run's point at half its budget, below
+    the smallest planned budget) holds sizes chosen for another budget, so its minimum sits at
+    the edge of them by design and would only be dropped, or move resamples off their grid."""
+    if RUN_ID not in table or not on_budget_grid(table):
+        return table, []
+    ends = table[table["C"] >= table.groupby(RUN_ID)["C"].transform("max")]
+    planned = np.unique(ends[BUDGET].to_numpy(float))
+    budgets = table[BUDGET].to_numpy(float)
+    keep = np.isclose(budgets[:, None], planned[None, :], rtol=1e-6).any(axis=1)
+    notes = [
+        f"C={c:.2e}: only cooldown branches of runs planned for larger budgets; left out"
+        for c in np.unique(budgets[~keep])
+    ]
+    return table[keep].reset_index(drop=True), notes
+
+
 def _strata(labels: np.ndarray, groups: list[np.ndarray]) -> list[np.ndarray]:
     """Run indices per budget (runs on no budget form one stratum of their own)."""
     first_row = np.array([g[0] for g in groups])
@@ -93,7 +111,7 @@ def frontier_result(
         frontier = annealed_points(data)
         table, notes = frontier.table, [frontier.note]
     else:
-        table = data.points.reset_index(drop=True)
+        table, notes = planned_budgets(data.points.reset_index(drop=True))
     fitter = envelope_frontier if approach == "envelope" else isoflop_frontier
     fit = fitter(table, cfg.frontier)
     ids = table.get(RUN_ID, None)

@@ -31,7 +31,7 @@ from analysis.fit.power_sums import (
     to_natural,
 )
 from analysis.laws.frontier import FrontierConfig, budget_labels, isoflop_frontier
-from analysis.laws.frontier_fits import _resample, _strata
+from analysis.laws.frontier_fits import _resample, _strata, planned_budgets
 from analysis.laws.loss_laws import Progress, backtest_checks, estimates
 from analysis.outcome import LawResult, Prediction
 from contract.results import RUN_ID
@@ -114,7 +114,7 @@ def minima_result(
 ) -> LawResult:
     """The minima law with intervals (runs resampled within budgets), predictions at every
     compute target, its three backtests and its identification checks."""
-    table = data.points.reset_index(drop=True)
+    table, left_out = planned_budgets(data.points.reset_index(drop=True))
     points = minima_points(table, cfg.frontier)
     fit = fit_minima(points, cfg.fit)
     theta = np.array([np.log(fit.E), np.log(fit.A), fit.alpha])
@@ -153,6 +153,7 @@ def minima_result(
     notes = [
         f"fitted to the lowest loss of {len(points)} budgets (each the vertex of Approach 2's "
         "parabola in log N); intervals resample runs within budgets and relocate the vertices",
+        *left_out,
         *diag.width_notes(est, cfg.trust),
     ]
     return LawResult(
