@@ -5,12 +5,13 @@ are scored by how much prediction variance of the compute-optimal loss at the ta
 per FLOP (``analysis.design.information``, linearised), and bought greedily within an allowance.
 Candidates: a budget below the smallest and budgets above the largest (up to the target), sizes
 around each budget's fitted optimum, and repeats (a new seed) of the runs the fit misses most; a
-run yields the sweep's own cooldown points. The expected 95 % widths before and after are then
-measured by simulation: losses drawn from the fit with the sweep's noise, refitted, many times.
+run yields the sweep's own cooldown points. The expected 95 % widths before and after come from
+the design check (``analysis.checks.design``) with the fit as its prior and the sweep's scatter
+as its noise: what the real analysis reports on noisy replicates of each design.
 
     python analysis/design/proposal.py results/scaling --target 4x --flops 1e13 --json p.json
     proposal = propose(load_scaling_data("results/scaling"), target=4e13, allowance=1e13)
-    proposal.runs, proposal.simulated        # [(budget, N, kind)], (width before, after)
+    proposal.runs, proposal.simulated        # [Run(budget, N, kind)], (width before, after)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pandas as pd
 if not __package__:  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from analysis.checks.design import SHARED, Prior, expected_precision  # noqa: E402
 from analysis.design.information import Candidate, choose, run_information  # noqa: E402
 from analysis.fit.power_sums import FitConfig, fit_chinchilla  # noqa: E402
 from analysis.laws.forms import ChinchillaFit  # noqa: E402
@@ -35,9 +37,6 @@ from analysis.load.sweep_tables import ScalingData, load_scaling_data  # noqa: E
 from analysis.load.where import apply_where  # noqa: E402
 from contract.results import BUDGET, RUN_ID, TRIALS_FILE  # noqa: E402
 
-SHARED_NOISE = 0.8
-"""Share of a point's noise common to its run: a run's cooldown points and its end move together
-(measured on the main job; the same default as the design check)."""
 Z95 = 1.959964
 SIZE_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 """Candidate sizes around a budget's fitted N*, in powers of 2 (N*/2 to 2 N*)."""
@@ -75,8 +74,10 @@ class Proposal:
     linear: tuple[float, float]
     """Linearised 95 % width of the predicted loss (a fraction of it), before and after."""
     simulated: tuple[float, float] | None
-    """The same widths measured by refitting simulated losses (None with no replicates)."""
-    replicates: int = 0
+    """The design check's expected widths of the same, before and after (None: not run)."""
+    a_widths: tuple[float, float] | None = None
+    """The design check's expected 95 % widths of a, before and after."""
+    replicates: tuple[int, int] = (0, 0)
 
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in ("target", "allowance", "sigma", "loss", "cost")}
@@ -87,7 +88,9 @@ class Proposal:
         out["linear"] = {"before": self.linear[0], "after": self.linear[1]}
         if self.simulated is not None:
             before, after = self.simulated
-            out["simulated"] = {"before": before, "after": after, "replicates": self.replicates}
+            reps = list(self.replicates)
+            out["simulated"] = {"before": before, "after": after, "replicates": reps}
+            out["a_width"] = {"before": self.a_widths[0], "after": self.a_widths[1]}
         return out
 
 
@@ -108,7 +111,7 @@ def target_gradient(fit: ChinchillaFit, C: float) -> np.ndarray:
 
 
 def width(variance: float) -> float:
-    """95 % width of a log-normal prediction as a fraction of its median."""
+    """95 % width of a log-normal prediction, as a fraction of its median."""
     sd = math.sqrt(max(variance, 0.0))
     return math.exp(Z95 * sd) - math.exp(-Z95 * sd)
 
@@ -182,35 +185,35 @@ def noise(fit: ChinchillaFit, points: pd.DataFrame) -> float:
     return float(np.sqrt(np.sum(residual**2) / dof))
 
 
-def simulated_width(
-    fit: ChinchillaFit,
-    runs: list[tuple[np.ndarray, np.ndarray]],
-    sigma: float,
-    target: float,
-    replicates: int,
-    seed: int = 0,
-) -> float:
-    """95 % width (fraction) of the refitted compute-optimal loss at ``target`` over
-    ``replicates`` draws of the design's losses from ``fit`` with run-correlated noise. The
-    draws of a design's first runs are the same for any runs added after them, so a design
-    and its extension are compared on common random numbers."""
-    N = np.concatenate([r[0] for r in runs])
-    D = np.concatenate([r[1] for r in runs])
-    owner = np.concatenate([np.full(len(r[0]), i) for i, r in enumerate(runs)])
-    truth = fit.predict(N, D)
-    losses = []
-    for rep in range(replicates):
-        rng = np.random.default_rng([seed, rep])
-        shared = rng.normal(0.0, sigma * math.sqrt(SHARED_NOISE), 10_000)[: len(runs)]
-        own = rng.normal(0.0, sigma * math.sqrt(1 - SHARED_NOISE), 100_000)[: len(N)]
-        try:
-            refit = fit_chinchilla(N, D, truth * np.exp(shared[owner] + own), FitConfig())
-        except ValueError:
-            continue
-        losses.append(float(refit._replace(compute=fit.compute).loss_opt(target)))
-    if len(losses) < 3:
-        return math.nan
-    return width(float(np.var(np.log(losses), ddof=1)))
+def design_points(runs: list[tuple[str, float, np.ndarray, np.ndarray]], fit) -> pd.DataFrame:
+    """The design check's points table (``analysis.checks.design``) of runs given as
+    (run id, nominal budget, N per point, D per point): a point's nominal budget and C scale
+    with its fraction of the run, as a cooldown point's do."""
+    rows = []
+    for run, budget, N, D in runs:
+        for n, d in zip(N, D, strict=True):
+            fraction = d / D.max()
+            rows.append(
+                {
+                    "id": f"{run}@{fraction:g}",
+                    RUN_ID: run,
+                    "N": n,
+                    "D": d,
+                    "C": float(fit.compute.flops(n, d)),
+                    BUDGET: budget * fraction,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def expected_widths(
+    fit: ChinchillaFit, sigma: float, points: pd.DataFrame, target: float, seconds: float
+) -> tuple[float, float, int]:
+    """The design check's expected 95 % widths of Approach 3's predicted loss at ``target`` (a
+    fraction) and of a, with the replicates it fitted: the widths the real fit would report."""
+    prior = Prior(fit, "the sweep's own Approach-3 fit")
+    exp = expected_precision(points, prior, sigma, f"C={target!r}", seconds=seconds)
+    return exp.mean_width("chinchilla", "loss"), exp.mean_width("chinchilla", "a"), exp.reps
 
 
 def propose(
@@ -218,7 +221,7 @@ def propose(
     target: float,
     allowance: float,
     cost_factor: float = 1.0,
-    replicates: int = 40,
+    seconds: float = 20.0,
     min_params: float = 0.0,
 ) -> Proposal:
     """The runs to buy within ``allowance`` FLOPs, with the expected widths before and after."""
@@ -230,22 +233,30 @@ def propose(
     runs, fractions = sweep_runs(pts)
     run_of = pts[RUN_ID] if RUN_ID in pts.columns else pts["id"]
     old = [
-        (pts.loc[run_of == r, "N"].to_numpy(float), pts.loc[run_of == r, "D"].to_numpy(float))
-        for r in runs["run"]
+        (
+            str(r),
+            b,
+            pts.loc[run_of == r, "N"].to_numpy(float),
+            pts.loc[run_of == r, "D"].to_numpy(float),
+        )
+        for r, b in zip(runs["run"], runs["budget"], strict=True)
     ]
-    info = sum(run_information(log_loss_jacobian(fit, N, D), sigma, SHARED_NOISE) for N, D in old)
+    info = sum(run_information(log_loss_jacobian(fit, N, D), sigma, SHARED) for _, _, N, D in old)
     g = target_gradient(fit, target)
     offered = candidates(fit, pts, target, fractions, cost_factor, min_params)
-    choice = choose(info, g, [c for _, c in offered], allowance, sigma, SHARED_NOISE)
+    choice = choose(info, g, [c for _, c in offered], allowance, sigma, SHARED)
     by_key = {c.key: r for r, c in offered}
     picked = [by_key[c.key] for c in choice.picked]
-    simulated = None
-    if replicates:
-        new = [run_points(fit, r.budget, r.N, fractions) for r in picked]
-        simulated = (
-            simulated_width(fit, old, sigma, target, replicates),
-            simulated_width(fit, old + new, sigma, target, replicates),
-        )
+    simulated = a_widths = None
+    reps = (0, 0)
+    if seconds > 0:
+        new = [
+            (f"new{i}", r.budget, *run_points(fit, r.budget, r.N, fractions))
+            for i, r in enumerate(picked)
+        ]
+        loss0, a0, n0 = expected_widths(fit, sigma, design_points(old, fit), target, seconds)
+        loss1, a1, n1 = expected_widths(fit, sigma, design_points(old + new, fit), target, seconds)
+        simulated, a_widths, reps = (loss0, loss1), (a0, a1), (n0, n1)
     return Proposal(
         target,
         allowance,
@@ -255,7 +266,8 @@ def propose(
         choice.cost,
         (width(choice.variance_before), width(choice.variance_after)),
         simulated,
-        replicates,
+        a_widths,
+        reps,
     )
 
 
@@ -287,7 +299,12 @@ def _parser() -> argparse.ArgumentParser:
     spend.add_argument("--flops", type=float, help="FLOPs to spend (default: the sweep's own)")
     spend.add_argument("--minutes", type=float, help="wall minutes to spend, at the sweep's rate")
     p.add_argument("--slots", type=int, default=1, help="trials the sweep ran side by side")
-    p.add_argument("--replicates", type=int, default=40, help="simulated refits per design")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=20.0,
+        help="time the design check may spend on each design (at least 2 replicates; 0: none)",
+    )
     p.add_argument("--min-params", type=float, default=0.0, help="smallest size to propose")
     p.add_argument("--json", type=Path, help="write the proposal here")
     return p
@@ -299,8 +316,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        if args.replicates < 0 or args.slots < 1:
-            raise ValueError("--replicates must be >= 0 and --slots >= 1")
+        if args.seconds < 0 or args.slots < 1:
+            raise ValueError("--seconds must be >= 0 and --slots >= 1")
         data = load_scaling_data(args.sweep, where=args.where)
         target = parse_target(args.target, data)
         cost_factor, spent, rate = sweep_costs(args.sweep, args.slots, args.where)
@@ -311,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             allowance = args.minutes * 60.0 * rate
         if not (allowance and allowance > 0):
             raise ValueError("--flops/--minutes: must be positive")
-        proposal = propose(data, target, allowance, cost_factor, args.replicates, args.min_params)
+        proposal = propose(data, target, allowance, cost_factor, args.seconds, args.min_params)
     except (ValueError, FileNotFoundError, KeyError) as err:
         text = " ".join(str(err).split()).replace("--forecast:", "--target:")
         print(f"proposal: error: {text}", file=sys.stderr)
@@ -323,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(proposal.runs)} runs, {proposal.cost:.3g} FLOPs: predicted loss at "
         f"C={target:.3g} {proposal.loss:.4f}, 95 % width {lin[0]:.1%} -> {lin[1]:.1%} "
-        "(linearised)" + (f", {sim[0]:.1%} -> {sim[1]:.1%} (simulated)" if sim is not None else "")
+        "(linearised)"
+        + (f", {sim[0]:.1%} -> {sim[1]:.1%} (design check)" if sim is not None else "")
     )
     return 0
 

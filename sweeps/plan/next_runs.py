@@ -31,8 +31,9 @@ from sweeps.stages.forecast_stage import DERIVED
 from sweeps.stages.pipeline import STAGE_KEYS, _merge, is_pipeline, read_sweep_origin
 
 PROPOSER = Path(__file__).resolve().parents[2] / "analysis" / "design" / "proposal.py"
-REPLICATES = 40
-"""Simulated refits per design behind the header's expected widths (about 0.2 s each)."""
+SIMULATION_S = 20.0
+"""Seconds the design check may spend on each design (before and after) for the header's
+expected widths; it fits at least 2 replicates."""
 KINDS = {
     "budget below": "at a budget below the smallest",
     "budget above": "at budgets above the largest",
@@ -68,7 +69,7 @@ def choose_runs(
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "proposal.json"
         argv = [str(folder), "--where", f"stage == '{stage}'", "--target", target]
-        argv += ["--slots", str(slots), "--replicates", str(REPLICATES)]
+        argv += ["--slots", str(slots), "--seconds", str(SIMULATION_S)]
         argv += ["--min-params", str(MIN_PARAMS), "--json", str(out)]
         if minutes is not None:
             argv += ["--minutes", str(minutes)]
@@ -167,18 +168,31 @@ def header(
         counts[run["kind"]] = counts.get(run["kind"], 0) + 1
     kinds = "; ".join(f"{n} {KINDS[k]}" for k, n in counts.items())
     sim = proposal.get("simulated")
-    how = f"{sim['replicates']} refits of simulated losses per design" if sim else "linearised"
+    how = (
+        "the design check's, over {} and {} noisy replicates of each design".format(
+            *sim["replicates"]
+        )
+        if sim
+        else "linearised about the fit"
+    )
+    a_width = proposal.get("a_width")
+    a_line = (
+        f"#   expected 95 % width of a: {a_width['before']:.3f} now, {a_width['after']:.3f}\n"
+        if a_width
+        else ""
+    )
     return (
         f"# Runs proposed for {folder}\n"
         f"# at target {target} (C={proposal['target']:.3g}): the {len(proposal['runs'])} runs "
         f"({proposal['cost']:.3g} training FLOPs with their cooldown\n"
         f"# branches, of {proposal['allowance']:.3g} allowed) that most narrow the 95 % interval "
         "of the predicted loss\n"
-        "# at the target per FLOP, chosen by simulation from the sweep's own fit (Approach 3, "
-        f"scatter of\n# log loss {proposal['sigma']:.4f}; {how}).\n"
+        "# at the target per FLOP, simulated from the sweep's own fit (Approach 3, scatter of log "
+        f"loss {proposal['sigma']:.4f}).\n# Widths: {how}.\n"
         f"#   expected 95 % width of the predicted loss {proposal['loss']:.4f}: {before} now, "
         f"{after} with these runs\n"
         f"#   (linearised: {lin['before']:.1%} -> {lin['after']:.1%})\n"
+        f"{a_line}"
         f"#   runs: {kinds}\n"
         f"#   python -m sweeps.run {out} --dry-run\n"
         f"#   python -m sweeps.run {out}\n"

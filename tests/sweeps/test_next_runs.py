@@ -67,13 +67,18 @@ def finished_sweep(folder: Path, pipeline: bool) -> Path:
 def test_the_proposal_is_a_sweep_that_plans_with_its_expected_widths(
     tmp_path: Path, monkeypatch, capsys, pipeline: bool
 ):
-    monkeypatch.setattr(next_runs, "REPLICATES", 3)
+    # The design check's widths once (its least, 2 replicates a design); linearised for a pipeline.
+    monkeypatch.setattr(next_runs, "SIMULATION_S", 0.0 if pipeline else 0.5)
     folder = finished_sweep(tmp_path / "results" / "grid", pipeline)
     out = tmp_path / "grid-next.yaml"
     argv = ["grid-next", "--propose", str(folder), "--target", "4x", "--flops", "3e11"]
     assert main([*argv, "--out", str(out)]) == 0, capsys.readouterr().err
     text = out.read_text()
     assert "expected 95 % width of the predicted loss" in text and "C=6.4e+11" in text
+    if pipeline:
+        assert "Widths: linearised about the fit" in text
+    else:
+        assert "expected 95 % width of a:" in text and "over 2 and 2 noisy replicates" in text
     assert ("--where" in text) == pipeline
     spec = load_spec(out)
     assert spec.search.seeds == [1]  # a repeat of a run is a run of its own
