@@ -77,7 +77,7 @@ function draw(div, traces, lay, meta) {
 function curvesChart(div, stage) {
   const rows = stageRows(stage), key = groupKey(rows);
   const byId = new Map(rows.map(r => [r.id, r]));
-  const colour = colours(rows.map(r => r[key]));
+  const colour = groupColours(stage, key, rows);
   const mi = metricIndex(stage), lines = new Map();
   for (const c of CURVES) {
     const row = byId.get(c[0]);
@@ -107,24 +107,43 @@ function curvesChart(div, stage) {
     { trials: traces.length, groups: shown.size });
 }
 
-function isoflopChart(div, stage) {
-  const rows = stageRows(stage).filter(r => r.budget !== null && r.params !== null &&
-    (r.status === "TERMINATED" || r.status === "STOPPED") && finalValue(r, stage) !== null);
-  const budgets = [...new Set(stageRows(stage).map(r => r.budget).filter(b => b !== null))].sort((a, b) => a - b);
-  const colour = colours(budgets), traces = [];
-  for (const b of budgets) {
-    const pts = rows.filter(r => r.budget === b).sort((p, q) => p.params - q.params);
-    traces.push({ type: "scatter", mode: "markers+lines", x: pts.map(r => r.params), y: pts.map(r => finalValue(r, stage)),
-      name: groupLabel("budget", b), legendgroup: String(b), meta: "budget",
-      marker: { color: colour.get(b), size: 8 }, line: { color: colour.get(b), width: 0.6, dash: "dot" },
-      text: pts.map(r => plotText(r.tag)), hovertemplate: `<b>%{text}</b><br>N %{x:.3s} params<br>${plotText(stage.metric)} %{y:.4g}<extra>${groupLabel("budget", b)}</extra>` });
+function chartsFor(stage) {  // the background fit covers the first stage only
+  return STATE.charts && STATE.stages[0].name === stage.name ? STATE.charts : null;
+}
+const sameBudget = (a, b) => a !== null && b !== null && Math.abs(Math.log(a / b)) < 0.05;
+
+function budgetList(stage) {  // the trials' budgets, and those only cooldown points reach
+  const out = [...new Set(stageRows(stage).map(r => r.budget).filter(b => b !== null))];
+  const charts = chartsFor(stage);
+  for (const p of (charts && charts.points) || []) if (p[4] !== null && !out.some(v => sameBudget(v, p[4]))) out.push(p[4]);
+  return out.sort((x, y) => x - y);
+}
+function groupColours(stage, key, rows) {  // one colour per budget across every chart
+  return key === "budget" ? colours(budgetList(stage)) : colours(rows.map(r => r[key]));
+}
+
+function pointsByBudget(stage, budgets) {  // run ends from the table, cooldown points from the fit
+  const groups = new Map(budgets.map(b => [b, { x: [], y: [], text: [], bx: [], by: [], btext: [] }]));
+  for (const r of stageRows(stage)) {
+    const g = groups.get(budgets.find(b => sameBudget(b, r.budget)));
+    if (!g || r.params === null || !(r.status === "TERMINATED" || r.status === "STOPPED") || finalValue(r, stage) === null) continue;
+    g.x.push(r.params); g.y.push(finalValue(r, stage)); g.text.push(plotText(r.tag));
   }
-  const charts = STATE.charts && STATE.stages[0].name === stage.name ? STATE.charts : null;
-  let fitted = 0;
+  const ids = new Set(stageRows(stage).map(r => r.id)), charts = chartsFor(stage);
+  for (const [id, , n, loss, b] of (charts && charts.points) || []) {
+    const [run, fraction] = id.split("@");  // "<trial>@1" is the run's own end, shown above
+    const g = groups.get(budgets.find(v => sameBudget(v, b)));
+    if (!g || ids.has(id) || (ids.has(run) && Number(fraction) === 1)) continue;
+    g.bx.push(n); g.by.push(loss); g.btext.push(plotText(id));
+  }
+  return groups;
+}
+
+function parabolaTraces(stage, budgets, colour) {
+  const traces = [], charts = chartsFor(stage);
   for (const p of (charts && charts.parabolas) || []) {
-    const b = budgets.reduce((best, v) => Math.abs(Math.log(v / p.budget)) < Math.abs(Math.log(best / p.budget)) ? v : best, budgets[0]);
+    const b = budgets.find(v => sameBudget(v, p.budget));
     if (!p.N || b === undefined) continue;
-    fitted += 1;
     // A parabola without a located minimum is drawn thin and dashed, its reason on hover.
     traces.push({ type: "scatter", mode: "lines", x: p.N, y: p.loss, legendgroup: String(b), showlegend: false,
       line: { color: colour.get(b), width: p.vertex ? 2 : 1, dash: p.vertex ? "solid" : "dash" }, meta: "parabola",
@@ -133,24 +152,31 @@ function isoflopChart(div, stage) {
       showlegend: false, meta: "minimum", marker: { symbol: "star", size: 14, color: colour.get(b), line: { color: "#000", width: 1 } },
       hovertemplate: `minimum of ${groupLabel("budget", b)}<br>N* %{x:.3s}<br>loss %{y:.4g}<extra></extra>` });
   }
-  const ids = new Set(stageRows(stage).map(r => r.id)), branch = new Map();
-  for (const [id, , n, loss, b] of (charts && charts.points) || []) {  // cooldown-branch points
-    const near = budgets.find(v => b !== null && Math.abs(Math.log(v / b)) < 0.05);
-    if (ids.has(id) || near === undefined) continue;
-    if (!branch.has(near)) branch.set(near, { x: [], y: [], text: [] });
-    const t = branch.get(near); t.x.push(n); t.y.push(loss); t.text.push(plotText(id));
+  return traces;
+}
+
+function isoflopChart(div, stage) {
+  const budgets = budgetList(stage), colour = colours(budgets), traces = [];
+  for (const [b, g] of pointsByBudget(stage, budgets)) {
+    const order = g.x.map((_, i) => i).sort((i, j) => g.x[i] - g.x[j]);
+    traces.push({ type: "scatter", mode: "markers+lines", x: order.map(i => g.x[i]), y: order.map(i => g.y[i]),
+      name: groupLabel("budget", b), legendgroup: String(b), meta: "budget",
+      marker: { color: colour.get(b), size: 8 }, line: { color: colour.get(b), width: 0.6, dash: "dot" },
+      text: order.map(i => g.text[i]), hovertemplate: `<b>%{text}</b><br>N %{x:.3s} params<br>${plotText(stage.metric)} %{y:.4g}<extra>${groupLabel("budget", b)}</extra>` });
+    // A budget only cooldown points reach (a branch's fraction of a larger budget) is named by them.
+    if (g.bx.length) traces.push({ type: "scatter", mode: "markers", x: g.bx, y: g.by, text: g.btext, legendgroup: String(b),
+      showlegend: !g.x.length, name: `${groupLabel("budget", b)} (cooldown points)`, meta: "branch", marker: { color: "#fff", size: 7, line: { color: colour.get(b), width: 1.5 } },
+      hovertemplate: `<b>%{text}</b> (cooldown point)<br>N %{x:.3s}<br>loss %{y:.4g}<extra></extra>` });
   }
-  for (const [b, t] of branch) traces.push({ type: "scatter", mode: "markers", ...t, legendgroup: String(b),
-    showlegend: false, meta: "branch", marker: { color: "#fff", size: 7, line: { color: colour.get(b), width: 1.5 } },
-    hovertemplate: `<b>%{text}</b> (cooldown point)<br>N %{x:.3s}<br>loss %{y:.4g}<extra></extra>` });
-  draw(div, traces, layout(`IsoFLOP: ${plotText(stage.metric)} against model size, one curve per budget`,
+  const fits = parabolaTraces(stage, budgets, colour);
+  draw(div, traces.concat(fits), layout(`IsoFLOP: ${plotText(stage.metric)} against model size, one curve per budget`,
     axis("non-embedding parameters N", true), axis(plotText(stage.metric), true)),
-    { budgetTraces: budgets.length, parabolas: fitted });
+    { budgetTraces: budgets.length, parabolas: fits.filter(t => t.meta === "parabola").length });
 }
 
 function computeChart(div, stage) {
   const rows = stageRows(stage).filter(r => (r.status === "TERMINATED" || r.status === "STOPPED") && finalValue(r, stage) !== null);
-  const all = stageRows(stage), key = groupKey(all), colour = colours(all.map(r => r[key])), traces = [];
+  const all = stageRows(stage), key = groupKey(all), colour = groupColours(stage, key, all), traces = [];
   for (const g of [...colour.keys()]) {  // colours from every trial: the same as the other charts'
     const pts = rows.filter(r => r[key] === g);
     if (!pts.length) continue;
@@ -158,7 +184,7 @@ function computeChart(div, stage) {
       name: groupLabel(key, g), marker: { color: colour.get(g), size: 8 }, meta: "runs", text: pts.map(r => plotText(r.tag)),
       hovertemplate: `<b>%{text}</b><br>C %{x:.3s} FLOPs<br>${plotText(stage.metric)} %{y:.4g}<extra></extra>` });
   }
-  const f = STATE.charts && STATE.stages[0].name === stage.name ? STATE.charts.frontier : null;
+  const f = chartsFor(stage) ? chartsFor(stage).frontier : null;
   if (f) {
     if (f.lo && f.hi) traces.push({ type: "scatter", mode: "lines", x: f.C.concat([...f.C].reverse()),
       y: f.hi.concat([...f.lo].reverse()), fill: "toself", fillcolor: "rgba(214,39,40,0.15)", line: { width: 0 },

@@ -233,6 +233,24 @@ def test_offline_file_is_self_contained_and_draws_without_a_network(tmp_path):
     assert dom.count('<tr class="trial') == 36 and _attr(dom, "isoflop-main", "parabolas") == "0"
 
 
+def test_cooldown_points_join_their_budget_or_name_their_own(tmp_path):
+    folder = write_sweep(tmp_path / "scaling", finished=12)
+    (folder / FIT_DIR).mkdir(parents=True)
+    points = [  # a branch at half of a 1.25e11 run: a 6.25e10 budget no trial has
+        ["t00abcd@0.5", 6.3e10, 8.8e3, 6.1, BUDGETS[0] / 2],
+        ["t10abcd@0.5", 1.3e11, 1.25e4, 5.3, BUDGETS[1] / 2],  # joins the 1.25e11 budget
+        ["t11abcd@1", 2.5e11, 2.5e4, 4.2, BUDGETS[1]],  # the run's own end: drawn from the table
+    ]
+    (folder / FIT_DIR / "charts.json").write_text(json.dumps({"parabolas": [], "points": points}))
+    view = LiveView(folder, NO_FIT)
+    try:
+        dom = page_dom(view.start())
+    finally:
+        view.close(wait=False)
+    assert _attr(dom, "isoflop-main", "budget-traces") == str(len(BUDGETS) + 1)
+    assert "C = 6.25e10 FLOPs (cooldown points)" in dom
+
+
 def test_rl_page_draws_return_against_env_steps(tmp_path):
     folder = write_sweep(tmp_path / "rl", finished=3, rl=True)
     view = LiveView(folder, NO_FIT)
