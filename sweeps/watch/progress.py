@@ -3,10 +3,11 @@
 The state comes from the result tables (statuses, each trial's last report) plus the planned
 size of each started trial, so the view needs no extra reporting from the trials. The ETA is the
 planned work not yet done over the work per second measured in this run, where a trial's work
-is its FLOPs plus a per-token cost fitted across the trials seen so far (a small model's step is
-mostly Python and kernel launches, not FLOPs: counted by FLOPs alone, a sweep's last quarter of
-small trials showed "ETA 0s" for minutes). On a
-terminal `sweeps.watch.terminal` draws it with rich; in logs and CI a line is printed when a trial starts
+is its planned FLOPs plus a per-token cost fitted across the trials seen so far (a small model's
+step is mostly Python and kernel launches, not FLOPs: counted by FLOPs alone, a sweep's last
+quarter of small trials showed "ETA 0s" for minutes), done in proportion to its tokens, and it
+is never under the time the slowest running trial still needs at its own speed. On a terminal
+`sweeps.watch.terminal` draws it with rich; in logs and CI a line is printed when a trial starts
 or ends.
 
     progress = Progress("scaling", total=15, planned_flops=sum(t.flops for t in plan.trials),
@@ -22,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from contract.metrics import FLOPS, TOKENS, TOKENS_PER_S, TRAIN_LOSS
+from contract.metrics import TOKENS, TOKENS_PER_S, TRAIN_LOSS
 from contract.results import FAILED, FINISHED, RUNNING, STOPPED, best_column
 
 
@@ -58,7 +59,6 @@ class Snapshot:
 class _Watched:
     planned_tokens: float
     planned_flops: float
-    first_flops: float
     first_tokens: float = 0.0
 
 
@@ -126,7 +126,6 @@ class Progress:
         self._watched[point.trial_id] = _Watched(
             planned_tokens=float(point.tokens),
             planned_flops=float(point.flops),
-            first_flops=_number(row.get(FLOPS)) or 0.0,
             first_tokens=_number(row.get(TOKENS)) or 0.0,
         )
 
