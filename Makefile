@@ -14,7 +14,7 @@ CONSTRAINTS ?= -c constraints.txt
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint smoke fit clean browser latest constraints
+.PHONY: setup run test lint smoke fit clean browser cluster-deps latest constraints
 
 # constraints.txt pins every package to the versions the suite last passed on, so an install
 # made today resolves what CI tested; `make latest` tries the newest releases in its own venv.
@@ -45,8 +45,20 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq chromium; }
 
-test: lint browser
-	$(VENV)/bin/pytest -q
+# The cluster tests (-m cluster): an SSH server and rsync for `ray up` over SSH (Debian's
+# packages), and moto's S3-compatible server in a venv of its own (moto needs
+# python-dateutil<3, the project pins 4).
+MOTO ?= moto[server]==5.2.6
+MOTO_VENV ?= $(VENV)-moto
+cluster-deps:
+	@{ test -x /usr/sbin/sshd && command -v rsync >/dev/null 2>&1; } || \
+		! command -v apt-get >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq openssh-server rsync; }
+	@test -x $(MOTO_VENV)/bin/moto_server || \
+		{ $(PYTHON) -m venv $(MOTO_VENV) && $(MOTO_VENV)/bin/pip install --quiet "$(MOTO)"; }
+
+test: lint browser cluster-deps
+	SCALESWEEP_MOTO_SERVER=$(MOTO_VENV)/bin/moto_server $(VENV)/bin/pytest -q
 
 # The newest releases the bounds in pyproject.toml allow, without the constraints: a manual
 # check before raising a pin (never the default install).

@@ -52,6 +52,9 @@ BUDGET = "budget"
 """Nominal training-FLOP budget of a compute sweep's trial (its IsoFLOP group)."""
 RUN_ID = "run_id"
 """Rows that are points of one run (cooldown branches, checkpoints) share it."""
+NODE = "node"
+"""IP of the node a trial last reported from: where a multi-node sweep ran it, and where a
+trial retried after a node was lost moved to."""
 
 
 def best_column(metric: str) -> str:

@@ -35,6 +35,7 @@ from contract.results import (
     FINISHED,
     ID_COLUMNS,
     INTERRUPTED,
+    NODE,
     PENDING,
     ROW_FILE,
     RUNNING,
@@ -49,6 +50,8 @@ from sweeps.plan.trials import LINK_KEYS
 RESULT_FLUSH_S = 2.0
 """Least time between trials.csv rewrites caused by intermediate results (curves.csv has
 every result at once; a trial's start and end always rewrite trials.csv)."""
+TUNE_NODE_IP = "node_ip"
+"""The key Tune adds to every result: the IP of the node the trial's process runs on."""
 
 
 def _number(value: Any) -> Any:
@@ -256,6 +259,8 @@ class ResultTables:
             if math.isfinite(value):
                 row[best_key] = value if best is None else better(best, value)
         row["wall_s"] = round(time.monotonic() - self._started.get(trial_id, time.monotonic()), 2)
+        if isinstance(metrics.get(TUNE_NODE_IP), str):
+            row[NODE] = metrics[TUNE_NODE_IP]
         if numbers.get(DONE):
             row["done"] = 1
         self._append_curve(trial_id, numbers)
