@@ -185,7 +185,8 @@ def stage_rounds(
     earlier: list[TrialPoint] = []
     for budget in spec.compute.budgets:
         rows = list(tables.trials.values())
-        spec = with_sizes(spec, placed_sizes(rows, stage))
+        started = placed_sizes(rows, stage)  # a budget since dropped from the spec stays out
+        spec = with_sizes(spec, {b: s for b, s in started.items() if b in spec.compute.budgets})
         if budget not in spec.compute.sizes_by_budget:
             done = _finished_budgets(rows, stage)
             later = [b for b in spec.compute.budgets if b not in spec.compute.sizes_by_budget]

@@ -30,10 +30,11 @@ RAW = {
         "sizes": {"auto": {"per_budget": 4, "tokens_per_param": [5, 300]}},
         "recentre": True,
         "min_steps": 5,
+        "repeat_data": True,  # a small corpus plans fast; the largest budget reads it twice
     },
     "model": {"seq_len": 32},
     "data": {
-        "dataset": {"type": "synthetic", "vocab_size": 32, "order": 2, "num_tokens": 8_000_000}
+        "dataset": {"type": "synthetic", "vocab_size": 32, "order": 2, "num_tokens": 1_000_000}
     },
     "optim": {"lr": 3e-3},
     "trainer": {"batch_size": 4, "eval_tokens": 1024},
@@ -134,7 +135,10 @@ def test_resume_replans_nothing_that_ran(tmp_path, monkeypatch):
     ran = {_own(p)[0].assignment[BUDGET]: _sizes(p) for p in (first, second, third)}
 
     calls.clear()
+    tables.trials["gone"] = {"stage": "main", "status": FINISHED, BUDGET: 1e10, "model.params": 7e3}
     again = list(recentre.stage_rounds(make_plan(spec), tables, tmp_path, "main", spec))
+    recorded = yaml.safe_load((tmp_path / SPEC_FILE).read_text())["compute"]["sizes_by_budget"]
+    assert len(recorded) == 4  # the four budgets of the spec; a row of a dropped one stays out
     for plan in again[:3]:
         assert _sizes(plan) == ran[_own(plan)[0].assignment[BUDGET]]
     assert stage_work(again[1], tables.trials, "main", False).remaining == 0
