@@ -98,9 +98,13 @@ RUN: list[tuple[str, int]] = [
     ("python -m sweeps.new my-sweep --from sweeps/scaling.yaml", 0),
     ("make run", 0),
     ("make fit", 0),
-    (".venv/bin/python analysis/fit_scaling.py results/scaling --out results/scaling/fit", 0),
+    (
+        ".venv/bin/python analysis/fit_scaling.py results/scaling --where \"stage == 'grid'\" "
+        "--out results/scaling/fit",
+        0,
+    ),
     ("python -m sweeps.run sweeps/scaling.yaml --resume", 0),
-    ("python analysis/fit_scaling.py results/scaling", 0),
+    ("python analysis/fit_scaling.py results/scaling --where \"stage == 'grid'\"", 0),
     (
         "python analysis/fit_scaling.py results/scaling --law all --predict N=1e8,D=2e9 --out fit/",
         0,
