@@ -1,7 +1,7 @@
 """`python -m sweeps.new NAME --propose results/<sweep>`: the next runs of a compute sweep.
 
-The choice is the analysis's (`analysis/design/proposal.py`, run as a subprocess: `sweeps`
-never imports `analysis`): from the sweep's own fit it picks the runs that most narrow the 95 %
+The choice is the analysis's (`analysis/design/proposal.py`, run in a child process kept apart
+from the Ray driver, its answer read from the JSON it writes): from the sweep's own fit it picks the runs that most narrow the 95 %
 interval of the predicted loss at the target per FLOP, within an allowance of FLOPs or minutes.
 This module writes them as a sweep YAML: the source sweep's trial sections unchanged, its
 budgets and sizes as `compute.sizes_by_budget`, and a seed the source never used, so a repeat

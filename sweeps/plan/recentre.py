@@ -2,7 +2,7 @@
 
 With `compute: {recentre: true}` a stage runs one budget at a time. Before a budget starts, the
 points finished so far are fitted (Approach 3: `analysis/fit_scaling.py --law chinchilla` as a
-subprocess, for `sweeps` never imports `analysis`), and the budget's `per_budget` sizes are
+child process kept apart from the Ray driver, read back from its `--json` file), and the budget's `per_budget` sizes are
 spread evenly in log N over the predicted N*'s 95 % interval, widened to at least +-0.3 decade
 around N*. A fit that cannot place N* more narrowly than the initial plan spans leaves that plan
 as it is. A budget that has rows in trials.csv has started and keeps the sizes it ran with, so a
