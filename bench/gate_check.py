@@ -9,7 +9,7 @@ along the sizes (a law the fit cannot model), budgets spanning half a decade, a 
 sit far above (not pinned), a forecast at 100x.
 
     python bench/gate_check.py                            # 20 replicates per good case, 10 bad
-    python bench/gate_check.py --reps 20 --bad-reps 10 --resamples 100 --jobs 2
+    python bench/gate_check.py --reps 20 --bad-reps 10 --resamples 60 --jobs 2   # the defaults
     python bench/gate_check.py --cases good-1% hundred-x -v
 """
 
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     p.add_argument("--reps", type=int, default=20, help="replicates per good case")
     p.add_argument("--bad-reps", type=int, default=10, help="replicates per must-fail case")
-    p.add_argument("--resamples", type=int, default=100, help="bootstrap resamples per fit")
+    p.add_argument("--resamples", type=int, default=60, help="bootstrap resamples per fit")
     p.add_argument("--jobs", type=int, default=2, help="replicates fitted side by side")
     p.add_argument("-v", "--verbose", action="store_true", help="print every replicate")
     args = p.parse_args(argv)
