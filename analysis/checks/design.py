@@ -140,6 +140,8 @@ class Expected:
     seconds: float = 0.0
     truth: dict[str, float] = field(default_factory=dict)
     """The prior law's own a, b, N*, D* and loss at the target, under the design's C(N, D)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Law -> why the analysis did not fit it to this design (from the last replicate)."""
 
     def mean_width(self, law: str, quantity: str) -> float:
         values = self.widths.get((law, quantity), [])
@@ -161,6 +163,7 @@ def _record(exp: Expected, result: Analysis) -> None:
                         exp.widths.setdefault((name, "loss"), []).append((e.hi - e.lo) / e.value)
     for kind in dict.fromkeys(warning_kind(w) for w in result.warnings):
         exp.warnings[kind] += 1
+    exp.skipped = dict(result.skipped)
 
 
 def expected_precision(
@@ -255,6 +258,9 @@ def render(exp: Expected) -> list[str]:
             parts.append(f"loss at target {w:.1%} wide")
         if parts:
             lines.append(f"  {law}: " + ", ".join(parts))
+    if not exp.widths:
+        why = "; ".join(f"{k}: {v}" for k, v in exp.skipped.items()) or "no interval"
+        lines.append(f"  no law gives an interval on this design ({why[:200]})")
     if exp.warnings:
         lines.append("warnings to expect (replicates showing each):")
         lines += [f"  {n}/{exp.reps}  {kind}" for kind, n in exp.warnings.most_common()]
