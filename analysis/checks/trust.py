@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from analysis.checks.backtest import BacktestResult
 from analysis.checks.frontier_backtest import FrontierBacktest
 from analysis.laws.forms import ChinchillaFit, Estimate, PowerLawFit
 from contract.results import BUDGET, RUN_ID
@@ -221,15 +220,6 @@ def check_agreement(values: dict[str, Estimate], quantity: str = "a") -> list[st
                     "outside the other's interval"
                 )
     return out
-
-
-def check_backtest(bt: BacktestResult | None, cfg: TrustConfig) -> list[str]:
-    if bt is None or bt.mean_abs_rel_error <= cfg.max_backtest_error:
-        return []
-    return [
-        f"{bt.law}: backtest error {bt.mean_abs_rel_error:.1%} on the {bt.n_holdout} largest-{bt.key} "
-        f"runs (limit {cfg.max_backtest_error:.0%}); extrapolations are unreliable"
-    ]
 
 
 def check_frontier_backtest(bt: FrontierBacktest | None, cfg: TrustConfig) -> list[str]:
