@@ -135,7 +135,8 @@ class RemoteFolder:
         copied = 0
         for path in sorted(local.rglob("*")):
             rel = path.relative_to(local).as_posix()
-            if not path.is_file() or path.name in skip or path.name.endswith(".part"):
+            # *.tmp / *.part: a file being written, renamed into place when complete
+            if not path.is_file() or path.name in skip or path.name.endswith((".part", ".tmp")):
                 continue
             try:
                 stat = path.stat()
