@@ -49,7 +49,7 @@ def _child(params: float, rounds: int, block: int) -> dict[str, float]:
     from models.shapes import gpt_shape
     from trainers.compile_auto import compile_model
     from trainers.config import OptimConfig
-    from trainers.loop import build_optimizer
+    from trainers.method import build_optimizer
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -27,8 +27,9 @@ from models import count_params
 from models.heads import SequenceModel, sequence_model_flops_per_token
 from trainers.checkpoint import load_state, upstream_checkpoint
 from trainers.config import TrialConfig
-from trainers.loop import Batch, ModelCounts, run
+from trainers.loop import run
 from trainers.lora import apply_lora
+from trainers.method import Batch, ModelCounts
 from trainers.reporter import Context, Reporter
 from trainers.sampled import SampleMethod
 from trainers.tasks import ClassifyTask

@@ -23,7 +23,8 @@ from contract.metrics import EVAL_LOSS
 from data.continuous import point_cloud
 from models.heads import Denoiser
 from trainers.config import TrialConfig
-from trainers.loop import Batch, ModelCounts, run
+from trainers.loop import run
+from trainers.method import Batch, ModelCounts
 from trainers.reporter import Context, Reporter
 from trainers.sampled import SampleMethod
 from trainers.tasks import DiffusionTask

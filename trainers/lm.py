@@ -24,7 +24,8 @@ from models import GPT
 from trainers import runtime
 from trainers.checkpoint import load_state, upstream_checkpoint
 from trainers.config import TrialConfig
-from trainers.loop import Batch, Method, ModelCounts, build_optimizer, run
+from trainers.loop import run
+from trainers.method import Batch, Method, ModelCounts, build_optimizer
 from trainers.reporter import Context, Reporter
 
 __all__ = ["LMMethod", "build_optimizer", "evaluate", "load_init_weights", "train"]

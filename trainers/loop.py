@@ -2,7 +2,7 @@
 clipping, the evaluation cadence, checkpoints (latest/best/final), resume, divergence checks,
 weight averaging and throughput.
 
-A method supplies a small `Method` object (its data, model, loss and evaluation) and `run`
+A method supplies a small `trainers.method.Method` (its data, model, loss and evaluation) and `run`
 does the rest, so every method reports the standard metrics and resumes the same way.
 
     class MyMethod(Method): ...     # build_model, counts, train_batch, loss, evaluate
@@ -16,13 +16,10 @@ checkpoints and artefacts and passes a checkpoint folder. `train/loss` is rank 0
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import tempfile
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,23 +30,14 @@ from torch import nn
 from contract.metrics import (
     DONE,
     EVAL_LOSS,
-    FLOPS,
-    FLOPS_PER_S,
-    LR,
-    MFU,
-    PARAMS,
-    PARAMS_TOTAL,
     STEP,
     TOKENS,
-    TOKENS_PER_S,
-    TRAIN_LOSS,
     TRAIN_TIME_S,
 )
 from contract.results import trial_checkpoints
-from models import training_flops
 from trainers import compile_auto, runtime, throughput
 from trainers.checkpoint import CheckpointManager, load_state
-from trainers.config import OptimConfig, TrialConfig
+from trainers.config import TrialConfig
 from trainers.cooldown import (
     Cooldown,
     Snapshot,
@@ -58,117 +46,11 @@ from trainers.cooldown import (
     point_metrics,
     run_branch,
 )
+from trainers.divergence import DIVERGENCE_CHECK_STEPS, checked_sum
 from trainers.ema import EMA
-from trainers.reporter import Context, Reporter, TrialDiverged
-
-DIVERGENCE_CHECK_STEPS = 8
-"""Steps between NaN/inf checks of the train loss; each check syncs the device once, and the
-step it names is exact however many steps it looks back over."""
-
-Batch = tuple[torch.Tensor, ...]
-"""One micro-batch, already on the device; its layout is the method's business."""
-
-
-@dataclass(frozen=True)
-class ModelCounts:
-    """What a trained model counts as for scaling laws (reported as params/flops)."""
-
-    params: int
-    """Non-embedding parameters (N)."""
-    params_total: int
-    """All parameters."""
-    flops_per_token: int
-    """Forward FLOPs per token (per sample for non-sequence tasks)."""
-
-
-class Method(ABC):
-    """One training method's pieces for one trial on one worker.
-
-    Constructed as `Method(cfg, ctx, device)` before any model exists: it loads its data (this
-    worker's shard of the training split) and sets `train_size`. `run` then seeds torch and
-    calls `build_model`, so weight initialisation is a function of cfg.seed alone.
-    """
-
-    train_size: int
-    """Size of the whole training split (all workers), in tokens or samples."""
-    ema_decay: float | None = None
-    """Set to average the weights (trainers.ema) and evaluate with the average."""
-
-    def __init__(self, cfg: TrialConfig, ctx: Context, device: torch.device) -> None:
-        self.cfg, self.ctx, self.device = cfg, ctx, device
-
-    @abstractmethod
-    def build_model(self) -> nn.Module:
-        """The module to train, freshly built (and initialised as the method wants)."""
-
-    @abstractmethod
-    def counts(self, model: nn.Module) -> ModelCounts:
-        """Parameter and FLOP counts of the built model."""
-
-    @abstractmethod
-    def train_batch(self, generator: torch.Generator) -> Batch:
-        """One training micro-batch; all randomness drawn from `generator` (saved on resume)."""
-
-    @abstractmethod
-    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        """Scalar training loss of `model` (possibly DDP-wrapped) on `batch`."""
-
-    @abstractmethod
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Held-out metrics, EVAL_LOSS at least; runs in eval mode under torch.no_grad."""
-
-    def finish(self, model: nn.Module, trial_dir: Path) -> None:
-        """Write end-of-training artefacts into trial_dir (rank 0, last step only)."""
-        return None  # most methods have none
-
-
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
-    """AdamW with decoupled weight decay on matrices (dim >= 2) only, never on norm gains.
-
-    Frozen parameters (requires_grad False) are left out, so they never change.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    groups = [g for g in groups if g["params"]]
-    kwargs: dict[str, Any] = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "eps": cfg.eps}
-    try:
-        # One fused kernel per step beats per-tensor launches, which dominate at small sizes.
-        return torch.optim.AdamW(groups, fused=True, **kwargs)
-    except RuntimeError:
-        return torch.optim.AdamW(groups, foreach=True, **kwargs)
-
-
-def require_one_batch(available: int, needed: int, unit: str = "tokens") -> None:
-    """Fail at start-up, naming data.fraction, when the training split is under one step."""
-    if available < needed:
-        raise ValueError(
-            f"data.fraction leaves {available} training {unit}, fewer than one step ({needed})"
-        )
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module, ema: EMA | None) -> Iterator[None]:
-    """Eval mode, no autograd, and the averaged weights when there are any."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), ema.applied(model) if ema else contextlib.nullcontext():
-            yield
-    finally:
-        model.train(was_training)
-
-
-def _first_nonfinite(pending: list[torch.Tensor]) -> tuple[int, float] | None:
-    """Index and value of the first non-finite loss in `pending`, or None (one device sync)."""
-    window = torch.stack(pending)
-    finite = torch.isfinite(window)
-    if bool(finite.all()):
-        return None
-    i = int((~finite).nonzero()[0, 0])
-    return i, float(window[i])
+from trainers.method import Method, ModelCounts, build_optimizer, eval_mode
+from trainers.reporter import Context, Reporter
+from trainers.step_metrics import Segment, report_metrics
 
 
 def _check_resumable(
@@ -292,6 +174,32 @@ class _Trial:
         fpt = self.counts.flops_per_token
         return point_metrics(branch.fraction, end, self.tokens_per_step, fpt, result)
 
+    def save(self, ckpts: CheckpointManager, metrics: dict[str, float]) -> str:
+        """Write `latest` (and `best`, and `final` on the last step); returns the latest folder.
+
+        The trial holds everything a resume needs (weights, optimizer, EMA, the batch RNG), so
+        it is the one that knows how to write itself down."""
+        eval_loss = metrics[EVAL_LOSS]
+        state = {
+            "step": int(metrics[STEP]),
+            "total_steps": self.total_steps,
+            "tokens": int(metrics[TOKENS]),
+            "tokens_per_step": int(metrics[TOKENS]) // int(metrics[STEP]),
+            "model": self.raw.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": runtime.rng_state(self.batch_rng),
+            "train_time_s": metrics[TRAIN_TIME_S],
+            "best_eval_loss": min(ckpts.best_eval_loss, eval_loss),
+            "metrics": dict(metrics),
+            "config": self.cfg.model_dump_json(),
+        }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        folder = ckpts.save_latest(state, eval_loss)
+        if metrics.get(DONE):
+            ckpts.finalize()
+        return folder
+
 
 def _build(cfg: TrialConfig, ctx: Context, make_method: MethodFactory) -> _Trial:
     """Threads, device, data, a freshly initialised model (a function of cfg.seed alone),
@@ -361,65 +269,6 @@ def _evaluate_at(
     return evaluation, point, branch_s, cooldowns[step].decay_steps * trial.tokens_per_step
 
 
-def _checked_sum(pending: list[torch.Tensor], step: int, trial: _Trial) -> float:
-    """Sum of the losses of the `pending` steps ending at `step`; raises TrialDiverged naming
-    the first non-finite one. One device sync for the whole window."""
-    bad = _first_nonfinite(pending)
-    if bad is not None:
-        bad_step = step - len(pending) + bad[0]
-        kind = "nan" if math.isnan(bad[1]) else "inf"
-        lr_bad = trial.cfg.optim.lr_at(bad_step, trial.total_steps)
-        raise TrialDiverged(f"loss became {kind} at step {bad_step} (lr={lr_bad:.3g})")
-    return float(torch.stack(pending).sum())
-
-
-@dataclass
-class _Segment:
-    """The training since the last report: its train losses, first step and start time."""
-
-    start_step: int
-    loss_sum: float = 0.0
-    loss_steps: int = 0
-    started: float = field(default_factory=time.perf_counter)
-
-
-def _report_metrics(
-    trial: _Trial,
-    step: int,
-    lr: float,
-    segment: _Segment,
-    segment_s: float,
-    peak_flops: float,
-    spent_tokens: int,
-    train_time_s: float,
-    evaluation: dict[str, float],
-) -> dict[str, float]:
-    """The report at `step`: the standard metrics, then the evaluation's extra metrics.
-
-    `spent_tokens` is every training token the trial paid for (cooldown branches included);
-    the speed is the segment's own, against `peak_flops` per worker.
-    """
-    counts = trial.counts
-    segment_tokens = (step - segment.start_step) * trial.tokens_per_step
-    segment_flops_per_s = training_flops(counts, segment_tokens) / max(segment_s, 1e-9)
-    return {
-        STEP: step,
-        TOKENS: step * trial.tokens_per_step,
-        PARAMS: counts.params,
-        PARAMS_TOTAL: counts.params_total,
-        FLOPS: training_flops(counts, spent_tokens),
-        TRAIN_LOSS: segment.loss_sum / segment.loss_steps,
-        EVAL_LOSS: evaluation.pop(EVAL_LOSS),
-        LR: lr,
-        TRAIN_TIME_S: train_time_s,
-        TOKENS_PER_S: segment_tokens / max(segment_s, 1e-9),
-        FLOPS_PER_S: segment_flops_per_s,
-        # Every worker trains at its own peak, so the job's is world_size times one.
-        MFU: segment_flops_per_s / (peak_flops * trial.ctx.world_size),
-        **evaluation,
-    }
-
-
 def run(
     cfg: TrialConfig,
     reporter: Reporter,
@@ -474,7 +323,7 @@ def _train(
     pending: list[torch.Tensor] = []  # per-step losses not yet checked for NaN/inf
     metrics: dict[str, float] = {}
     runtime.synchronize(trial.device)
-    segment = _Segment(step)
+    segment = Segment(step)
     while step < total_steps:
         lr = cfg.optim.lr_at(step, total_steps)
         step_start = time.perf_counter()
@@ -484,7 +333,7 @@ def _train(
         at_eval = step % interval == 0 or step == total_steps or step in cooldowns
         if len(pending) < DIVERGENCE_CHECK_STEPS and not at_eval:
             continue
-        segment.loss_sum += _checked_sum(pending, step, trial)
+        segment.loss_sum += checked_sum(pending, step, trial.cfg.optim, trial.total_steps)
         segment.loss_steps += len(pending)
         pending.clear()
         if not at_eval:
@@ -499,8 +348,10 @@ def _train(
         train_time_s += branch_s
         branch_tokens += branch_spent
         spent_tokens = step * tokens_per_step + branch_tokens
-        metrics = _report_metrics(
-            trial,
+        metrics = report_metrics(
+            trial.counts,
+            tokens_per_step,
+            trial.ctx.world_size,
             step,
             lr,
             segment,
@@ -515,7 +366,7 @@ def _train(
             metrics[DONE] = 1.0
         _report(trial, reporter, ckpts, trial_dir, metrics)
         # Evaluation, checkpointing and reporting are not training time.
-        segment = _Segment(step)
+        segment = Segment(step)
     return metrics
 
 
@@ -532,47 +383,5 @@ def _report(
         if metrics.get(DONE):
             with eval_mode(trial.raw, trial.ema):
                 trial.method.finish(trial.raw, Path(trial_dir))
-        checkpoint_dir = _save(
-            ckpts,
-            trial.raw,
-            trial.optimizer,
-            trial.ema,
-            trial.batch_rng,
-            metrics,
-            trial.total_steps,
-            trial.cfg,
-        )
+        checkpoint_dir = trial.save(ckpts, metrics)
     reporter.report(metrics, checkpoint_dir=checkpoint_dir)
-
-
-def _save(
-    ckpts: CheckpointManager,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    ema: EMA | None,
-    batch_rng: torch.Generator,
-    metrics: dict[str, float],
-    total_steps: int,
-    cfg: TrialConfig,
-) -> str:
-    """Write `latest` (and `best`, and `final` on the last step); returns the latest folder."""
-    eval_loss = metrics[EVAL_LOSS]
-    state = {
-        "step": int(metrics[STEP]),
-        "total_steps": total_steps,
-        "tokens": int(metrics[TOKENS]),
-        "tokens_per_step": int(metrics[TOKENS]) // int(metrics[STEP]),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "rng": runtime.rng_state(batch_rng),
-        "train_time_s": metrics[TRAIN_TIME_S],
-        "best_eval_loss": min(ckpts.best_eval_loss, eval_loss),
-        "metrics": dict(metrics),
-        "config": cfg.model_dump_json(),
-    }
-    if ema is not None:
-        state["ema"] = ema.state_dict()
-    folder = ckpts.save_latest(state, eval_loss)
-    if metrics.get(DONE):
-        ckpts.finalize()
-    return folder

@@ -19,7 +19,8 @@ from torch import nn
 from contract.metrics import EVAL_LOSS
 from trainers.config import TrialConfig
 from trainers.lm import LMMethod
-from trainers.loop import Batch, run
+from trainers.loop import run
+from trainers.method import Batch
 from trainers.reporter import Context, Reporter
 from trainers.tasks import MLMTask
 

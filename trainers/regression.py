@@ -18,7 +18,8 @@ from torch import nn
 from contract.metrics import EVAL_LOSS
 from data.continuous import regression_set
 from trainers.config import TrialConfig
-from trainers.loop import Batch, ModelCounts, run
+from trainers.loop import run
+from trainers.method import Batch, ModelCounts
 from trainers.reporter import Context, Reporter
 from trainers.sampled import SampleMethod
 from trainers.tasks import RegressionTask

@@ -19,7 +19,7 @@ import torch
 from data import shard
 from data.samples import split_samples
 from trainers.config import TrialConfig
-from trainers.loop import Batch, Method, require_one_batch
+from trainers.method import Batch, Method, require_one_batch
 from trainers.reporter import Context
 
 EVAL_CHUNK = 4096

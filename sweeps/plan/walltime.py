@@ -65,7 +65,7 @@ def _time_steps(model_cfg: Any, batch: int, seq_len: int, threads: int) -> float
     import torch
 
     from trainers.config import OptimConfig
-    from trainers.loop import build_optimizer
+    from trainers.method import build_optimizer
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -23,7 +23,7 @@ from trainers import lm, mlm
 from trainers.checkpoint import load_state
 from trainers.classify import ClassifyMethod, train
 from trainers.ema import EMA
-from trainers.loop import eval_mode
+from trainers.method import eval_mode
 from trainers.reporter import Context, ListReporter
 
 from .conftest import VOCAB_SIZE
