@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 FORECAST_FILE = "forecast.json"
@@ -164,3 +165,15 @@ def score_row(
         "scored_at": scored_at,
         "run": run,
     }
+
+
+def read_forecast(path: str | Path, flag: str) -> Forecast:
+    """A forecast.json as a launcher or a scorer reads it: a ValueError names the flag that gave
+    the file and says in words what is wrong with it, so every reader fails the same way."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{flag}: {path}: no such forecast file")
+    try:
+        return Forecast.from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{flag}: {path}: not a forecast ({err})") from None

@@ -29,7 +29,13 @@ from contract.version import command_name, version_line
 from sweeps.errors import SpecError, report_user_error
 from sweeps.folder.tables import read_csv_rows
 from sweeps.spec.space import is_axis_node
-from sweeps.spec.sweep_spec import load_spec, read_yaml, spec_from_dict
+from sweeps.spec.sweep_spec import (
+    SWEEP_NAME_PATTERN,
+    TRIAL_KEYS,
+    load_spec,
+    read_yaml,
+    spec_from_dict,
+)
 from sweeps.stages.pipeline import (
     FINISHED,
     is_pipeline,
@@ -42,14 +48,13 @@ from sweeps.stages.pipeline import (
 NAME_LINE = re.compile(r"^name:.*$", flags=re.MULTILINE)
 DEFAULT_TOKENS_FACTOR = 2.0
 """A continuation's default budget, as a multiple of the largest upstream trial's tokens."""
-SECTIONS = ("model", "data", "optim", "trainer", "task", "seed")
 """Trial sections a continuation copies from its upstream spec."""
 CONTINUABLE_TASKS = ("lm", "mlm")
 """Tasks whose trials restart from their full weights (task.init_from)."""
 
 
 def _check_name(name: str) -> None:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+    if not re.fullmatch(SWEEP_NAME_PATTERN, name):
         raise SpecError(f"{name!r}: a sweep name uses letters, digits, '_', '.' and '-'")
 
 
@@ -129,7 +134,7 @@ def continuation(
     most = max(row["tokens"] for row in rows)
     budget = tokens if tokens is not None else int(most * (factor or DEFAULT_TOKENS_FACTOR))
 
-    sections = {k: _without_axes(origin.raw[k]) for k in SECTIONS if k in origin.raw}
+    sections = {k: _without_axes(origin.raw[k]) for k in TRIAL_KEYS if k in origin.raw}
     task = {k: v for k, v in sections.get("task", {}).items() if k != "init_from"}
     trainer = sections.get("trainer", {})
     epochs = max(float(trainer.get("epochs", 1.0)), _epochs_for(folder, rows, budget))
@@ -189,7 +194,7 @@ def forecast_run_spec(
     if not source.is_absolute() and not source.is_dir():
         source = Path(forecast_path).resolve().parent.parent  # <sweep>/fit/forecast.json
     origin = read_sweep_origin(source.resolve(), "--forecast")
-    sections = {k: _without_axes(origin.raw[k]) for k in SECTIONS if k in origin.raw}
+    sections = {k: _without_axes(origin.raw[k]) for k in TRIAL_KEYS if k in origin.raw}
     raw = {
         "name": name,
         "description": (

@@ -5,7 +5,7 @@ the realised final loss; with neighbours (smaller and larger sizes on the same b
 also says whether N* was the best of its budget. One row per forecast goes to ``forecasts.csv``
 at the storage root (the run folder's parent), never twice for the same forecast and run.
 
-    forecast = read_forecast(Path("results/scaling/fit/forecast.json"))
+    forecast = read_forecast("results/scaling/fit/forecast.json", "--score")
     row = score_run(Path("results/scaling-forecast"), forecast)
     append_row(Path("results") / LEDGER_FILE, row)
 """
@@ -22,25 +22,21 @@ import numpy as np
 import pandas as pd
 
 from analysis.load.sweep_tables import load_scaling_data
-from contract.forecast import FORECAST_FILE, LEDGER_COLUMNS, LEDGER_FILE, Forecast, score_row
+from contract.forecast import (
+    FORECAST_FILE,
+    LEDGER_COLUMNS,
+    LEDGER_FILE,
+    Forecast,
+    read_forecast,
+    score_row,
+)
 from contract.results import BUDGET, find_trial_dir
 
 SHAPE_KEYS = ("d_model", "n_layers", "n_heads", "d_ff")
 BUDGET_TOLERANCE = 0.05
 """Runs within this relative distance of the target FLOPs count as on its budget."""
 
-__all__ = ["LEDGER_FILE", "append_row", "read_forecast", "read_ledger", "score_run"]
-
-
-def read_forecast(path: Path) -> Forecast:
-    """A forecast.json; a missing or malformed file is a ValueError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--score: {path}: no such forecast file")
-    try:
-        return Forecast.from_json(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, TypeError, KeyError) as err:
-        raise ValueError(f"--score: {path}: not a forecast ({err})") from None
+__all__ = ["LEDGER_FILE", "append_row", "read_ledger", "score_run"]
 
 
 def _run_shape(folder: Path, trial_id: str, params: float) -> dict[str, int]:
@@ -135,7 +131,7 @@ def preregistered(folder: Path) -> list[str]:
     lines = []
     for path in sorted(folder.glob(f"*/{FORECAST_FILE}")):
         try:
-            f = read_forecast(path)
+            f = read_forecast(path, "--score")
         except ValueError:
             continue
         loss = f.loss

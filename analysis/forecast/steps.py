@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.config import AnalysisConfig
-from analysis.forecast.ledger import append_row, read_forecast, read_ledger, score_run, verdict
+from analysis.forecast.ledger import append_row, read_ledger, score_run, verdict
 from analysis.forecast.plots import ledger_figure, lr_rule_figure, save
 from analysis.forecast.preregister import (
     forecast_markdown,
@@ -25,7 +25,7 @@ from analysis.forecast.preregister import (
 from analysis.laws.lr_rule import lr_rule_markdown
 from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import Analysis
-from contract.forecast import LEDGER_FILE
+from contract.forecast import LEDGER_FILE, read_forecast
 
 FIT_DIR = "fit"
 """Default output folder of a forecast, inside the sweep folder."""
@@ -89,7 +89,7 @@ def forecast_step(prepared: tuple[Any, Any, str], out: Path) -> int:
 def score_step(source: str | Path, forecast_path: Path, where: str | None) -> int:
     """Score the run in ``source``, append the ledger at its storage root, redraw the plot."""
     try:
-        forecast = read_forecast(forecast_path)
+        forecast = read_forecast(forecast_path, "--score")
         row = score_run(Path(source), forecast, where=where)
     except (ValueError, FileNotFoundError) as err:
         return _error(str(err))

@@ -86,10 +86,11 @@ def choose_runs(
 
 def _sections(raw: dict[str, Any]) -> dict[str, Any]:
     """The source's trial sections without what the compute section sets per run."""
-    from sweeps.new import SECTIONS, _without_axes
+    from sweeps.new import _without_axes
+    from sweeps.spec.sweep_spec import TRIAL_KEYS
 
     out = {}
-    for key in SECTIONS:
+    for key in TRIAL_KEYS:
         if key in raw:
             value = _without_axes(raw[key])
             if isinstance(value, dict):

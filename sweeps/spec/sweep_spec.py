@@ -43,6 +43,8 @@ from trainers.tasks import TASKS
 
 SWEEP_KEYS = ("name", "description", "search", "resources", "run", "compute", "logging")
 TRIAL_KEYS = ("model", "data", "optim", "trainer", "task", "seed")
+SWEEP_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+"""A sweep's name: it names a folder and a Ray experiment, so no slashes, no leading dot."""
 TASK_TYPES = (*sorted(TASKS), RL_TASK)
 """Every `task.type` a sweep accepts: the trainers' tasks and RL."""
 
@@ -155,7 +157,7 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=f"^{SWEEP_NAME_PATTERN}$")
     """Sweep name: the folder under the storage root."""
     description: str = ""
     """Free text, kept with the results."""

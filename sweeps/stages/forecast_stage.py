@@ -20,9 +20,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from contract import forecast as contract_forecast
 from contract.forecast import FORECAST_FILE, Forecast
 from sweeps.errors import SpecError
-from sweeps.spec.sweep_spec import SweepSpec, spec_from_dict
+from sweeps.spec.space import set_dotted
+from sweeps.spec.sweep_spec import TRIAL_KEYS, SweepSpec, spec_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 FIT_SCRIPT = REPO / "analysis" / "fit_scaling.py"
@@ -33,19 +35,16 @@ MORE_TOKENS = (
 )
 NEIGHBOUR_FACTOR = 2.0
 """Neighbours sit this factor below and above N* on the same budget."""
-SECTIONS = ("model", "data", "optim", "trainer", "task", "seed")
 DERIVED = {"model": ("size", "params"), "trainer": ("max_tokens", "epochs")}
 """Fields the compute section sets per size and budget: dropped from the copied sections."""
 
 
 def read_forecast(path: Path, where: str = "--forecast") -> Forecast:
-    """A forecast.json, or a SpecError naming it."""
-    if not Path(path).is_file():
-        raise SpecError(f"{where}: {path}: no such forecast file")
+    """A forecast.json, or a SpecError (contract.forecast.read_forecast's one line)."""
     try:
-        return Forecast.from_json(Path(path).read_text(encoding="utf-8"))
-    except (ValueError, TypeError, KeyError) as err:
-        raise SpecError(f"{where}: {path}: not a forecast ({err})") from None
+        return contract_forecast.read_forecast(path, where)
+    except ValueError as err:
+        raise SpecError(str(err)) from None
 
 
 def sizes(forecast: Forecast, neighbours: bool) -> list[float]:
@@ -53,13 +52,6 @@ def sizes(forecast: Forecast, neighbours: bool) -> list[float]:
     if not neighbours:
         return [n]
     return [float(f"{n / NEIGHBOUR_FACTOR:.4g}"), n, float(f"{n * NEIGHBOUR_FACTOR:.4g}")]
-
-
-def _set_dotted(tree: dict[str, Any], path: str, value: Any) -> None:
-    *head, last = path.split(".")
-    for key in head:
-        tree = tree.setdefault(key, {})
-    tree[last] = value
 
 
 def run_sections(
@@ -74,14 +66,14 @@ def run_sections(
     ``hyperparameters`` on top, tokens from the compute section. A run that needs more tokens
     than its data holds is an error unless ``repeat_data`` (the source sweep's own setting)."""
     out: dict[str, Any] = {}
-    for key in SECTIONS:
+    for key in TRIAL_KEYS:
         if key in sections:
             value = sections[key]
             if isinstance(value, dict):
                 value = {k: v for k, v in value.items() if k not in DERIVED.get(key, ())}
             out[key] = value
     for path, value in hyperparameters.items():
-        _set_dotted(out, path, value)
+        set_dotted(out, path, value)
     out["compute"] = {
         "budgets": [float(f"{target_flops:.6g}")],
         "sizes": run_sizes,
