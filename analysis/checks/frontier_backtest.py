@@ -12,14 +12,25 @@ located there. Budgets are the ``budget`` column of a compute sweep, else equal 
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from analysis.checks.backtest import budget_levels
-from analysis.laws.frontier import FrontierConfig, FrontierFit, envelope_frontier, isoflop_frontier
+from analysis.laws.frontier import (
+    FrontierConfig,
+    FrontierFit,
+    _budget_fit,
+    budget_labels,
+    envelope_frontier,
+    isoflop_frontier,
+)
 from contract.results import RUN_ID
+
+Z95 = 1.959964
+"""Half-width of a central 95 % normal interval in standard deviations."""
 
 QUANTITIES = ("N_opt", "D_opt")
 
@@ -43,6 +54,39 @@ class FrontierBacktest(NamedTuple):
     """Held-out frontier points: C, N, D and the refit's N_pred, D_pred."""
 
 
+def vertex_interval(
+    x: np.ndarray, y: np.ndarray, cfg: FrontierConfig
+) -> tuple[float, float] | None:
+    """95 % interval of the log10 N a budget's parabola puts its minimum at (the vertex Approach
+    2 reads), by the delta method on the parabola's coefficients; None when none is located."""
+    coef, xs, vertex, _ = _budget_fit(x, y, cfg)
+    if vertex is None or len(xs) < 4:
+        return None
+    ys = y[np.isin(x, xs)]
+    V = np.vander(xs, 3)
+    resid = ys - V @ coef
+    cov = np.linalg.pinv(V.T @ V) * float(resid @ resid) / (len(xs) - 3)
+    c2, c1, _ = coef
+    grad = np.array([c1 / (2 * c2**2), -1 / (2 * c2), 0.0])
+    half = Z95 * math.sqrt(max(float(grad @ cov @ grad), 0.0))
+    return vertex[0] - half, vertex[0] + half
+
+
+def held_intervals(table: pd.DataFrame, held: pd.DataFrame, cfg: FrontierConfig) -> pd.DataFrame:
+    """``held`` with N_lo, N_hi: the 95 % interval of each held-out budget's own vertex (NaN
+    where none is located), so a backtest can tell a miss from the target's own noise."""
+    labels, centres = budget_labels(table, cfg)
+    N, loss = table["N"].to_numpy(float), table["loss"].to_numpy(float)
+    lo, hi = [], []
+    for c in held["C"].to_numpy(float):
+        g = np.flatnonzero(np.isclose(centres, c, rtol=1e-6))
+        member = np.isin(labels, g)
+        span = vertex_interval(np.log10(N[member]), loss[member], cfg) if member.any() else None
+        lo.append(10 ** span[0] if span else np.nan)
+        hi.append(10 ** span[1] if span else np.nan)
+    return held.assign(N_lo=lo, N_hi=hi)
+
+
 def _score(approach, fit: FrontierFit, held: pd.DataFrame, n_train: int) -> FrontierBacktest:
     C = held["C"].to_numpy(float)
     pred = {"N_opt": fit.n_opt(C), "D_opt": fit.d_opt(C)}
@@ -50,7 +94,8 @@ def _score(approach, fit: FrontierFit, held: pd.DataFrame, n_train: int) -> Fron
     for q, col in zip(QUANTITIES, ("N", "D"), strict=True):
         rel = pred[q] / held[col].to_numpy(float) - 1.0
         errors[q] = (float(np.mean(np.abs(rel))), float(np.max(np.abs(rel))), float(np.mean(rel)))
-    table = held[["C", "N", "D"]].assign(N_pred=pred["N_opt"], D_pred=pred["D_opt"])
+    cols = [c for c in ("C", "N", "D", "N_lo", "N_hi") if c in held.columns]
+    table = held[cols].assign(N_pred=pred["N_opt"], D_pred=pred["D_opt"])
     return FrontierBacktest(
         approach,
         float(C.min()),
@@ -88,6 +133,8 @@ def frontier_backtests(
     out: dict[int, FrontierBacktest] = {}
     for k in np.unique(level.to_numpy())[1:]:
         held = full.points[point_level == k]
+        if approach == "isoflop" and not held.empty:
+            held = held_intervals(table, held, cfg)
         train = table[row_level < k]
         if held.empty:
             continue

@@ -243,7 +243,7 @@ def predictive_loss(
         boot = np.full(2000, value)
     noisy = boot * np.exp(np.random.default_rng(seed).normal(0.0, sigma, size=len(boot)))
     n_boot = len(res.samples)
-    return value, noisy, f"{name}: bootstrap over runs ({n_boot} resamples) x {how}"
+    return value, noisy, f"{name}: bootstrap ({n_boot} resamples) x {how}"
 
 
 def _in_sample_scatter(name: str, res: LawResult) -> float:

@@ -19,6 +19,7 @@ from analysis.checks.trust import (
     check_edge_minima,
     check_horizon,
     check_identification,
+    check_inapplicable,
     check_metric_mode,
 )
 from analysis.laws.forms import Estimate, PowerLawFit
@@ -55,6 +56,19 @@ def test_design_minimum_at_the_edge_of_its_sizes():
     warns = check_edge_minima(table, CFG)
     assert warns == ["design: the lowest loss sits at the edge of its sizes at C=1e+16 (largest)"]
     assert check_edge_minima(table[table["budget"] == 1e15], CFG) == []
+
+
+def test_edge_minimum_judged_by_the_vertex_not_the_lowest_run():
+    # A flat minimum: the smallest size's run is lowest by noise, yet the parabola through all
+    # seven sizes puts the optimum inside them, 95 % interval and all: not an edge.
+    sizes = np.array([1.0, 1.5, 2.25, 3.4, 5.0, 7.6, 11.4]) * 1e6
+    flat = pd.DataFrame(
+        {"budget": 1e15, "N": sizes, "loss": [2.979, 2.985, 2.98, 2.981, 2.99, 3.01, 3.05]}
+    )
+    assert check_edge_minima(flat, CFG) == []
+    # Still falling at the smallest size: the optimum may lie below the sizes run.
+    falling = flat.assign(loss=[2.90, 2.93, 2.96, 2.98, 2.99, 3.01, 3.05])
+    assert "C=1e+15 (smallest)" in check_edge_minima(falling, CFG)[0]
 
 
 def test_identification_bound_starts_failures_and_wide_positive_parameters():
@@ -140,5 +154,10 @@ def test_failed_resamples_and_metric_mode():
     samples = np.ones((100, 3))
     samples[:10] = np.nan
     assert "10% of bootstrap resamples failed" in check_bootstrap("power", samples, CFG)[0]
+    flags = np.zeros(100, dtype=bool)
+    flags[:10] = True  # a tenth of resamples could not fit the law: within the limit
+    assert check_inapplicable("minima", flags, CFG) == []
+    flags[:30] = True
+    assert "could not be fitted in 30% of" in check_inapplicable("minima", flags, CFG)[0]
     assert check_metric_mode("min", "eval/loss") == []
     assert "maximised" in check_metric_mode("max", "eval/accuracy")[0]

@@ -31,7 +31,9 @@ def test_isoflop_refit_predicts_held_out_optima_of_a_true_law(budgets, true_law)
     mean, worst, bias = largest.errors["N_opt"]
     assert mean == worst == abs(bias) < 0.05  # noise-free law: the refit finds the same optimum
     assert largest.exponents["a"] == pytest.approx(true_law.a, abs=0.03)
-    assert set(largest.table.columns) == {"C", "N", "D", "N_pred", "D_pred"}
+    assert set(largest.table.columns) == {"C", "N", "D", "N_lo", "N_hi", "N_pred", "D_pred"}
+    assert (largest.table["N_lo"] <= largest.table["N"]).all()
+    assert (largest.table["N"] <= largest.table["N_hi"]).all()
 
 
 def test_frontier_backtests_are_reported_and_warn_only_above_the_limit(budgets):
@@ -44,8 +46,14 @@ def test_frontier_backtests_are_reported_and_warn_only_above_the_limit(budgets):
     assert to_json(a)["isoflop"]["backtest"]["errors"]["D_opt"]["bias"] is not None
     assert [w for w in a.warnings if w.startswith("isoflop: backtest")] == []
     bt = a.results["isoflop"].backtest
-    wrong = bt._replace(errors={**bt.errors, "N_opt": (0.8, 0.8, 0.8)})
+    far = bt.table.assign(N_pred=bt.table["N_hi"] * 1.8)
+    wrong = bt._replace(errors={**bt.errors, "N_opt": (0.8, 0.8, 0.8)}, table=far)
     (warning,) = check_frontier_backtest(wrong, TrustConfig())
     assert "N_opt error 80% at the largest budget" in warning and "limit 50%" in warning
+    # The same error inside the held-out budget's own vertex interval is that vertex's noise.
+    noisy = bt.table.assign(
+        N_lo=bt.table["N"] / 3, N_hi=bt.table["N"] * 3, N_pred=bt.table["N"] * 1.8
+    )
+    assert check_frontier_backtest(wrong._replace(table=noisy), TrustConfig()) == []
     none = AnalysisConfig(laws=("frontier",), holdout=0, bootstrap=BootstrapConfig(n_resamples=0))
     assert run_analysis(data, none).results["isoflop"].rolling == ()

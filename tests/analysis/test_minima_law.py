@@ -18,7 +18,7 @@ from analysis.fit.bootstrap import BootstrapConfig
 from analysis.fit_all import AnalysisConfig, run_analysis
 from analysis.fit_scaling import EXIT_IMPRECISE, main
 from analysis.forecast.choice import Choice, choose_estimators
-from analysis.laws.minima_law import budget_backtests, minima_points
+from analysis.laws.minima_law import budget_backtests, minima_points, parabola_residuals
 from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import LawResult
 
@@ -54,6 +54,16 @@ def test_minima_law_recovers_the_loss_at_each_optimum(true_law, analysis):
     assert len(res.points) == 7 and len(res.leave_one_out) == 7 and res.rolling
     pts = minima_points(_sweep(true_law, 0.0), analysis.config.frontier)
     assert np.allclose(pts["loss"], true_law.loss_opt(pts["C"].to_numpy()), rtol=2e-3)
+
+
+def test_minima_bootstrap_redraws_noise_on_the_fixed_design(true_law, analysis):
+    # Every run keeps its size: each gets its budget parabola's value, and the pooled
+    # residuals (dof-corrected) measure the runs' noise, so no resample loses a budget's sizes.
+    table = _sweep(true_law, 0.01, seed=3)
+    fitted, resid = parabola_residuals(table, AnalysisConfig().frontier)
+    assert np.isfinite(fitted).all() and len(resid) == len(table)
+    assert abs(resid.mean()) < 1e-12 and 0.007 < resid.std() < 0.013
+    assert len(analysis.results["minima"].samples) == 40
 
 
 def test_minima_backtests_hold_out_whole_budgets(true_law):
