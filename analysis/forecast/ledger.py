@@ -141,7 +141,9 @@ def preregistered(folder: Path) -> list[str]:
             f"{loss.value:.4f} (95 %: {loss.lo95:.4f}-{loss.hi95:.4f})"
         )
         rows = ledger[ledger["forecast_id"].astype(str) == f.forecast_id]
-        lines += [f"  scored: {verdict(row)}" for row in rows.to_dict("records")]
+        # A CSV's empty cell reads back as NaN, which verdict would take for a best_of_budget.
+        records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+        lines += [f"  scored: {verdict(row)}" for row in records]
         if rows.empty:
             lines.append("  not scored yet: its run has not finished")
     return lines

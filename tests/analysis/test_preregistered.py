@@ -39,6 +39,7 @@ def test_forecast_then_its_score(tmp_path: Path):
     lines = preregistered(sweep)
     assert lines[1].startswith("  scored: forecast f00d: predicted 1.3000")
     assert "realised 1.3100" in lines[1] and "inside 95 %: True" in lines[1]
+    assert "best of its budget" not in lines[1]  # no neighbours ran: the ledger's cell is empty
 
 
 def test_a_table_or_a_folder_without_forecasts_adds_nothing(tmp_path: Path):
