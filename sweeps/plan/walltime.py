@@ -147,6 +147,7 @@ def default_slots(plan: Any) -> int:
 def estimate(plan: Any, cost: StepCost, slots: int | None = None) -> Estimate:
     """Wall time with trials started largest first, each on the first free slot."""
     slots = slots or default_slots(plan)
+    slots = min(slots, max(1, len(plan.trials)))  # a lone trial runs alone, whatever is free
     shared = SIDE_BY_SIDE_SLOWDOWN if slots > 1 else 1.0
     times = sorted((shared * trial_seconds(t, cost) for t in plan.trials), reverse=True)
     finish = [0.0] * slots

@@ -69,3 +69,14 @@ def test_bad_flags_are_one_line(argv, message, capsys):
     assert main([str(ROOT / "sweeps/compute_smoke.yaml"), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_lone_trial_is_not_slowed_as_if_it_shared_the_machine():
+    from sweeps.plan import walltime
+
+    plan = make_plan(load_spec(ROOT / "sweeps/compute_smoke.yaml"))
+    lone = plan.__class__(spec=plan.spec, trials=plan.trials[:1], notes=[])
+    cost = walltime.StepCost(0.01, 1e10, 1, "test")
+    est = walltime.estimate(lone, cost, slots=2)
+    assert est.slots == 1
+    assert est.total_s == walltime.RAY_START_S + walltime.trial_seconds(lone.trials[0], cost)
