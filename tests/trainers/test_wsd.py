@@ -222,7 +222,7 @@ GOOD = """\
 name: t
 model: {size: gpt-20k}
 data: {dataset: {type: synthetic, vocab_size: 16, num_tokens: 20000}}
-trainer: {max_tokens: 4096, batch_size: 4}
+trainer: {max_tokens: 32768, batch_size: 4}
 """
 
 
