@@ -301,12 +301,14 @@ def check_edge_minima(table: pd.DataFrame, cfg: TrustConfig) -> list[str]:
     The lowest run alone is not the test: on a flat minimum at 1-1.5 % noise the lowest run
     lands on an edge size often (4-6 of 20 replicates of the main job's design) while the
     parabola through all sizes, which is what the frontier reads, has its vertex inside. A
-    budget is flagged when its lowest run sits at an edge and the parabola locates no vertex
-    inside the sizes. Requiring the vertex's 95 % interval (``vertex_interval``) inside too
+    budget is flagged when its lowest planned run sits at an edge and the parabola through all
+    the budget's points (cooldown branches too, as Approach 2 fits it) locates no vertex inside
+    them. Requiring the vertex's 95 % interval (``vertex_interval``) inside too
     was measured and not adopted: it flagged 3 of 10 replicates at 1.5 % noise, judging how
     precisely the vertex is placed, which the exponents' intervals already state."""
     if BUDGET not in table or not table[BUDGET].notna().all():
         return []
+    every = table
     if RUN_ID in table:  # the sizes planned for a budget are its runs' ends, not their branches
         table = table[table["C"] >= table.groupby(RUN_ID)["C"].transform("max")]
     edges = []
@@ -314,12 +316,13 @@ def check_edge_minima(table: pd.DataFrame, cfg: TrustConfig) -> list[str]:
         sizes = group["N"].to_numpy(float)
         if len(np.unique(sizes)) < 3:
             continue
-        loss = group["loss"].to_numpy(float)
-        best = sizes[int(np.argmin(loss))]
+        best = sizes[int(np.argmin(group["loss"].to_numpy(float)))]
         if best not in (sizes.min(), sizes.max()):
             continue
         small = best == sizes.min()
-        if _budget_fit(np.log10(sizes), loss, FrontierConfig())[2] is None:
+        rows = every[every[BUDGET] == budget]  # all its points, as the frontier fits them
+        x, y = np.log10(rows["N"].to_numpy(float)), rows["loss"].to_numpy(float)
+        if _budget_fit(x, y, FrontierConfig())[2] is None:
             edges.append(f"C={budget:.3g} ({'smallest' if small else 'largest'})")
     if not edges:
         return []
