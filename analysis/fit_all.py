@@ -21,6 +21,7 @@ from analysis.laws.loss_laws import Progress, chinchilla_result, frontier_points
 from analysis.laws.minima_law import minima_result
 from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import Analysis, LawResult, Prediction
+from contract.results import BUDGET
 
 __all__ = [
     "LAWS",
@@ -88,11 +89,21 @@ def _unsupported(data: ScalingData, law: str, x: str) -> str | None:
     return None
 
 
+def largest_budget(data: ScalingData) -> float:
+    """What "k x" multiplies: the largest nominal budget when the rows carry one, else the
+    largest C. A run's C misses its budget by up to the planning tolerance, so a target taken
+    from C would sit a hair beyond the horizon the design check measures from the budgets."""
+    points = data.points
+    if BUDGET in points and points[BUDGET].notna().any():
+        return float(points[BUDGET].max())
+    return float(points["C"].max())
+
+
 def _with_default_target(data: ScalingData, cfg: AnalysisConfig) -> AnalysisConfig:
     """Forecast at 10x the largest budget when the user named no compute target."""
     if any("C" in p for p in cfg.predict) or not data.has("C"):
         return cfg
-    target = float(data.points["C"].max()) * DEFAULT_TARGET_FACTOR
+    target = largest_budget(data) * DEFAULT_TARGET_FACTOR
     return cfg.model_copy(update={"predict": (*cfg.predict, {"C": target})})
 
 

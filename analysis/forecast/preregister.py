@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from analysis.fit_all import largest_budget
 from analysis.forecast.choice import choose_estimators, predictive_loss
 from analysis.laws.forms import ComputeModel, allocation
 from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import Analysis, LawResult
 from analysis.report.provenance import _commit
 from contract.forecast import FORECAST_FILE, Forecast, Interval
-from contract.results import BUDGET
 
 MAX_SPAN = 10.0
 """A frontier whose 95 % interval of N* spans more than this factor is not chosen."""
@@ -52,8 +52,7 @@ def parse_target(spec: str, data: ScalingData) -> float:
             factor = float(match.group(1))
             if not (factor > 0 and math.isfinite(factor)):
                 raise ValueError
-            has_budget = BUDGET in data.points and data.points[BUDGET].notna().any()
-            ref = data.points[BUDGET].max() if has_budget else data.points["C"].max()
+            ref = largest_budget(data)
             if not math.isfinite(float(ref)):
                 raise ValueError(f"--forecast: {data.source} has no C to scale by {factor:g}x")
             value = float(ref) * factor

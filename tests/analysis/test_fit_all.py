@@ -111,3 +111,17 @@ def test_envelope_is_skipped_on_a_compute_budget_sweep_unless_asked_for(isoflop_
     assert {"envelope", "isoflop"} <= set(asked.results)
     plain = ScalingData(isoflop_points, pd.DataFrame(columns=["id", "reason"]), None, "mem")
     assert "envelope" in run_analysis(plain, AnalysisConfig(bootstrap=boot, holdout=0)).results
+
+
+def test_the_default_target_is_ten_times_the_largest_nominal_budget(isoflop_points):
+    """Rows' C overshoot their budgets by the planning tolerance; 10x of the largest C sat a
+    hair beyond the 1-decade horizon measured from the budgets and was flagged."""
+    budget = 10 ** np.round(np.log10(isoflop_points["C"]))
+    over = isoflop_points.assign(budget=budget, C=budget * 1.0013)
+    data = ScalingData(over, pd.DataFrame(columns=["id", "reason"]), None, "mem")
+    boot = BootstrapConfig(n_resamples=0)
+    result = run_analysis(data, AnalysisConfig(laws=("chinchilla",), bootstrap=boot, holdout=0))
+    preds = result.results["chinchilla"].predictions
+    targets = sorted({p.inputs["C"] for p in preds if "C" in p.inputs})
+    assert targets == [pytest.approx(10 * budget.max())]
+    assert not [w for w in result.warnings if "decades beyond" in w]
