@@ -37,6 +37,8 @@ FINISHED = "TERMINATED"
 STOPPED = "STOPPED"
 """Ended early by the scheduler (ASHA) before its budget."""
 FAILED = "ERROR"
+SETTLED = frozenset({FINISHED, STOPPED, FAILED})
+"""Statuses after which a trial never runs again (a failed one only when retried on request)."""
 RUNNING = "RUNNING"
 PENDING = "PENDING"
 INTERRUPTED = "INTERRUPTED"

@@ -48,7 +48,6 @@ from sweeps.stages.pipeline import (
 NAME_LINE = re.compile(r"^name:.*$", flags=re.MULTILINE)
 DEFAULT_TOKENS_FACTOR = 2.0
 """A continuation's default budget, as a multiple of the largest upstream trial's tokens."""
-"""Trial sections a continuation copies from its upstream spec."""
 CONTINUABLE_TASKS = ("lm", "mlm")
 """Tasks whose trials restart from their full weights (task.init_from)."""
 

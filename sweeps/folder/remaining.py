@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from contract.results import FAILED, FINISHED, STAGE, STATUS, STOPPED
+from contract.results import FAILED, SETTLED, STAGE, STATUS
 from sweeps.plan.trials import Plan, TrialPoint
 
 
@@ -33,7 +33,7 @@ class StageWork:
 
 def settled_statuses(retry_failed: bool) -> set[str]:
     """Statuses that mean a trial is over for good (failed ones too, unless retried)."""
-    return {FINISHED, STOPPED} | (set() if retry_failed else {FAILED})
+    return set(SETTLED - {FAILED}) if retry_failed else set(SETTLED)
 
 
 def stage_work(

@@ -39,6 +39,7 @@ from contract.results import (
     PENDING,
     ROW_FILE,
     RUNNING,
+    SETTLED,
     STOPPED,
     TRIALS_DIR,
     TRIALS_FILE,
@@ -68,7 +69,6 @@ def _number(value: Any) -> Any:
 
 
 STATUSES = {FINISHED, STOPPED, FAILED, RUNNING, PENDING, INTERRUPTED}
-SETTLED = {FINISHED, STOPPED, FAILED}
 """Statuses a resume does not run again (FAILED only without --retry-failed)."""
 
 
