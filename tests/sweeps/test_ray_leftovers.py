@@ -128,7 +128,14 @@ def test_a_sigkilled_drivers_ray_agents_are_ended_at_the_next_start(tmp_path: Pa
     # A relative RAY_TMPDIR, which made Ray's start wait 30 s and end in a traceback (in a
     # short folder: Ray's socket paths must stay under the kernel's 107 characters).
     cwd = Path(tempfile.mkdtemp(dir="/tmp"))
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": "rt"}
+    # Its own home and cache too: the Ray it starts writes its auth token under ~/.ray, which
+    # the session's shared Ray and the sweeps of later tests read.
+    (cwd / "home").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {
+        "RAY_TMPDIR": "rt",
+        "HOME": str(cwd / "home"),
+        "SCALESWEEP_CACHE": str(cwd / "cache"),
+    }
     cmd = [sys.executable, "-m", "sweeps.run", str(path), "--storage", str(tmp_path), "--no-view"]
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
