@@ -22,13 +22,15 @@ from analysis.checks.frontier_backtest import frontier_backtests
 from analysis.config import AnalysisConfig
 from analysis.fit.bootstrap import chunks, cluster_rows, groups_from_ids, run_jobs, summarize
 from analysis.laws.annealed import annealed_points
+from analysis.laws.forms import Estimate
 from analysis.laws.frontier import (
     budget_labels,
     envelope_frontier,
     isoflop_frontier,
     on_budget_grid,
 )
-from analysis.laws.loss_laws import Progress, estimates
+from analysis.laws.loss_laws import Progress
+from analysis.laws.result import Backtests, Draws, estimates, frontier_curves, law_result
 from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import LawResult, Prediction
 from contract.results import BUDGET, RUN_ID
@@ -106,7 +108,6 @@ def frontier_result(
     data: ScalingData, approach: str, cfg: AnalysisConfig, progress: Progress | None = None
 ) -> LawResult:
     """Approach 1 ("envelope") or 2 ("isoflop") with bootstrap intervals and checks."""
-    notes: list[str] = []
     if approach == "envelope":  # a frontier over annealed points only: see analysis.laws.annealed
         frontier = annealed_points(data)
         table, notes = frontier.table, [frontier.note]
@@ -114,45 +115,11 @@ def frontier_result(
         table, notes = planned_budgets(data.points.reset_index(drop=True))
     fitter = envelope_frontier if approach == "envelope" else isoflop_frontier
     fit = fitter(table, cfg.frontier)
-    ids = table.get(RUN_ID, None)
-    groups = groups_from_ids(None if ids is None else ids.to_numpy(), len(table))
-    strata = None
-    if approach == "isoflop":
-        strata = _strata(budget_labels(table, cfg.frontier)[0], groups)
-    boot = cfg.bootstrap
-    if progress and boot.n_resamples:
-        progress(f"{approach}: bootstrap of {boot.n_resamples} resamples")
-    jobs = [
-        (a, b, boot.seed, table, approach, cfg.frontier, groups, strata)
-        for a, b in chunks(boot.n_resamples, boot.n_workers)
-    ]
-    samples = (
-        np.vstack(run_jobs(_frontier_chunk, jobs, boot, progress))
-        if jobs
-        else np.empty((0, len(NAMES)))
-    )
-    est = estimates(samples, NAMES, dict(zip(NAMES, fit.vector, strict=True)), boot.level)
+    draws = _frontier_draws(table, approach, cfg, progress)
     c_max = float(data.points["C"].max())
-    tpp = np.exp(samples[:, 3] - samples[:, 1]) * c_max ** (samples[:, 2] - samples[:, 0])
-    est["tokens_per_param"] = estimates(
-        tpp[:, None],
-        ("tokens_per_param",),
-        {"tokens_per_param": fit.tokens_per_param(c_max)},
-        boot.level,
-    )["tokens_per_param"]
-    preds = []
-    for point in cfg.predict:
-        if "C" in point:
-            C = point["C"]
-            n = np.exp(samples[:, 1]) * C ** samples[:, 0]
-            d = np.exp(samples[:, 3]) * C ** samples[:, 2]
-            for q, bs, value in (
-                ("N_opt", n, fit.n_opt(C)),
-                ("D_opt", d, fit.d_opt(C)),
-                ("tokens_per_param", d / n, fit.tokens_per_param(C)),
-            ):
-                preds.append(Prediction({"C": C}, q, summarize(bs, float(value), boot.level)))
-    warns = diag.check_bootstrap(approach, samples, cfg.trust)
+    est = _frontier_estimates(fit, draws, c_max, cfg.bootstrap.level)
+    preds = _frontier_predictions(fit, draws, cfg)
+    warns = diag.check_bootstrap(approach, draws.values, cfg.trust)
     if len(fit.points) < 3:
         warns.append(f"{approach}: only {len(fit.points)} frontier points; exponents are fragile")
     warns += _dropped_warnings(fit, cfg)
@@ -166,21 +133,69 @@ def frontier_result(
     notes += fit.notes
     if approach == "isoflop":
         notes.append(ISOFLOP_BIAS_NOTE)
-    used = tuple(dict.fromkeys(map(str, table[RUN_ID] if RUN_ID in table else table["id"])))
-    return LawResult(
+    return law_result(
         approach,
         fit,
+        draws,
         est,
-        tuple(preds),
-        samples,
-        NAMES,
-        bt,
-        tuple(warns),
-        c_max,
-        used_ids=used,
-        notes=tuple(notes),
-        rolling=rolling,
+        preds,
+        warns,
+        runs=table,
+        notes=notes,
+        backtests=Backtests(bt, rolling),
+        reference_c=c_max,
     )
+
+
+def _frontier_draws(
+    table: pd.DataFrame, approach: str, cfg: AnalysisConfig, progress: Progress | None
+) -> Draws:
+    """The bootstrap over runs (within each budget for Approach 2) on ``--workers`` processes."""
+    ids = table.get(RUN_ID, None)
+    groups = groups_from_ids(None if ids is None else ids.to_numpy(), len(table))
+    strata = None
+    if approach == "isoflop":
+        strata = _strata(budget_labels(table, cfg.frontier)[0], groups)
+    boot = cfg.bootstrap
+    if progress and boot.n_resamples:
+        progress(f"{approach}: bootstrap of {boot.n_resamples} resamples")
+    jobs = [
+        (a, b, boot.seed, table, approach, cfg.frontier, groups, strata)
+        for a, b in chunks(boot.n_resamples, boot.n_workers)
+    ]
+    if not jobs:
+        return Draws.empty(NAMES)
+    return Draws(np.vstack(run_jobs(_frontier_chunk, jobs, boot, progress)), NAMES)
+
+
+def _frontier_estimates(fit, draws: Draws, c_max: float, level: float) -> dict[str, Estimate]:
+    """a, b, both log prefactors, and D/N at the largest run."""
+    est = estimates(draws, dict(zip(NAMES, fit.vector, strict=True)), level)
+    # D/N = exp(log_kd - log_kn) C^(b - a)
+    tpp = np.exp(draws["log_kd"] - draws["log_kn"]) * c_max ** (draws["b"] - draws["a"])
+    tpp_draws = Draws(tpp[:, None], ("tokens_per_param",))
+    est["tokens_per_param"] = estimates(
+        tpp_draws, {"tokens_per_param": fit.tokens_per_param(c_max)}, level
+    )["tokens_per_param"]
+    return est
+
+
+def _frontier_predictions(fit, draws: Draws, cfg: AnalysisConfig) -> list[Prediction]:
+    """N_opt, D_opt and D/N at every compute target."""
+    preds = []
+    for point in cfg.predict:
+        if "C" in point:
+            C = point["C"]
+            n, d = frontier_curves(draws, C)
+            for q, bs, value in (
+                ("N_opt", n, fit.n_opt(C)),
+                ("D_opt", d, fit.d_opt(C)),
+                ("tokens_per_param", d / n, fit.tokens_per_param(C)),
+            ):
+                preds.append(
+                    Prediction({"C": C}, q, summarize(bs, float(value), cfg.bootstrap.level))
+                )
+    return preds
 
 
 def _run_budget(data: ScalingData) -> pd.Series | None:

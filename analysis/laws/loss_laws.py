@@ -38,18 +38,19 @@ from analysis.laws.forms import (
     allocation,
     derive_missing,
 )
+from analysis.laws.result import (
+    Backtests,
+    Draws,
+    chinchilla_curves,
+    estimates,
+    law_result,
+    power_curves,
+)
 from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import LawResult, Prediction
 from contract.results import RUN_ID
 
 Progress = Callable[[str], None]
-
-
-def estimates(samples: np.ndarray, names: tuple[str, ...], values: dict, level: float) -> dict:
-    """Estimate per name; without a bootstrap (no samples) only the point value."""
-    if len(samples) == 0:
-        return {n: Estimate(float(values[n])) for n in names}
-    return {n: summarize(samples[:, j], values[n], level) for j, n in enumerate(names)}
 
 
 def complete(point: dict[str, float], compute: ComputeModel) -> dict[str, float]:
@@ -143,53 +144,48 @@ def power_result(
     if progress:
         progress(f"{law}: bootstrap of {cfg.bootstrap.n_resamples} resamples")
     raw = bootstrap_theta(logx, logy, theta, fit_cfg, cfg.bootstrap, run_ids(pts), progress)
-    samples = to_natural(raw)
-    names = ("E", "A", "alpha")
-    est = estimates(samples, names, fit.params, cfg.bootstrap.level)
+    draws = Draws(to_natural(raw), ("E", "A", "alpha"))
+    est = estimates(draws, fit.params, cfg.bootstrap.level)
     preds = []
     for point in (complete(p, data.compute) for p in cfg.predict):
         if x in point:
             X = point[x]
-            boot = samples[:, 0] + samples[:, 1] * X ** (-samples[:, 2])
+            boot = power_curves(draws, X)
             value = float(fit.predict(X))
             preds.append(Prediction({x: X}, "loss", summarize(boot, value, cfg.bootstrap.level)))
     bt, rolling, lobo, warns = _backtests(pts, law, x, cfg)
     if law == "compute" and cfg.compute_floor is not None:
         est.pop("E")  # given, not estimated
     box = np.array(bounds(1, fit_cfg))
-    warns += _trust_checks(law, fit, pts, [x], est, samples, raw, box, preds, cfg)
-    ids = _used_ids(pts)
-    return LawResult(
+    warns += _trust_checks(law, fit, pts, [x], est, draws.values, raw, box, preds, cfg)
+    notes = [*notes, *diag.width_notes(est, cfg.trust)]
+    return law_result(
         law,
         fit,
+        draws,
         est,
-        tuple(preds),
-        samples,
-        names,
-        bt,
-        tuple(warns),
-        used_ids=ids,
-        notes=(*notes, *diag.width_notes(est, cfg.trust)),
-        rolling=rolling,
-        leave_one_out=lobo,
+        preds,
+        warns,
+        runs=pts,
+        notes=notes,
+        backtests=Backtests(bt, rolling, lobo),
     )
 
 
 def _chinchilla_predictions(
-    fit, samples: np.ndarray, cfg: AnalysisConfig, compute: ComputeModel
+    fit, draws: Draws, cfg: AnalysisConfig, compute: ComputeModel
 ) -> list[Prediction]:
     level, preds = cfg.bootstrap.level, []
     for raw in cfg.predict:
         point = complete(raw, compute)
         if "N" in point and "D" in point and not ("C" in raw and len(raw) == 1):
             N, D = point["N"], point["D"]
-            E, A, B, al, be = samples.T
-            boot = E + A * N ** (-al) + B * D ** (-be)
+            boot = chinchilla_curves(draws, N, D)
             est = summarize(boot, float(fit.predict(N, D)), level)
             preds.append(Prediction({"N": N, "D": D}, "loss", est))
         elif "C" in point:
             C = point["C"]
-            boot = allocation(samples, C, compute) if len(samples) else None
+            boot = allocation(draws.values, C, compute) if len(draws) else None
             full = allocation(np.array([list(fit.params.values())]), C, compute)
             for q in ("loss_opt", "N_opt", "D_opt", "tokens_per_param"):
                 value = float(full[q][0])
@@ -220,52 +216,67 @@ def chinchilla_result(
     if progress:
         progress(f"chinchilla: bootstrap of {cfg.bootstrap.n_resamples} resamples")
     raw = bootstrap_theta(logx, logy, theta, cfg.fit, cfg.bootstrap, run_ids(pts), progress)
-    samples = to_natural(raw)[:, [0, 1, 3, 2, 4]]  # optimiser order -> (E, A, B, alpha, beta)
-    names = ("E", "A", "B", "alpha", "beta")
-    level = cfg.bootstrap.level
-    est = estimates(samples, names, fit.params, level)
+    # The optimiser's order (E, A, alpha, B, beta); allocation() reads (E, A, B, alpha, beta).
+    draws = Draws(to_natural(raw), ("E", "A", "alpha", "B", "beta"))
+    draws = draws.take(("E", "A", "B", "alpha", "beta"))
     c_max = float(pts["C"].max())
-    full = allocation(np.array([list(fit.params.values())]), c_max, data.compute)
-    derived = allocation(samples, c_max, data.compute) if len(samples) else None
+    est = _chinchilla_estimates(fit, draws, c_max, data.compute, cfg.bootstrap.level)
+    preds = _chinchilla_predictions(fit, draws, cfg, data.compute)
+    bt, rolling, lobo, warns = _backtests(pts, "chinchilla", "C", cfg, data.compute)
+    box = np.array(bounds(2, cfg.fit))
+    warns += _trust_checks(
+        "chinchilla", fit, pts, ["N", "D"], est, draws.values, raw, box, preds, cfg
+    )
+    notes = diag.width_notes(est, cfg.trust)
+    variants = _without_under_trained(pts, cfg, data.compute, warns, notes)
+    return law_result(
+        "chinchilla",
+        fit,
+        draws,
+        est,
+        preds,
+        warns,
+        runs=pts,
+        notes=notes,
+        backtests=Backtests(bt, rolling, lobo),
+        reference_c=c_max,
+        variants=variants,
+    )
+
+
+def _chinchilla_estimates(
+    fit: ChinchillaFit, draws: Draws, c_max: float, compute: ComputeModel, level: float
+) -> dict[str, Estimate]:
+    """The five parameters, and the allocation exponents a, b and D/N at the largest run."""
+    est = estimates(draws, fit.params, level)
+    full = allocation(np.array([list(fit.params.values())]), c_max, compute)
+    derived = allocation(draws.values, c_max, compute) if len(draws) else None
     for q in ("a", "b", "tokens_per_param"):
         value = float(full[q][0])
         est[q] = summarize(derived[q], value, level) if derived is not None else Estimate(value)
-    preds = _chinchilla_predictions(fit, samples, cfg, data.compute)
-    bt, rolling, lobo, warns = _backtests(pts, "chinchilla", "C", cfg, data.compute)
-    box = np.array(bounds(2, cfg.fit))
-    warns += _trust_checks("chinchilla", fit, pts, ["N", "D"], est, samples, raw, box, preds, cfg)
-    variants, notes = {}, diag.width_notes(est, cfg.trust)
+    return est
+
+
+def _without_under_trained(
+    pts: pd.DataFrame, cfg: AnalysisConfig, compute: ComputeModel, warns: list, notes: list
+) -> dict[str, dict[str, float]]:
+    """The law refitted without under-trained runs, as a variant; a warning names them (appended
+    to ``warns``), a note says why the refit failed (appended to ``notes``)."""
     low = under_trained(pts, cfg)
-    if low.any():
-        named = ", ".join(map(str, pts["id"][low].head(5))) + (" ..." if low.sum() > 5 else "")
-        warns.append(
-            f"chinchilla: {int(low.sum())} under-trained runs (D/N < "
-            f"{cfg.trust.min_tokens_per_param:g}): {named}"
-        )
-        rest = pts[~low]
-        try:
-            alt = fit_chinchilla(rest["N"], rest["D"], rest["loss"], cfg.fit)
-            alt = alt._replace(compute=data.compute)
-            variants["without under-trained runs"] = {**alt.params, "a": alt.a, "b": alt.b}
-        except ValueError as err:
-            notes.append(f"without the under-trained runs the law cannot be fitted: {err}")
-    ids = _used_ids(pts)
-    return LawResult(
-        "chinchilla",
-        fit,
-        est,
-        tuple(preds),
-        samples,
-        names,
-        bt,
-        tuple(warns),
-        c_max,
-        used_ids=ids,
-        notes=tuple(notes),
-        rolling=rolling,
-        variants=variants,
-        leave_one_out=lobo,
+    if not low.any():
+        return {}
+    named = ", ".join(map(str, pts["id"][low].head(5))) + (" ..." if low.sum() > 5 else "")
+    warns.append(
+        f"chinchilla: {int(low.sum())} under-trained runs (D/N < "
+        f"{cfg.trust.min_tokens_per_param:g}): {named}"
     )
+    rest = pts[~low]
+    try:
+        alt = fit_chinchilla(rest["N"], rest["D"], rest["loss"], cfg.fit)._replace(compute=compute)
+        return {"without under-trained runs": {**alt.params, "a": alt.a, "b": alt.b}}
+    except ValueError as err:
+        notes.append(f"without the under-trained runs the law cannot be fitted: {err}")
+        return {}
 
 
 def _trust_checks(
@@ -286,8 +297,3 @@ def _trust_checks(
         *diag.check_identification(law, fit, est, samples, raw, box, cfg.trust),
         *diag.check_horizon(law, [p.inputs for p in preds], pts, cfg.trust),
     ]
-
-
-def _used_ids(pts: pd.DataFrame) -> tuple[str, ...]:
-    """The runs a law used, each once (points of one run share its run id)."""
-    return tuple(dict.fromkeys(pts[RUN_ID] if RUN_ID in pts else pts["id"]))

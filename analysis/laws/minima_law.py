@@ -38,9 +38,9 @@ from analysis.laws.frontier import (
     isoflop_frontier,
 )
 from analysis.laws.frontier_fits import planned_budgets
-from analysis.laws.loss_laws import Progress, backtest_checks, estimates
+from analysis.laws.loss_laws import Progress, backtest_checks
+from analysis.laws.result import Backtests, Draws, estimates, law_result, power_curves
 from analysis.outcome import LawResult, Prediction
-from contract.results import RUN_ID
 
 NAMES = ("E", "A", "alpha")
 MIN_BUDGETS = 4
@@ -173,8 +173,55 @@ def minima_result(
     table, left_out = planned_budgets(data.points.reset_index(drop=True))
     points = minima_points(table, cfg.frontier)
     fit = fit_minima(points, cfg.fit)
+    draws, inapplicable = _minima_draws(table, fit, cfg, progress)
+    boot = cfg.bootstrap
+    est = estimates(draws, fit.params, boot.level)
+    preds = []
+    for point in cfg.predict:
+        if "C" in point:
+            C = point["C"]
+            est_c = summarize(power_curves(draws, C), float(fit.predict(C)), boot.level)
+            preds.append(Prediction({"C": C}, "loss_opt", est_c))
+    backtests = Backtests() if cfg.holdout == 0 else Backtests(*budget_backtests(points, cfg.fit))
+    box = np.array([cfg.fit.log_floor_bounds, cfg.fit.log_coef_bounds, cfg.fit.exponent_bounds])
+    raw = np.column_stack([np.log(draws["E"]), np.log(draws["A"]), draws["alpha"]])
+    samples = draws.values
+    warns = [
+        *diag.check_design_points(
+            "minima", fit._replace(n_points=len(table)), points[["C"]], cfg.trust
+        ),
+        *diag.check_identification("minima", fit, est, samples, raw, box, cfg.trust),
+        *diag.check_inapplicable("minima", inapplicable, cfg.trust),
+        *diag.check_horizon("minima", [p.inputs for p in preds], table, cfg.trust),
+        *backtest_checks("minima", *backtests, cfg.trust),
+    ]
+    notes = [
+        f"fitted to the lowest loss of {len(points)} budgets (each the vertex of Approach 2's "
+        "parabola in log N); intervals redraw each run's noise around its budget's parabola "
+        "(sizes fixed) and relocate the vertices",
+        *left_out,
+        *diag.width_notes(est, cfg.trust),
+    ]
+    return law_result(
+        "minima",
+        fit,
+        draws,
+        est,
+        preds,
+        warns,
+        runs=table,
+        notes=notes,
+        backtests=backtests,
+        reference_c=float(points["C"].max()),
+        points=points,
+    )
+
+
+def _minima_draws(
+    table: pd.DataFrame, fit, cfg: AnalysisConfig, progress: Progress | None
+) -> tuple[Draws, np.ndarray]:
+    """(draws of the resamples the law applied to, which resamples it did not apply to)."""
     theta = np.array([np.log(fit.E), np.log(fit.A), fit.alpha])
-    ids = table[RUN_ID] if RUN_ID in table else table["id"]
     fitted, resid = parabola_residuals(table, cfg.frontier)
     boot = cfg.bootstrap
     if progress and boot.n_resamples:
@@ -184,50 +231,5 @@ def minima_result(
         for a, b in chunks(boot.n_resamples, boot.n_workers)
     ]
     rows = np.vstack(run_jobs(_minima_chunk, jobs, boot, progress)) if jobs else np.empty((0, 4))
-    inapplicable = rows[:, 3] == 1.0
-    samples = rows[~inapplicable, :3]
-    est = estimates(samples, NAMES, fit.params, boot.level)
-    preds = []
-    for point in cfg.predict:
-        if "C" in point:
-            C = point["C"]
-            bs = samples[:, 0] + samples[:, 1] * C ** (-samples[:, 2])
-            est_c = summarize(bs, float(fit.predict(C)), boot.level)
-            preds.append(Prediction({"C": C}, "loss_opt", est_c))
-    largest, rolling, lobo = (
-        (None, (), ()) if cfg.holdout == 0 else budget_backtests(points, cfg.fit)
-    )
-    box = np.array([cfg.fit.log_floor_bounds, cfg.fit.log_coef_bounds, cfg.fit.exponent_bounds])
-    raw = np.column_stack([np.log(samples[:, 0]), np.log(samples[:, 1]), samples[:, 2]])
-    warns = [
-        *diag.check_design_points(
-            "minima", fit._replace(n_points=len(table)), points[["C"]], cfg.trust
-        ),
-        *diag.check_identification("minima", fit, est, samples, raw, box, cfg.trust),
-        *diag.check_inapplicable("minima", inapplicable, cfg.trust),
-        *diag.check_horizon("minima", [p.inputs for p in preds], table, cfg.trust),
-        *backtest_checks("minima", largest, rolling, lobo, cfg.trust),
-    ]
-    notes = [
-        f"fitted to the lowest loss of {len(points)} budgets (each the vertex of Approach 2's "
-        "parabola in log N); intervals redraw each run's noise around its budget's parabola "
-        "(sizes fixed) and relocate the vertices",
-        *left_out,
-        *diag.width_notes(est, cfg.trust),
-    ]
-    return LawResult(
-        "minima",
-        fit,
-        est,
-        tuple(preds),
-        samples,
-        NAMES,
-        largest,
-        tuple(warns),
-        float(points["C"].max()),
-        used_ids=tuple(dict.fromkeys(map(str, ids))),
-        notes=tuple(notes),
-        rolling=rolling,
-        leave_one_out=lobo,
-        points=points,
-    )
+    inapplicable = rows[:, 3] == 1.0  # column 3 of a chunk's rows: the law did not apply
+    return Draws(rows[~inapplicable, :3], NAMES), inapplicable
