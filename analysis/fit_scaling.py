@@ -41,6 +41,7 @@ from analysis.load.combined import load_sources  # noqa: E402
 from analysis.load.sweep_tables import parse_columns, parse_point  # noqa: E402
 from analysis.report.plots import write_plots  # noqa: E402
 from analysis.report.render import format_table, to_json, to_markdown  # noqa: E402
+from contract.errors import validation_line  # noqa: E402
 from contract.version import command_name, version_line  # noqa: E402
 
 EXIT_IMPRECISE = 3
@@ -145,9 +146,7 @@ def _config(args: argparse.Namespace) -> AnalysisConfig:
 
 def _one_line(err: Exception) -> str:
     if isinstance(err, ValidationError):
-        first = err.errors()[0]
-        msg = first["msg"].removeprefix("Value error, ")
-        return f"{'.'.join(map(str, first['loc']))}: {msg}" if first["loc"] else msg
+        return validation_line(err)
     return " ".join(str(err).split())
 
 

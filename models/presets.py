@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contract.errors import validation_line
 from models.gpt import GPTConfig
 from models.mlp import MLPConfig
 
@@ -85,16 +86,6 @@ def canonical_name(name: str) -> str:
     return name
 
 
-def _one_line(err: ValidationError) -> str:
-    """Pydantic's multi-line report as one line with ``model.<field>`` paths."""
-    parts = []
-    for e in err.errors():
-        msg = e["msg"].removeprefix("Value error, ")
-        loc = ".".join(str(x) for x in e["loc"])
-        parts.append(f"model.{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
 def from_name(name: str, **overrides: Any) -> GPTConfig | MLPConfig:
     """The config of preset (or alias) ``name`` with ``overrides`` applied and re-validated.
 
@@ -110,4 +101,4 @@ def from_name(name: str, **overrides: Any) -> GPTConfig | MLPConfig:
     try:
         return type(cfg).model_validate({**cfg.model_dump(), **overrides})
     except ValidationError as err:
-        raise ValueError(_one_line(err)) from None
+        raise ValueError(validation_line(err, prefix="model.")) from None

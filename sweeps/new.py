@@ -44,12 +44,11 @@ from sweeps.stages.pipeline import (
     pipeline_from_raw,
     read_sweep_origin,
 )
+from trainers.tasks import CONTINUABLE_TASKS
 
 NAME_LINE = re.compile(r"^name:.*$", flags=re.MULTILINE)
 DEFAULT_TOKENS_FACTOR = 2.0
 """A continuation's default budget, as a multiple of the largest upstream trial's tokens."""
-CONTINUABLE_TASKS = ("lm", "mlm")
-"""Tasks whose trials restart from their full weights (task.init_from)."""
 
 
 def _check_name(name: str) -> None:

@@ -358,3 +358,8 @@ TASKS: dict[str, type[_Task]] = {
     for cls in (LMTask, MLMTask, RegressionTask, DiffusionTask, ClassifyTask)
 }
 """Task config classes by their `type` name."""
+CONTINUABLE_TASKS: tuple[str, ...] = tuple(
+    name for name, cls in TASKS.items() if issubclass(cls, _PretrainTask)
+)
+"""Tasks whose runs continue from an earlier run of the same task and model (continued
+pretraining through task.init_from): `sweeps.new --continue` offers only these."""

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from contract.errors import validation_line
 from contract.results import (
     FINISHED,
     SPEC_FILE,
@@ -34,7 +35,7 @@ from contract.results import (
     find_trial_dir,
     trial_checkpoints,
 )
-from sweeps.errors import SpecError, format_validation_error
+from sweeps.errors import SpecError
 from sweeps.folder.tables import read_csv_rows
 from sweeps.plan.trials import LINK_KEYS, Plan, TrialPoint, make_plan, make_trial
 from sweeps.spec.space import get_dotted, is_axis_node
@@ -229,7 +230,7 @@ def pipeline_from_dict(raw: dict[str, Any], source: str, name: str | None = None
             try:
                 src = StageSource.model_validate(stage_raw["from"])
             except ValidationError as err:
-                detail = format_validation_error(err, stage_raw["from"], StageSource)
+                detail = validation_line(err, stage_raw["from"], StageSource)
                 raise SpecError(f"{where}.from: {detail}") from None
             if src.stage is not None and src.stage not in {s.name for s in stages}:
                 raise SpecError(f"{where}.from.stage: {src.stage!r} is not an earlier stage")
