@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from analysis.checks.refit_interval import parameter_sd
 from analysis.fit.power_sums import FitConfig, fit_chinchilla, fit_power_law
 from analysis.laws.forms import APPROX_6ND, ComputeModel
 from contract.results import BUDGET
@@ -42,7 +43,8 @@ class BacktestResult(NamedTuple):
     bias: float
     """Mean signed relative error; > 0 means the law over-predicts loss (fraction)."""
     table: pd.DataFrame
-    """Held-out runs: id, key value, loss, predicted, rel_error."""
+    """Held-out runs: id, key value, loss, predicted, rel_error, and param_sd (the log-loss sd
+    of each prediction from the refit's parameter uncertainty, ``analysis.checks.refit_interval``)."""
     exponents: dict[str, float] | None = None
     """Exponents of the refit (alpha; with the joint law also beta, a, b), to show drift."""
     sigma: float = math.nan
@@ -130,6 +132,7 @@ def score_refit(
             "loss": actual,
             "predicted": predicted,
             "rel_error": rel,
+            "param_sd": parameter_sd(fit, train, test, x, sigma),
         }
     )
     return BacktestResult(

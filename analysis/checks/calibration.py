@@ -4,9 +4,11 @@ A leave-out backtest refits a law on part of the sweep and predicts the rest. Tw
 wrong: the prediction misses by more than the loss differences a sweep is run to resolve (the
 mean |error| limit), or it misses by more than the refit itself said it could (an interval
 narrower than the error it then makes is over-confident). The second is checked here: each
-held-out point should fall inside the refit's own 95 % prediction interval, z sigma in log loss
-with sigma the refit's residual scatter (degrees of freedom counted), at the claimed rate. More
-points outside than a binomial draw at 5 % would give with 99 % probability is a warning.
+held-out point should fall inside the refit's own 95 % prediction interval at the claimed rate.
+That interval is t(dof) * sqrt(sigma^2 + s_theta^2) in log loss: sigma the refit's residual
+scatter (degrees of freedom counted), s_theta its parameters' uncertainty carried to the held-out
+point (``analysis.checks.refit_interval``). More points outside than a binomial draw at 5 % would
+give with 99 % probability is a warning.
 
     warnings = check_calibration("chinchilla", [bt, *rolling, *lobo], TrustConfig())
     warnings = check_backtest_errors("minima", [bt, *rolling, *lobo], TrustConfig())
@@ -24,9 +26,6 @@ from scipy import stats
 from analysis.checks.backtest import BacktestResult
 from analysis.checks.trust import TrustConfig
 
-Z95 = 1.959964
-"""Half-width of a central 95 % normal interval in standard deviations."""
-
 
 def miscoverage(backtests: Iterable[BacktestResult | None], min_dof: int = 3) -> tuple[int, int]:
     """(held-out points outside their refit's 95 % prediction interval, points counted).
@@ -39,7 +38,10 @@ def miscoverage(backtests: Iterable[BacktestResult | None], min_dof: int = 3) ->
         if bt is None or bt.dof < min_dof or not math.isfinite(bt.sigma):
             continue
         log_err = np.abs(np.log1p(bt.table["rel_error"].to_numpy(float)))
-        outside += int(np.sum(log_err > Z95 * bt.sigma))
+        param_sd = bt.table.get("param_sd")
+        param_sd = 0.0 if param_sd is None else np.nan_to_num(param_sd.to_numpy(float))
+        half_width = stats.t.ppf(0.975, bt.dof) * np.sqrt(bt.sigma**2 + param_sd**2)
+        outside += int(np.sum(log_err > half_width))
         counted += len(log_err)
     return outside, counted
 
