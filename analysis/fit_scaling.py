@@ -42,6 +42,8 @@ from analysis.load.sweep_tables import parse_columns, parse_point  # noqa: E402
 from analysis.report.plots import write_plots  # noqa: E402
 from analysis.report.render import format_table, to_json, to_markdown  # noqa: E402
 from contract.errors import validation_line  # noqa: E402
+from contract.fit_outputs import REPORT_MD  # noqa: E402
+from contract.forecast import FORECAST_FILE  # noqa: E402
 from contract.version import command_name, version_line  # noqa: E402
 
 EXIT_IMPRECISE = 3
@@ -55,6 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command's flags, in three groups: what to fit, how, and what to write."""
     p = _Parser(
         prog=command_name("scalesweep-fit", "fit_scaling"),
         description="Fit scaling laws with intervals and backtests.",
@@ -65,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         help="sweep folder (trials.csv) or a CSV/parquet table; several are fitted together",
     )
+    _data_flags(p)
+    _fit_flags(p)
+    _output_flags(p)
+    return p
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    """Which law, on which rows and columns, predicting where."""
     p.add_argument(
         "--law",
         choices=[*LAWS, "all"],
@@ -85,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="POINT",
         help="extrapolate to points like N=1e9,D=2e10 or C=1e24",
     )
+
+
+def _fit_flags(p: argparse.ArgumentParser) -> None:
+    """Backtests, bootstrap, robustness and the precision the fit must reach."""
     p.add_argument(
         "--holdout-largest",
         type=float,
@@ -104,13 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
         help='precision the fit must reach, e.g. "a<=0.1,loss<=5%%,N*<=2x" (95 %% widths at '
         f"the forecast target); exit {EXIT_IMPRECISE} and no forecast when one is not met",
     )
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    """Progress, the report and figures, the JSON, and the forecast and its score."""
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.add_argument("--out", type=Path, help="folder for plots (PNG, SVG, PDF) and report.md")
+    p.add_argument("--out", type=Path, help=f"folder for plots (PNG, SVG, PDF) and {REPORT_MD}")
     p.add_argument("--json", type=Path, help="write every parameter and interval to this file")
     p.add_argument(
         "--forecast",
         metavar="TARGET",
-        help="preregister forecast.json for C=<FLOPs> or <k>x the largest budget (in --out, "
+        help=f"preregister {FORECAST_FILE} for C=<FLOPs> or <k>x the largest budget (in --out, "
         "default <sweep>/fit)",
     )
     p.add_argument(
@@ -119,7 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FORECAST_JSON",
         help="score the finished run in SOURCE against this forecast; append to the ledger",
     )
-    return p
 
 
 def _config(args: argparse.Namespace) -> AnalysisConfig:
@@ -209,9 +227,9 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(to_json(analysis), indent=2) + "\n", encoding="utf-8")
         if args.out:
             plots = write_plots(analysis, args.out)
-            (args.out / "report.md").write_text(to_markdown(analysis, plots), encoding="utf-8")
+            (args.out / REPORT_MD).write_text(to_markdown(analysis, plots), encoding="utf-8")
             n = len({p.stem for p in plots})
-            print(f"wrote {n} plots (PNG, SVG, PDF) and {args.out / 'report.md'}")
+            print(f"wrote {n} plots (PNG, SVG, PDF) and {args.out / REPORT_MD}")
         if required and (missed := unmet(list(analysis.precision), required)):
             for line in missed:
                 print(f"fit_scaling: required precision not met: {line}", file=sys.stderr)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from analysis.checks.calibration import judged
 from analysis.checks.trust import TrustConfig
+from analysis.laws.result import Draws, chinchilla_curves, power_curves
 from analysis.outcome import LawResult
 
 LOSS_CANDIDATES = ("minima", "chinchilla", "compute")
@@ -197,17 +198,18 @@ MIN_ERRORS = 3
 
 def _boot_at(name: str, res: LawResult, C: float, N: float | None, D: float | None):
     """(point value, bootstrap samples) of the loss ``name`` predicts for the run at C."""
-    s = res.samples
+    draws = Draws.of(res)
     if name == "chinchilla":
         from analysis.laws.forms import allocation  # the joint law's optimum along the budget
 
         if N is not None and D is not None:
-            E, A, B, al, be = s.T if len(s) else np.empty((5, 0))
-            return float(res.fit.predict(N, D)), E + A * N ** (-al) + B * D ** (-be)
+            return float(res.fit.predict(N, D)), chinchilla_curves(draws, N, D)
         full = allocation(np.array([list(res.fit.params.values())]), C, res.fit.compute)
-        boot = allocation(s, C, res.fit.compute)["loss_opt"] if len(s) else np.empty(0)
+        boot = (
+            allocation(draws.values, C, res.fit.compute)["loss_opt"] if len(draws) else np.empty(0)
+        )
         return float(full["loss_opt"][0]), boot
-    boot = s[:, 0] + s[:, 1] * C ** (-s[:, 2]) if len(s) else np.empty(0)
+    boot = power_curves(draws, C) if len(draws) else np.empty(0)
     return float(res.fit.predict(C)), boot
 
 

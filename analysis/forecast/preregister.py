@@ -29,6 +29,7 @@ import numpy as np
 from analysis.fit_all import largest_budget
 from analysis.forecast.choice import choose_estimators, predictive_loss
 from analysis.laws.forms import ComputeModel, allocation
+from analysis.laws.result import Draws, frontier_curves
 from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import Analysis, LawResult
 from analysis.report.provenance import _commit
@@ -91,9 +92,8 @@ def interval(samples: np.ndarray, value: float) -> Interval:
 
 def frontier_estimate(res: LawResult, C: float) -> tuple[Interval, Interval]:
     """N* and D* at ``C`` from Approach 1 or 2: N = exp(log_kn) C^a, D = exp(log_kd) C^b."""
-    s = res.samples
-    n = np.exp(s[:, 1]) * C ** s[:, 0] if len(s) else np.empty(0)
-    d = np.exp(s[:, 3]) * C ** s[:, 2] if len(s) else np.empty(0)
+    draws = Draws.of(res)
+    n, d = frontier_curves(draws, C) if len(draws) else (np.empty(0), np.empty(0))
     return interval(n, float(res.fit.n_opt(C))), interval(d, float(res.fit.d_opt(C)))
 
 

@@ -25,6 +25,7 @@ from analysis.forecast.preregister import (
 from analysis.laws.lr_rule import lr_rule_markdown
 from analysis.load.sweep_tables import ScalingData
 from analysis.outcome import Analysis
+from contract.fit_outputs import REPORT_MD
 from contract.forecast import LEDGER_FILE, read_forecast
 
 FIT_DIR = "fit"
@@ -74,7 +75,7 @@ def forecast_step(prepared: tuple[Any, Any, str], out: Path) -> int:
         section += f"\n![learning-rate rule]({plot.name})\n"
     else:
         section += f"\nLearning rate: {why}.\n"
-    report = out / "report.md"
+    report = out / REPORT_MD
     if report.is_file():
         report.write_text(report.read_text(encoding="utf-8") + "\n" + section, encoding="utf-8")
     loss = forecast.loss

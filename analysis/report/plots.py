@@ -3,7 +3,8 @@ the compute-optimal frontier and residuals, each written as PNG, SVG and PDF.
 
 Figures are built with ``matplotlib.figure.Figure`` (Agg canvas, no pyplot), so plotting never
 needs a display and never changes the backend of a notebook that imports this module. Runs a
-law was fitted to are filled markers; runs it did not use are hollow.
+law was fitted to are filled markers; runs it did not use are hollow. The pieces they are drawn
+from live in ``analysis.report.figure_parts``; the file stems in ``contract.fit_outputs``.
 
     paths = write_plots(result, Path("out"))      # out/<name>.png, .svg and .pdf
     fig = loss_figure(result, "chinchilla")        # a Figure to tweak before saving
@@ -21,161 +22,52 @@ from pathlib import Path
 import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter, NullFormatter
+from matplotlib.ticker import NullFormatter
 
 from analysis.laws.annealed import annealed_points
 from analysis.laws.forms import allocation
 from analysis.laws.frontier import budget_labels
 from analysis.laws.loss_laws import frontier_points
+from analysis.laws.result import Draws, frontier_curves, power_curves
 from analysis.outcome import Analysis, LawResult
-from analysis.report.provenance import AXIS_UNITS, units
-from contract.results import RUN_ID
-
-BAND_ALPHA = 0.25
-"""Opacity of the bootstrap band."""
-FORMATS = ("png", "svg", "pdf")
-LAW_LABELS = {
-    "power": "L(X) = E + A X^-α",  # X replaced by the fitted variable
-    "compute": "L(C) = L∞ + A C^-α",
-    "chinchilla": "Approach 3",
-    "envelope": "Approach 1 (envelope)",
-    "isoflop": "Approach 2 (IsoFLOP)",
-}
-
-
-def law_label(law: str, var: str = "X") -> str:
-    return LAW_LABELS[law].replace("X", var)
-
-
-def _axis(var: str) -> str:
-    return f"{AXIS_UNITS[var]} ({var})"
-
-
-def _loss_label(a: Analysis) -> str:
-    return f"{a.data.metric} ({units(a.data.metric)})"
-
-
-def _band(curves: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """Pointwise percentile band of (R, G) sample curves; None without samples."""
-    finite = curves[np.isfinite(curves).all(axis=1)] if len(curves) else curves
-    if len(finite) < 2:
-        return None
-    tail = 50.0 * (1.0 - level)
-    lo, hi = np.percentile(finite, [tail, 100.0 - tail], axis=0)
-    return lo, hi
-
-
-def _grid(data_values: np.ndarray, extra: list[float]) -> tuple[np.ndarray, float]:
-    """Log grid from the smallest run to the furthest prediction; returns (grid, data max)."""
-    lo, top = float(np.min(data_values)), float(np.max(data_values))
-    hi = max([top, *extra])
-    return np.geomspace(lo, hi * 1.05 if hi > top else hi, 200), top
-
-
-def _plain_loss_ticks(ax) -> None:
-    """Losses span well under a decade; label ticks 2.2, 2.4 rather than 2.2 x 10^0."""
-    lo, hi = ax.get_ylim()
-    if hi / lo < 10:
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
-        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
-
-
-def _draw_fit(ax, x: np.ndarray, y: np.ndarray, band, top: float, label: str, color="C3") -> None:
-    inside = x <= top
-    ax.plot(x[inside], y[inside], color=color, lw=2, label=label)
-    if (~inside).any():
-        ax.plot(x[~inside], y[~inside], color=color, lw=2, ls="--", label="extrapolation")
-    if band is not None:
-        ax.fill_between(
-            x, band[0], band[1], color=color, alpha=BAND_ALPHA, lw=0, label="bootstrap interval"
-        )
-
-
-def _used(a: Analysis, res: LawResult, table) -> np.ndarray:
-    key = RUN_ID if RUN_ID in table.columns else "id"
-    return table[key].astype(str).isin(set(map(str, res.used_ids))).to_numpy()
-
-
-def _scatter_used(ax, x, y, used: np.ndarray, color="C0", label="runs") -> None:
-    ax.scatter(x[used], y[used], s=16, color=color, label=f"{label} used by the fit", zorder=3)
-    if (~used).any():
-        ax.scatter(
-            x[~used],
-            y[~used],
-            s=16,
-            facecolors="none",
-            edgecolors=color,
-            lw=0.8,
-            label=f"{label} not used",
-            zorder=3,
-        )
-
-
-def _predictions(ax, res: LawResult, var: str, quantity: str) -> None:
-    for p in res.predictions:
-        if p.quantity == quantity and var in p.inputs and len(p.inputs) == 1:
-            e = p.estimate
-            err = None
-            if np.isfinite(e.lo):
-                err = [[max(e.value - e.lo, 0)], [max(e.hi - e.value, 0)]]
-            ax.errorbar(
-                [p.inputs[var]],
-                [e.value],
-                yerr=err,
-                fmt="D",
-                color="k",
-                ms=6,
-                capsize=3,
-                zorder=4,
-                label=f"forecast at {var}={p.inputs[var]:.2g}",
-            )
+from analysis.report.figure_parts import (
+    BAND_ALPHA,
+    LAW_LABELS,
+    axis_label,
+    band,
+    draw_fit,
+    draw_predictions,
+    forecast_marker,
+    law_label,
+    log_grid,
+    loss_label,
+    plain_loss_ticks,
+    scatter_used,
+    used_mask,
+)
+from analysis.report.provenance import AXIS_UNITS
+from contract.fit_outputs import (
+    COMPUTE_LAW_FIGURE,
+    FIGURE_FORMATS,
+    FRONTIER_FIGURE,
+    ISOFLOP_FIGURE,
+    OPTIMAL_LOSS_FIGURE,
+    RESIDUALS_FIGURE,
+    loss_figure_stem,
+)
 
 
 def loss_figure(a: Analysis, law: str) -> Figure:
     """Loss against the law's variable (power, compute) or the compute-optimal L(C) (Approach 3)."""
-    res, level = a.results[law], a.config.bootstrap.level
+    res = a.results[law]
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.add_subplot()
-    pts = a.data.points
     if law in ("power", "compute"):
-        var = res.fit.x
-        table = annealed_points(a.data).table if law == "compute" else pts
-        extra = [p.inputs[var] for p in res.predictions if var in p.inputs]
-        x, top = _grid(table[var].to_numpy(float), extra)
-        # The law describes the lowest loss per X (the compute frontier for C): those rows.
-        used = table.index.isin(frontier_points(table, var).index)
-        _scatter_used(
-            ax,
-            table[var].to_numpy(float),
-            table["loss"].to_numpy(float),
-            used,
-            label="points" if table is not pts else "runs",
-        )
-        s = res.samples
-        band = _band(s[:, :1] + s[:, 1:2] * x[None] ** (-s[:, 2:3]), level) if len(s) else None
-        _draw_fit(ax, x, res.fit.predict(x), band, top, law_label(law, var))
-        _predictions(ax, res, var, "loss")
-        title = f"{law_label(law, var)} fitted to the lowest loss per {var}"
+        var, top, title = _law_of_one_variable(ax, a, res, law)
     else:
-        var = "C"
-        extra = [p.inputs["C"] for p in res.predictions if "C" in p.inputs]
-        x, top = _grid(pts["C"].to_numpy(float), extra)
-        sc = ax.scatter(
-            pts["C"],
-            pts["loss"],
-            s=16,
-            c=np.log10(pts["N"]),
-            cmap="viridis",
-            zorder=3,
-            label="runs (all used)",
-        )
-        fig.colorbar(sc, ax=ax, label="log10 non-embedding parameters")
-        curves = allocation(res.samples, x, a.data.compute)["loss_opt"] if len(res.samples) else []
-        band = _band(np.asarray(curves), level) if len(res.samples) else None
-        _draw_fit(ax, x, res.fit.loss_opt(x), band, top, "compute-optimal loss L*(C)")
-        _predictions(ax, res, "C", "loss_opt")
-        title = "Approach 3: compute-optimal loss against training compute"
+        var, top, title = _optimal_loss(fig, ax, a, res)
     if res.backtest is not None:
+        pts = a.data.points
         held = pts[pts["id"].isin(res.backtest.table["id"])]
         if var in held:
             ax.scatter(
@@ -189,10 +81,56 @@ def loss_figure(a: Analysis, law: str) -> Figure:
                 zorder=4,
             )
     ax.axvline(top, color="0.6", ls=":", lw=1)
-    ax.set(xscale="log", yscale="log", xlabel=_axis(var), ylabel=_loss_label(a), title=title)
-    _plain_loss_ticks(ax)
+    ax.set(xscale="log", yscale="log", xlabel=axis_label(var), ylabel=loss_label(a), title=title)
+    plain_loss_ticks(ax)
     ax.legend(fontsize=7)
     return fig
+
+
+def _law_of_one_variable(ax, a: Analysis, res: LawResult, law: str) -> tuple[str, float, str]:
+    """The power or compute law on its points; returns (variable, largest run's x, title)."""
+    pts, var = a.data.points, res.fit.x
+    table = annealed_points(a.data).table if law == "compute" else pts
+    extra = [p.inputs[var] for p in res.predictions if var in p.inputs]
+    x, top = log_grid(table[var].to_numpy(float), extra)
+    # The law describes the lowest loss per X (the compute frontier for C): those rows.
+    used = table.index.isin(frontier_points(table, var).index)
+    scatter_used(
+        ax,
+        table[var].to_numpy(float),
+        table["loss"].to_numpy(float),
+        used,
+        label="points" if table is not pts else "runs",
+    )
+    draws = Draws.of(res)
+    bounds = band(power_curves(draws, x), a.config.bootstrap.level) if len(draws) else None
+    draw_fit(ax, x, res.fit.predict(x), bounds, top, law_label(law, var))
+    draw_predictions(ax, res, var, "loss")
+    return var, top, f"{law_label(law, var)} fitted to the lowest loss per {var}"
+
+
+def _optimal_loss(fig: Figure, ax, a: Analysis, res: LawResult) -> tuple[str, float, str]:
+    """Approach 3's compute-optimal loss over every run; returns ("C", largest run's C, title)."""
+    pts = a.data.points
+    extra = [p.inputs["C"] for p in res.predictions if "C" in p.inputs]
+    x, top = log_grid(pts["C"].to_numpy(float), extra)
+    sc = ax.scatter(
+        pts["C"],
+        pts["loss"],
+        s=16,
+        c=np.log10(pts["N"]),
+        cmap="viridis",
+        zorder=3,
+        label="runs (all used)",
+    )
+    fig.colorbar(sc, ax=ax, label="log10 non-embedding parameters")
+    bounds = None
+    if len(res.samples):
+        curves = allocation(res.samples, x, a.data.compute)["loss_opt"]
+        bounds = band(np.asarray(curves), a.config.bootstrap.level)
+    draw_fit(ax, x, res.fit.loss_opt(x), bounds, top, "compute-optimal loss L*(C)")
+    draw_predictions(ax, res, "C", "loss_opt")
+    return "C", top, "Approach 3: compute-optimal loss against training compute"
 
 
 def isoflop_figure(a: Analysis) -> Figure | None:
@@ -233,13 +171,13 @@ def isoflop_figure(a: Analysis) -> Figure | None:
     ax.set(
         xscale="log",
         yscale="log",
-        xlabel=_axis("N"),
-        ylabel=_loss_label(a),
+        xlabel=axis_label("N"),
+        ylabel=loss_label(a),
         title="IsoFLOP profiles: loss against model size at fixed compute",
     )
     member_loss = pts["loss"][np.isin(labels, groups)]
     ax.set_ylim(member_loss.min() * 0.97, np.percentile(member_loss, 98) * 1.03)
-    _plain_loss_ticks(ax)
+    plain_loss_ticks(ax)
     ax.legend(fontsize=7, ncol=2)
     return fig
 
@@ -252,68 +190,49 @@ def frontier_figure(a: Analysis) -> Figure | None:
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
     extra = [p.inputs["C"] for r in a.results.values() for p in r.predictions if "C" in p.inputs]
-    x, top = _grid(a.data.points["C"].to_numpy(float), extra)
-    level = a.config.bootstrap.level
+    x, top = log_grid(a.data.points["C"].to_numpy(float), extra)
     for i, law in enumerate(laws):
-        res, color = a.results[law], f"C{i}"
-        fit = res.fit
         for ax, var in zip(axes, ("N", "D"), strict=True):
-            y = fit.n_opt(x) if var == "N" else fit.d_opt(x)
-            exp = fit.a if var == "N" else fit.b
-            sym = "a" if var == "N" else "b"
-            inside = x <= top
-            ax.plot(
-                x[inside],
-                y[inside],
-                color=color,
-                lw=2,
-                label=f"{LAW_LABELS[law]} ({sym} = {exp:.3f})",
-            )
-            ax.plot(x[~inside], y[~inside], color=color, lw=2, ls="--")
-            key = f"{var}_opt"
-            if law != "chinchilla":
-                ax.scatter(fit.points["C"], fit.points[var], s=16, color=color, zorder=3)
-                s = res.samples
-                if len(s):
-                    col = (0, 1) if var == "N" else (2, 3)
-                    curves = np.exp(s[:, col[1]][:, None]) * x[None] ** s[:, col[0]][:, None]
-                    band = _band(curves, level)
-                    if band is not None:
-                        ax.fill_between(x, *band, color=color, alpha=BAND_ALPHA / 2, lw=0)
-            elif len(res.samples):
-                band = _band(allocation(res.samples, x, a.data.compute)[key], level)
-                if band is not None:
-                    ax.fill_between(x, *band, color=color, alpha=BAND_ALPHA, lw=0)
-            for p in res.predictions:
-                if p.quantity == key:
-                    e = p.estimate
-                    err = (
-                        [[max(e.value - e.lo, 0)], [max(e.hi - e.value, 0)]]
-                        if np.isfinite(e.lo)
-                        else None
-                    )
-                    ax.errorbar(
-                        [p.inputs["C"]],
-                        [e.value],
-                        yerr=err,
-                        fmt="D",
-                        color=color,
-                        mec="k",
-                        ms=5,
-                        capsize=3,
-                        zorder=4,
-                    )
+            _allocation_curve(ax, a, law, var, f"C{i}", x, top)
     for ax, var in zip(axes, ("N", "D"), strict=True):
         ax.axvline(top, color="0.6", ls=":", lw=1, label="largest run")
         ax.set(
             xscale="log",
             yscale="log",
-            xlabel=_axis("C"),
+            xlabel=axis_label("C"),
             ylabel=f"compute-optimal {AXIS_UNITS[var]}",
         )
         ax.legend(fontsize=7)
     fig.suptitle("Compute-optimal allocation (diamonds: forecasts with intervals)")
     return fig
+
+
+def _allocation_curve(ax, a: Analysis, law: str, var: str, color: str, x, top: float) -> None:
+    """One approach's N_opt(C) or D_opt(C): its curve, band, frontier points and forecasts."""
+    res = a.results[law]
+    fit, level = res.fit, a.config.bootstrap.level
+    y = fit.n_opt(x) if var == "N" else fit.d_opt(x)
+    exp = fit.a if var == "N" else fit.b
+    sym = "a" if var == "N" else "b"
+    inside = x <= top
+    ax.plot(x[inside], y[inside], color=color, lw=2, label=f"{LAW_LABELS[law]} ({sym} = {exp:.3f})")
+    ax.plot(x[~inside], y[~inside], color=color, lw=2, ls="--")
+    key = f"{var}_opt"
+    if law != "chinchilla":
+        ax.scatter(fit.points["C"], fit.points[var], s=16, color=color, zorder=3)
+        draws = Draws.of(res)
+        if len(draws):
+            curves = frontier_curves(draws, x)[0 if var == "N" else 1]
+            bounds = band(curves, level)
+            if bounds is not None:
+                ax.fill_between(x, *bounds, color=color, alpha=BAND_ALPHA / 2, lw=0)
+    elif len(res.samples):
+        bounds = band(allocation(res.samples, x, a.data.compute)[key], level)
+        if bounds is not None:
+            ax.fill_between(x, *bounds, color=color, alpha=BAND_ALPHA, lw=0)
+    for p in res.predictions:
+        if p.quantity == key:
+            forecast_marker(ax, p.inputs["C"], p.estimate, color=color, mec="k", ms=5)
 
 
 def residual_figure(a: Analysis) -> Figure | None:
@@ -330,12 +249,12 @@ def residual_figure(a: Analysis) -> Figure | None:
         pred = fit.predict(pts[fit.x]) if law == "power" else fit.predict(pts["N"], pts["D"])
         var = fit.x if law == "power" else "C"
         resid = (np.log(pts["loss"]) - np.log(pred)).to_numpy(float)
-        used = _used(a, res, pts)
-        _scatter_used(ax, pts[var].to_numpy(float), resid, used)
+        used = used_mask(res, pts)
+        scatter_used(ax, pts[var].to_numpy(float), resid, used)
         ax.axhline(0, color="k", lw=1)
         ax.set(
             xscale="log",
-            xlabel=_axis(var),
+            xlabel=axis_label(var),
             ylabel="log(observed) − log(fit)",
             title=f"Residuals of {law_label(law, var)}",
         )
@@ -348,16 +267,17 @@ def _plan(a: Analysis) -> list[tuple[str, Callable[[Analysis], Figure | None]]]:
     """(file stem, figure builder) of every plot the analysis may support."""
     plan: list[tuple[str, Callable[[Analysis], Figure | None]]] = []
     if "power" in a.results:
-        plan.append((f"loss_vs_{a.results['power'].fit.x}", partial(loss_figure, law="power")))
+        stem = loss_figure_stem(a.results["power"].fit.x)
+        plan.append((stem, partial(loss_figure, law="power")))
     if "chinchilla" in a.results:
-        plan.append(("loss_vs_C", partial(loss_figure, law="chinchilla")))
+        plan.append((OPTIMAL_LOSS_FIGURE, partial(loss_figure, law="chinchilla")))
     if "compute" in a.results:
-        plan.append(("compute_law", partial(loss_figure, law="compute")))
+        plan.append((COMPUTE_LAW_FIGURE, partial(loss_figure, law="compute")))
     return [
         *plan,
-        ("isoflop", isoflop_figure),
-        ("frontier", frontier_figure),
-        ("residuals", residual_figure),
+        (ISOFLOP_FIGURE, isoflop_figure),
+        (FRONTIER_FIGURE, frontier_figure),
+        (RESIDUALS_FIGURE, residual_figure),
     ]
 
 
@@ -376,7 +296,7 @@ def _save(a: Analysis, name: str, build, out_dir: Path) -> list[Path]:
     if fig is None:
         return []
     paths = []
-    for ext in FORMATS:
+    for ext in FIGURE_FORMATS:
         path = out_dir / f"{name}.{ext}"
         fig.savefig(path, dpi=150 if ext == "png" else None)
         fig.set_layout_engine("none")

@@ -22,6 +22,15 @@ from analysis.laws.forms import Estimate
 from analysis.outcome import Analysis, LawResult
 from analysis.report.provenance import provenance
 from analysis.report.verdict import precision_lines, precision_markdown, verdict_json
+from contract.fit_outputs import (
+    N_POINTS,
+    PREDICTIONS,
+    QUANTITY,
+    RUNS,
+    SKIPPED,
+    TRUSTED,
+    WARNINGS,
+)
 from contract.results import RUN_ID
 
 TITLES = {
@@ -241,7 +250,7 @@ def to_json(a: Analysis) -> dict:
             "k_inf": d.compute.k_inf,
         },
         "provenance": provenance(d),
-        "n_points": len(d.points),
+        N_POINTS: len(d.points),
         "excluded": [{"id": str(r.id), "reason": r.reason} for r in d.excluded.itertuples()],
         "bootstrap": a.config.bootstrap.model_dump(include={"n_resamples", "seed", "level"}),
     }
@@ -255,15 +264,15 @@ def to_json(a: Analysis) -> dict:
             section["x"] = res.fit.x
         if hasattr(res.fit, "objective"):
             section["objective"] = res.fit.objective
-        section["n_points"] = (
+        section[N_POINTS] = (
             len(res.fit.points) if name in ("envelope", "isoflop") else res.fit.n_points
         )
         if "sigma" in getattr(res.backtest, "_fields", ()):
             section["held_out_outside_95"] = _coverage(res)
-        section["runs"] = list(res.used_ids)
+        section[RUNS] = list(res.used_ids)
         section["notes"] = list(res.notes)
-        section["predictions"] = [
-            {**p.inputs, "quantity": p.quantity, **p.estimate.as_dict()} for p in res.predictions
+        section[PREDICTIONS] = [
+            {**p.inputs, QUANTITY: p.quantity, **p.estimate.as_dict()} for p in res.predictions
         ]
         if res.backtest is not None:
             section["backtest"] = _bt_json(res.backtest)
@@ -275,9 +284,9 @@ def to_json(a: Analysis) -> dict:
         {"quantity": q, "law": n, "value": v, "lo": lo, "hi": hi}
         for q, n, v, lo, hi in agreement_table(a)
     ]
-    out["skipped"] = dict(a.skipped)
-    out["warnings"] = list(a.warnings)
-    out["trusted"] = a.trusted
+    out[SKIPPED] = dict(a.skipped)
+    out[WARNINGS] = list(a.warnings)
+    out[TRUSTED] = a.trusted
     out.update(verdict_json(a))
     return _plain(out)
 

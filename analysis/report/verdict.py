@@ -14,6 +14,7 @@ import math
 
 from analysis.checks.precision import PrecisionRow
 from analysis.outcome import Analysis
+from contract.fit_outputs import FORECAST_ESTIMATORS, PRECISION
 
 LABELS = {"a": "a", "b": "b", "N*": "N*", "D*": "D*", "loss": "predicted loss"}
 
@@ -82,7 +83,7 @@ def verdict_json(a: Analysis) -> dict:
     """``precision`` (one record per graded quantity) and ``forecast_estimators`` (the choice
     with every candidate's backtest score)."""
     out: dict = {
-        "precision": [
+        PRECISION: [
             {
                 "quantity": r.quantity,
                 "law": r.law,
@@ -98,7 +99,7 @@ def verdict_json(a: Analysis) -> dict:
     }
     c = a.choice
     if c is not None:
-        out["forecast_estimators"] = {
+        out[FORECAST_ESTIMATORS] = {
             "loss": c.loss,
             "loss_reason": c.loss_reason,
             "allocation": c.allocation,
