@@ -1,8 +1,8 @@
 """A sweep folder in object storage (s3://bucket/prefix/name, gs://...) read like a local one:
 its tables are copied to a temporary folder, loaded, and the copy removed.
 
-Only the files at the folder's top (trials.csv, curves.csv, spec.yaml) are fetched: the fit
-needs nothing from the trial folders, whose checkpoints are most of a sweep's bytes.
+Only the files at the folder's top (trials.csv, curves.csv, points.csv, spec.yaml) are fetched:
+the fit needs nothing from the trial folders, whose checkpoints are most of a sweep's bytes.
 
     data = load_remote("s3://bucket/results/scaling")     # ScalingData, source = the URI
 """

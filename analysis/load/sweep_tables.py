@@ -1,10 +1,12 @@
-"""Load scaling data: a sweep folder (trials.csv + curves.csv + spec.yaml) or any CSV/parquet.
+"""Load scaling data: a sweep folder (trials.csv, curves.csv, points.csv, spec.yaml) or any
+CSV/parquet table.
 
 Rows become canonical columns N (non-embedding parameters), D (tokens), C (training FLOPs) and
 loss. C is the table's recorded ``flops`` (3 x forward FLOPs x tokens, ``contract.compute``);
 only a table without a FLOPs column gets the labelled approximation C = 6ND. A compute sweep's
-nominal ``budget`` and a ``run_id`` shared by points of one run are kept as columns. Failed, unfinished and diverged trials are
-set aside in ``excluded`` with the reason, so a report can list them.
+nominal ``budget`` and a ``run_id`` shared by points of one run are kept as columns; a wsd run's
+cooldown branches become points of their own (analysis.load.points). Failed, unfinished and
+diverged trials are set aside in ``excluded`` with the reason, so a report can list them.
 
     data = load_scaling_data("results/my-sweep")
     data = load_scaling_data("chinchilla.csv", columns=parse_columns("N=Model Size,C=Training FLOP"))
@@ -19,26 +21,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from analysis.laws.forms import APPROX_6ND, VARIABLES, ComputeModel, derive_missing
-from analysis.load.where import apply_where
-from contract.metrics import (
-    BRANCH_FLOPS,
-    BRANCH_FRACTION,
-    BRANCH_TOKENS,
-    EVAL_LOSS,
-    FLOPS,
-    LR,
-    PARAMS,
-    TOKENS,
-    branch_metric,
+from analysis.load.files import (
+    CURVES_FILES,
+    TRIALS_FILES,
+    first_existing,
+    read_metric,
+    read_spec,
+    read_table,
 )
-from contract.results import BUDGET, CURVES_FILE, FINISHED, RUN_ID, SPEC_FILE, TRIALS_FILE
+from analysis.load.points import drop_diverged, load_curves, run_points
+from analysis.load.where import apply_where
+from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
+from contract.results import BUDGET, ERROR, FINISHED, RUN_ID, STATUS, TRIAL_ID
 from contract.storage import is_remote
 
-TRIALS_FILES = (TRIALS_FILE, TRIALS_FILE.replace(".csv", ".parquet"))
-CURVES_FILES = (CURVES_FILE, CURVES_FILE.replace(".csv", ".parquet"))
 CANONICAL: tuple[str, ...] = (*VARIABLES, "loss")
 APPROX = "approx 6ND"
 """Source label of an axis derived with the 6ND approximation."""
@@ -128,44 +126,6 @@ def parse_point(spec: str) -> dict[str, float]:
     return point
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        frame = pd.read_csv(path)
-        if "trial_id" in frame.columns:
-            # Ids are text; a hash like "1e10" or "nan" must not turn into a number or NaN.
-            ids = pd.read_csv(path, usecols=["trial_id"], dtype=str, keep_default_na=False)
-            frame["trial_id"] = ids["trial_id"].to_numpy()
-        return frame
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as err:
-        raise ValueError(f"{path}: cannot read table: {str(err).splitlines()[0]}") from None
-
-
-def _first_existing(folder: Path, names: tuple[str, ...]) -> Path | None:
-    return next((folder / n for n in names if (folder / n).is_file()), None)
-
-
-def _read_spec(folder: Path) -> dict:
-    """The sweep's resolved spec.yaml as a dict ({} when absent)."""
-    path = folder / SPEC_FILE
-    if not path.is_file():
-        return {}
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
-    return spec if isinstance(spec, dict) else {}
-
-
-def _read_metric(folder: Path) -> tuple[str, str]:
-    """The sweep's metric name and mode from spec.yaml (``search: {metric, mode}``)."""
-    spec = _read_spec(folder)
-    search = spec.get("search") if isinstance(spec, dict) else None
-    search = search if isinstance(search, dict) else {}
-    return str(search.get("metric") or EVAL_LOSS), str(search.get("mode") or "min")
-
-
 def _resolve_columns(
     frame: pd.DataFrame, mapping: dict[str, str], path: Path, metric: str
 ) -> dict[str, str]:
@@ -212,10 +172,10 @@ def _canonical(frame: pd.DataFrame, cols: dict[str, str]) -> tuple[pd.DataFrame,
 def _reasons(frame: pd.DataFrame, canon: pd.DataFrame) -> pd.Series:
     """Why each row cannot be fitted ('' when it can)."""
     reasons = pd.Series("", index=frame.index, dtype=object)
-    if "status" in frame.columns:
-        status = frame["status"].astype(str)
+    if STATUS in frame.columns:
+        status = frame[STATUS].astype(str)
         bad = status != FINISHED
-        err = frame["error"].fillna("").astype(str) if "error" in frame.columns else None
+        err = frame[ERROR].fillna("").astype(str) if ERROR in frame.columns else None
         for i in frame.index[bad]:
             msg = f"status {status[i]}"
             if err is not None and err[i]:
@@ -234,71 +194,6 @@ def _reasons(frame: pd.DataFrame, canon: pd.DataFrame) -> pd.Series:
             # inf: a value (or 6ND of two) past the float range, which no fit can use
             reasons[i] = f"{var} is missing, <= 0 or not finite"
     return reasons
-
-
-def _load_curves(
-    folder: Path, ids: pd.Series, kept: pd.DataFrame, loss_col: str, metric: str
-) -> pd.DataFrame | None:
-    path = _first_existing(folder, CURVES_FILES)
-    if path is None:
-        return None
-    raw = _read_table(path)
-    col = loss_col if loss_col in raw.columns else metric
-    if "trial_id" not in raw.columns or col not in raw.columns:
-        return None
-    sizes = pd.Series(kept["N"].to_numpy(), index=ids.to_numpy())
-    raw = raw[raw["trial_id"].isin(sizes.index)]
-    N = sizes.reindex(raw["trial_id"]).to_numpy(dtype=float)
-    tokens = pd.to_numeric(raw[TOKENS], errors="coerce").to_numpy(float) if TOKENS in raw else None
-    flops = pd.to_numeric(raw[FLOPS], errors="coerce").to_numpy(float) if FLOPS in raw else None
-    _, D, C = derive_missing(N, tokens, flops)
-    if D is None or C is None:
-        return None
-    curves = pd.DataFrame(
-        {
-            "id": raw["trial_id"].to_numpy(),
-            "N": N,
-            "D": D,
-            "C": C,
-            "loss": pd.to_numeric(raw[col], errors="coerce").to_numpy(float),
-        }
-    )
-    if LR in raw.columns:  # tells annealed points from intermediate ones (analysis.laws.annealed)
-        curves[LR] = pd.to_numeric(raw[LR], errors="coerce").to_numpy(float)
-    return curves[np.isfinite(curves[["N", "D", "C", "loss"]]).all(axis=1)].reset_index(drop=True)
-
-
-def _branch_points(folder: Path, points: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Each WSD trial's cooldown points (curves.csv rows with `branch/fraction`) in place of its
-    one trials.csv row: N of the trial, D and C of the branch (`branch/tokens`, `branch/flops`),
-    the branch's loss; they keep the trial as their `run_id` so a bootstrap resamples runs, and
-    a compute sweep's nominal budget scales with the branch's fraction of the run."""
-    path = _first_existing(folder, CURVES_FILES)
-    loss_key = branch_metric(metric)
-    if path is None or not len(points):
-        return points
-    raw = _read_table(path)
-    if BRANCH_FRACTION not in raw.columns or loss_key not in raw.columns:
-        return points
-    raw = raw[pd.to_numeric(raw[BRANCH_FRACTION], errors="coerce") > 0]
-    raw = raw[raw["trial_id"].astype(str).isin(points["id"])]
-    if raw.empty:
-        return points
-    raw = raw.drop_duplicates(["trial_id", BRANCH_FRACTION], keep="last")
-    by_id = points.set_index("id")
-    rows = []
-    for _, r in raw.iterrows():
-        trial = by_id.loc[str(r["trial_id"])]
-        fraction = float(r[BRANCH_FRACTION])
-        row = {**trial.to_dict(), "id": f"{r['trial_id']}@{fraction:g}"}
-        row.update(D=float(r[BRANCH_TOKENS]), C=float(r[BRANCH_FLOPS]), loss=float(r[loss_key]))
-        row[RUN_ID] = str(r["trial_id"])
-        if BUDGET in row and pd.notna(row[BUDGET]):
-            row[BUDGET] = float(row[BUDGET]) * fraction
-        rows.append(row)
-    branched = set(raw["trial_id"].astype(str))
-    rest = points[~points["id"].isin(branched)]
-    return pd.concat([rest, pd.DataFrame(rows)[points.columns]], ignore_index=True)
 
 
 RUN_LENGTH_COLUMNS = (
@@ -345,18 +240,18 @@ def load_scaling_data(
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     folder = path if path.is_dir() else None
-    table_path = _first_existing(path, TRIALS_FILES) if folder else path
+    table_path = first_existing(path, TRIALS_FILES) if folder else path
     if table_path is None or table_path.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise ValueError(f"{path}: not a sweep folder (no trials.csv) and not a CSV/parquet file")
-    metric, mode = _read_metric(folder) if folder else (EVAL_LOSS, "min")
-    frame = _read_table(table_path).reset_index(drop=True)
+    metric, mode = read_metric(folder) if folder else (EVAL_LOSS, "min")
+    frame = read_table(table_path).reset_index(drop=True)
     if where:
         frame = apply_where(frame, where)  # never DataFrame.query: it can run code
     cols = _resolve_columns(frame, columns or {}, table_path, metric)
     canon, used = _canonical(frame, cols)
     reasons = _reasons(frame, canon)
-    if "trial_id" in frame.columns:
-        ids = frame["trial_id"].astype(str)
+    if TRIAL_ID in frame.columns:
+        ids = frame[TRIAL_ID].astype(str)
     else:
         # Index labels survive --where, so "row k" stays the line number in a CSV file.
         ids = pd.Series([f"row {i + 2}" for i in frame.index], index=frame.index)
@@ -372,13 +267,15 @@ def load_scaling_data(
     excluded = pd.DataFrame({"id": ids[~keep].to_numpy(), "reason": reasons[~keep].to_numpy()})
     curves = None
     if folder is not None and len(points):
-        curves = _load_curves(folder, points["id"], points, cols["loss"], metric)
-        points, excluded, curves = _drop_diverged(points, excluded, curves, mode)
-        points = _branch_points(folder, points, metric)
+        curves_path = first_existing(folder, CURVES_FILES)
+        raw_curves = read_table(curves_path) if curves_path is not None else None
+        curves = load_curves(raw_curves, points["id"], points, cols["loss"], metric)
+        points, excluded, curves = drop_diverged(points, excluded, curves, mode)
+        points = run_points(folder, points, raw_curves, cols["loss"], metric)
     compute = APPROX_6ND
     if APPROX not in used.values() and used.get("C") != "missing" and len(points):
         compute = ComputeModel.estimate(points["N"], points["D"], points["C"])
-    spec = _read_spec(folder) if folder else None
+    spec = read_spec(folder) if folder else None
     kept = frame[keep.to_numpy()]
     warning = None if folder else checkpoint_warning(kept, cols.get("N"), table_path)
     return ScalingData(
@@ -393,24 +290,3 @@ def load_scaling_data(
         spec,
         warnings=(warning,) if warning else (),
     )
-
-
-def _drop_diverged(
-    points: pd.DataFrame, excluded: pd.DataFrame, curves: pd.DataFrame | None, mode: str
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-    """A min-mode run whose final loss is above its first reported loss has diverged."""
-    if curves is None or mode != "min" or curves.empty:
-        return points, excluded, curves
-    first = curves.groupby("id", sort=False)["loss"].first()
-    start = first.reindex(points["id"]).to_numpy()
-    bad = np.isfinite(start) & (points["loss"].to_numpy() > start)
-    rows = [
-        {"id": i, "reason": f"diverged: final loss {f:.4g} above its first reported {s:.4g}"}
-        for i, f, s in zip(points["id"][bad], points["loss"][bad], start[bad], strict=True)
-        if math.isfinite(s)
-    ]
-    if not rows:
-        return points, excluded, curves
-    dropped = set(points["id"][bad])
-    excluded = pd.concat([excluded, pd.DataFrame(rows)], ignore_index=True)
-    return points[~bad].reset_index(drop=True), excluded, curves[~curves["id"].isin(dropped)]

@@ -1,14 +1,17 @@
-"""The result tables of a sweep folder: `trials.csv` and `curves.csv`, written as trials run.
+"""The result tables of a sweep folder: `trials.csv`, `curves.csv` and `points.csv`, written
+as trials run.
 
 They are the interface to `analysis`. Every result is appended to curves.csv before the next
-event is handled, and trials.csv is rewritten atomically whenever a trial starts or ends, so a
-sweep killed at any moment keeps every row it had; rows of earlier runs of the same sweep are
-loaded first and kept. Each ended trial's row is also kept in its own folder (row.json): a
-damaged or truncated trials.csv is rebuilt from those, with a line saying so, so no finished
-trial is ever run again because of its table. A failed write (a full disk) keeps the table as
-of its last good write and raises `TableWriteError` naming the file. Intermediate results update trials.csv at most once per
-`RESULT_FLUSH_S`: a rewrite costs the driver time in proportion to the number of trials, and
-the driver shares the machine with the trials.
+event is handled, and every result that is a scaling-law point (a run's end, a cooldown branch:
+contract.points) to points.csv as well; trials.csv is rewritten atomically whenever a trial
+starts or ends, so a sweep killed at any moment keeps every row it had; rows of earlier runs of
+the same sweep are loaded first and kept. Each ended trial's row is also kept in its own folder
+(row.json): a damaged or truncated trials.csv is rebuilt from those, with a line saying so, so
+no finished trial is ever run again because of its table. A failed write (a full disk) keeps
+the table as of its last good write and raises `TableWriteError` naming the file (the file
+helpers are in sweeps.folder.table_files). Intermediate results update trials.csv at most once
+per `RESULT_FLUSH_S`: a rewrite costs the driver time in proportion to the number of trials,
+and the driver shares the machine with the trials.
 
     tables = ResultTables(sweep_dir, metric="eval/loss", mode="min")
     tables.trial_started(point)
@@ -18,191 +21,68 @@ the driver shares the machine with the trials.
 
 from __future__ import annotations
 
-import csv
-import errno
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from contract.metrics import DONE, POINT_METRICS, STANDARD_METRICS, STEP, THROUGHPUT_METRICS
+from contract.metrics import (
+    DONE,
+    PARAMS,
+    PARAMS_TOTAL,
+    POINT_METRICS,
+    STANDARD_METRICS,
+    STEP,
+    THROUGHPUT_METRICS,
+)
+from contract.points import point_row, points_columns
 from contract.results import (
     CURVES_FILE,
-    FAILED,
+    DATA_FRACTION,
+    ERROR,
     FINISHED,
+    FLOPS_PLANNED,
+    FULL_RUN,
     ID_COLUMNS,
     INTERRUPTED,
+    MODEL_SIZE,
     NODE,
     PENDING,
+    POINT,
+    POINTS_FILE,
     ROW_FILE,
     RUNNING,
-    SETTLED,
+    STAGE,
+    STATUS,
     STOPPED,
-    TRIALS_DIR,
+    TAG,
+    TOKENS_PLANNED,
+    TRIAL_ID,
     TRIALS_FILE,
+    WALL_S,
     best_column,
     find_trial_dir,
 )
+from sweeps.folder.table_files import (
+    STATUSES,
+    AppendedTable,
+    TableWriteError,
+    load_trials,
+    read_csv_rows,
+    write_atomic,
+    write_error,
+)
 from sweeps.plan.trials import LINK_KEYS
+
+__all__ = ["STATUSES", "ResultTables", "TableWriteError", "load_trials", "read_csv_rows"]
 
 RESULT_FLUSH_S = 2.0
 """Least time between trials.csv rewrites caused by intermediate results (curves.csv has
 every result at once; a trial's start and end always rewrite trials.csv)."""
 TUNE_NODE_IP = "node_ip"
 """The key Tune adds to every result: the IP of the node the trial's process runs on."""
-
-
-def _number(value: Any) -> Any:
-    """CSV cells come back as text; numbers become numbers again."""
-    if value in ("", None):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        try:
-            return float(value)
-        except ValueError:
-            return value
-
-
-STATUSES = {FINISHED, STOPPED, FAILED, RUNNING, PENDING, INTERRUPTED}
-"""Statuses a resume does not run again (FAILED only without --retry-failed)."""
-
-
-class TableWriteError(OSError):
-    """A table could not be written (a full disk); the message names the file."""
-
-
-def _write_error(path: Path, err: OSError) -> TableWriteError:
-    reason = "no space left on device" if err.errno == errno.ENOSPC else err.strerror or str(err)
-    return TableWriteError(
-        err.errno, f"{path}: {reason.lower()}; the table keeps its last good write"
-    )
-
-
-def read_csv_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of a table written here; ValueError for a row with too few or many fields."""
-    if not path.exists():
-        return []
-    rows = []
-    with path.open(newline="", encoding="utf-8") as f:
-        for n, row in enumerate(csv.DictReader(f), start=2):
-            if None in row or None in row.values():
-                raise ValueError(f"{path}: line {n} has the wrong number of fields")
-            rows.append({k: _number(v) for k, v in row.items()})
-    return rows
-
-
-def _write_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    tmp = path.with_suffix(".csv.tmp")
-    try:
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise _write_error(path, err) from None
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _read_trials(path: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
-    """trials.csv's rows by trial id, and why the file is damaged (None when it is not)."""
-    if not path.exists():
-        return {}, None
-    try:
-        rows = read_csv_rows(path)
-    except (csv.Error, UnicodeDecodeError, ValueError) as err:
-        return {}, f"unreadable ({err.__class__.__name__})"
-    if not rows:
-        return {}, None if path.read_bytes().strip() else "empty"
-    for row in rows:
-        if not isinstance(row.get("trial_id"), str) or row.get("status") not in STATUSES:
-            return {}, "rows without a trial id or with an unknown status"
-    return {row["trial_id"]: row for row in rows}, None
-
-
-def _folder_rows(sweep_dir: Path) -> dict[str, dict[str, Any]]:
-    """The rows kept in the trial folders (row.json), by trial id."""
-    rows: dict[str, dict[str, Any]] = {}
-    for path in sorted((sweep_dir / TRIALS_DIR).glob(f"*/{ROW_FILE}")):
-        try:
-            row = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        # The same checks as trials.csv's rows: a hand-edited or foreign row.json must not
-        # put a status into the table that no reader knows.
-        if (
-            isinstance(row, dict)
-            and isinstance(row.get("trial_id"), str)
-            and row.get("status") in STATUSES
-        ):
-            rows[row["trial_id"]] = row
-    return rows
-
-
-def load_trials(sweep_dir: Path) -> dict[str, dict[str, Any]]:
-    """trials.csv, checked against the rows the trial folders keep: a damaged table is
-    rebuilt from them and missing or stale rows restored, each with a line saying so."""
-    path = sweep_dir / TRIALS_FILE
-    rows, damage = _read_trials(path)
-    kept = _folder_rows(sweep_dir)
-    if damage:
-        os.replace(path, path.with_suffix(".csv.damaged"))
-        _say(
-            f"{path}: {damage}; rebuilt {len(kept)} rows from the trial folders "
-            f"(the damaged file is kept as {path.name}.damaged)"
-        )
-        return kept
-    restored = 0
-    for trial_id, row in kept.items():
-        old = rows.get(trial_id)
-        if row.get("status") in SETTLED and (old is None or old.get("status") not in SETTLED):
-            rows[trial_id] = row
-            restored += 1
-    if restored:
-        _say(f"{path}: {restored} rows missing or out of date; restored from the trial folders")
-    return rows
-
-
-def _repair_curves(path: Path) -> set[tuple[str, Any]]:
-    """Load curves.csv's (trial id, step) keys, dropping a row cut short by a kill and any
-    repeated step (each with a line saying so)."""
-    if not path.exists() or path.stat().st_size == 0:
-        return set()
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        with path.open("r+b") as f:
-            f.truncate(cut)
-        _say(f"{path}: dropped a row cut short when the sweep was stopped")
-    try:
-        rows = read_csv_rows(path)
-    except (csv.Error, UnicodeDecodeError, ValueError) as err:
-        os.replace(path, path.with_suffix(".csv.damaged"))
-        _say(f"{path}: unreadable ({err.__class__.__name__}); kept as {path.name}.damaged")
-        return set()
-    keys: set[tuple[str, Any]] = set()
-    unique = []
-    for row in rows:
-        key = (row["trial_id"], row.get(STEP))
-        if key not in keys:
-            keys.add(key)
-            unique.append(row)
-    if len(unique) < len(rows):
-        _write_atomic(path, unique)
-        _say(f"{path}: removed {len(rows) - len(unique)} repeated (trial, step) rows")
-    return keys
 
 
 class ResultTables:
@@ -212,15 +92,16 @@ class ResultTables:
         self.dir = Path(sweep_dir)
         self.metric, self.mode, self.stage = metric, mode, stage
         self.trials: dict[str, dict[str, Any]] = load_trials(self.dir)
-        self._curve_keys = _repair_curves(self.dir / CURVES_FILE)
-        self._curve_columns: list[str] | None = None
+        self._curves = AppendedTable(self.dir / CURVES_FILE, (TRIAL_ID, STEP))
+        header = points_columns(metric)
+        self._points = AppendedTable(self.dir / POINTS_FILE, (TRIAL_ID, POINT), header)
         self._started: dict[str, float] = {}
         self._flushed_at = -math.inf
 
     # -- what earlier runs left -------------------------------------------------------------
     def status(self, trial_id: str) -> str | None:
         row = self.trials.get(trial_id)
-        return row["status"] if row else None
+        return row[STATUS] if row else None
 
     # -- events -------------------------------------------------------------------------------
     def trial_planned(self, point: Any) -> None:
@@ -231,17 +112,17 @@ class ResultTables:
         if row is None:
             self.trials[point.trial_id] = identity
         else:
-            row.update({k: v for k, v in identity.items() if k != "status"})
+            row.update({k: v for k, v in identity.items() if k != STATUS})
 
     def trial_started(self, point: Any) -> None:
         row = self.trials.get(point.trial_id) or self._identity(point, RUNNING)
-        row["status"] = RUNNING
-        row.pop("error", None)
+        row[STATUS] = RUNNING
+        row.pop(ERROR, None)
         folder = find_trial_dir(self.dir, point.trial_id)
         if folder is not None:  # its kept row is out of date until the trial ends again
             (folder / ROW_FILE).unlink(missing_ok=True)
         self.trials[point.trial_id] = row
-        self._started[point.trial_id] = time.monotonic() - float(row.get("wall_s") or 0.0)
+        self._started[point.trial_id] = time.monotonic() - float(row.get(WALL_S) or 0.0)
         self.flush()
 
     def trial_reported(self, trial_id: str, metrics: dict[str, Any]) -> None:
@@ -258,35 +139,38 @@ class ResultTables:
             better = min if self.mode == "min" else max
             if math.isfinite(value):
                 row[best_key] = value if best is None else better(best, value)
-        row["wall_s"] = round(time.monotonic() - self._started.get(trial_id, time.monotonic()), 2)
+        row[WALL_S] = round(time.monotonic() - self._started.get(trial_id, time.monotonic()), 2)
         if isinstance(metrics.get(TUNE_NODE_IP), str):
             row[NODE] = metrics[TUNE_NODE_IP]
         if numbers.get(DONE):
-            row["done"] = 1
+            row[FULL_RUN] = 1
         self._append_curve(trial_id, numbers)
+        point = point_row(trial_id, numbers, self.metric)
+        if point is not None:  # a run's end or a cooldown branch: a scaling-law point
+            self._points.append(point)
         if time.monotonic() - self._flushed_at >= RESULT_FLUSH_S:
             self.flush()
 
     def trial_ended(self, trial_id: str, status: str, error: str | None = None) -> None:
         row = self.trials[trial_id]
-        if status == FINISHED and not row.get("done"):
+        if status == FINISHED and not row.get(FULL_RUN):
             status = STOPPED
-        if status == INTERRUPTED and row.get("done"):
+        if status == INTERRUPTED and row.get(FULL_RUN):
             status = FINISHED  # its last report came in before the stop
-        row["status"] = status
+        row[STATUS] = status
         if trial_id in self._started:
-            row["wall_s"] = round(time.monotonic() - self._started[trial_id], 2)
+            row[WALL_S] = round(time.monotonic() - self._started[trial_id], 2)
         if error:
-            row["error"] = " ".join(error.split())[:500]
+            row[ERROR] = " ".join(error.split())[:500]
         self.flush()
         self._keep_row(trial_id)
 
     def interrupt_running(self) -> int:
         """Mark this stage's RUNNING rows INTERRUPTED (the sweep was stopped); returns how many."""
-        running = [r for r in self._rows(False) if r["status"] == RUNNING]
+        running = [r for r in self._rows(False) if r[STATUS] == RUNNING]
         for row in running:
-            row["status"] = INTERRUPTED
-            self._keep_row(row["trial_id"])
+            row[STATUS] = INTERRUPTED
+            self._keep_row(row[TRIAL_ID])
         self.flush()
         return len(running)
 
@@ -302,69 +186,46 @@ class ResultTables:
             os.replace(tmp, path)
         except OSError as err:
             tmp.unlink(missing_ok=True)
-            raise _write_error(path, err) from None
+            raise write_error(path, err) from None
 
     # -- output -------------------------------------------------------------------------------
     def _identity(self, point: Any, status: str) -> dict[str, Any]:
-        row = {"trial_id": point.trial_id, "tag": point.tag, "stage": self.stage, "status": status}
+        row = {TRIAL_ID: point.trial_id, TAG: point.tag, STAGE: self.stage, STATUS: status}
         # Swept values as columns; a later stage's upstream model and checkpoint are shown
         # through the upstream.* columns instead.
         row.update({k: v for k, v in point.assignment.items() if k not in LINK_KEYS})
         row.update(point.upstream)
-        row.setdefault("model.size", point.config.model.label)
+        row.setdefault(MODEL_SIZE, point.config.model.label)
         if hasattr(point.config, "data"):
-            row.setdefault("data.fraction", point.config.data.fraction)
-        row.update({"params": point.params, "params_total": point.params_total})
-        row.update({"tokens_planned": point.tokens, "flops_planned": point.flops})
+            row.setdefault(DATA_FRACTION, point.config.data.fraction)
+        row.update({PARAMS: point.params, PARAMS_TOTAL: point.params_total})
+        row.update({TOKENS_PLANNED: point.tokens, FLOPS_PLANNED: point.flops})
         return row
 
     def _append_curve(self, trial_id: str, numbers: dict[str, Any]) -> None:
-        key = (trial_id, numbers.get(STEP))
-        if key in self._curve_keys:
-            return  # a resumed trial re-reporting a step already on disk
-        self._curve_keys.add(key)
-        path = self.dir / CURVES_FILE
         # Point keys are fixed columns: a wsd trial's first report is rarely a point, and the
         # header is written from the first row.
         fixed = (*STANDARD_METRICS, *POINT_METRICS)
-        row = {"trial_id": trial_id, **{k: numbers.get(k) for k in fixed}}
+        row = {TRIAL_ID: trial_id, **{k: numbers.get(k) for k in fixed}}
         row.update({k: v for k, v in numbers.items() if "/" in k and k not in row})
-        if self._curve_columns is None:
-            existing = path.exists() and path.stat().st_size > 0
-            if existing:
-                with path.open(newline="", encoding="utf-8") as f:
-                    self._curve_columns = next(csv.reader(f))
-            else:
-                self._curve_columns = list(row)
-                with path.open("w", newline="", encoding="utf-8") as f:
-                    csv.writer(f).writerow(self._curve_columns)
-        size = path.stat().st_size
-        try:
-            with path.open("a", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=self._curve_columns, extrasaction="ignore")
-                writer.writerow(row)
-        except OSError as err:
-            with path.open("r+b") as f:  # no half-written row: the file as of its last point
-                f.truncate(size)
-            self._curve_keys.discard(key)
-            raise _write_error(path, err) from None
+        self._curves.append(row)
 
     def flush(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        ordered = sorted(self.trials.values(), key=lambda r: (str(r.get("stage")), r["trial_id"]))
+        ordered = sorted(self.trials.values(), key=lambda r: (str(r.get(STAGE)), r[TRIAL_ID]))
         front = [c for c in ID_COLUMNS]
         rows = [{**{c: r.get(c) for c in front}, **r} for r in ordered]
-        _write_atomic(self.dir / TRIALS_FILE, rows)
+        write_atomic(self.dir / TRIALS_FILE, rows)
         self._flushed_at = time.monotonic()
 
     def _rows(self, all_stages: bool) -> list[dict[str, Any]]:
-        return [r for r in self.trials.values() if all_stages or r.get("stage") == self.stage]
+        return [r for r in self.trials.values() if all_stages or r.get(STAGE) == self.stage]
 
     def summary(self, all_stages: bool = False) -> dict[str, int]:
         """Trials per status, of this stage or of every stage."""
         counts: dict[str, int] = {}
         for row in self._rows(all_stages):
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
+            counts[row[STATUS]] = counts.get(row[STATUS], 0) + 1
         return counts
 
     def best(self) -> dict[str, Any] | None:

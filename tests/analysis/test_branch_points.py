@@ -19,7 +19,17 @@ from contract.metrics import (
     PARAMS,
     TOKENS,
 )
-from contract.results import BUDGET, CURVES_FILE, FINISHED, RUN_ID, TRIALS_FILE
+from contract.results import (
+    BRANCH,
+    BUDGET,
+    CURVES_FILE,
+    FINISHED,
+    POINT,
+    POINTS_FILE,
+    RUN_ID,
+    TRIAL_ID,
+    TRIALS_FILE,
+)
 
 
 def _sweep(folder: Path) -> None:
@@ -60,3 +70,34 @@ def test_cooldown_points_replace_their_trial_row(tmp_path: Path) -> None:
     assert half[BUDGET] == pytest.approx(1.2e12)
     assert set(points.loc[["wsd@0.25", "wsd@0.5", "wsd@1"], RUN_ID]) == {"wsd"}
     assert points.loc["plain", RUN_ID] == "plain"
+
+
+def _points_csv(folder: Path, trial_ids: list[str]) -> None:
+    """points.csv as the runner writes it, for `trial_ids` of the sweep above."""
+    rows = [
+        ("wsd", "wsd@0.25", 0.25, 1e6, 6e11, 1.8),
+        ("wsd", "wsd@0.5", 0.5, 2e6, 1.2e12, 1.65),
+        ("wsd", "wsd@1", 1.0, 4e6, 2.4e12, 1.5),
+        ("plain", "plain", None, 2e6, 4e12, 1.45),
+    ]
+    frame = pd.DataFrame(rows, columns=[TRIAL_ID, POINT, BRANCH, TOKENS, FLOPS, EVAL_LOSS])
+    frame[frame[TRIAL_ID].isin(trial_ids)].to_csv(folder / POINTS_FILE, index=False)
+
+
+def test_points_table_gives_the_same_points_as_the_curves(tmp_path: Path) -> None:
+    _sweep(tmp_path)
+    from_curves = load_scaling_data(tmp_path).points
+    _points_csv(tmp_path, ["wsd", "plain"])
+    curves = pd.read_csv(tmp_path / CURVES_FILE)
+    curves.drop(columns=[BRANCH_FRACTION, BRANCH_EVAL_LOSS]).to_csv(
+        tmp_path / CURVES_FILE, index=False
+    )
+    pd.testing.assert_frame_equal(load_scaling_data(tmp_path).points, from_curves)
+
+
+def test_trials_the_points_table_misses_take_their_points_from_the_curves(tmp_path: Path) -> None:
+    """A sweep resumed after points.csv came in lists only the trials that ended since."""
+    _sweep(tmp_path)
+    from_curves = load_scaling_data(tmp_path).points
+    _points_csv(tmp_path, ["plain"])
+    pd.testing.assert_frame_equal(load_scaling_data(tmp_path).points, from_curves)

@@ -5,8 +5,31 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from contract.metrics import DONE, EVAL_LOSS, STEP, TOKENS
-from contract.results import CURVES_FILE, FAILED, FINISHED, STOPPED, TRIALS_FILE
+from contract.metrics import (
+    BRANCH_EVAL_LOSS,
+    BRANCH_FLOPS,
+    BRANCH_FRACTION,
+    BRANCH_STEP,
+    BRANCH_TOKENS,
+    DONE,
+    EVAL_LOSS,
+    FLOPS,
+    PARAMS,
+    STEP,
+    TOKENS,
+)
+from contract.results import (
+    BRANCH,
+    CURVES_FILE,
+    FAILED,
+    FINISHED,
+    POINT,
+    POINTS_COLUMNS,
+    POINTS_FILE,
+    STOPPED,
+    TRIAL_ID,
+    TRIALS_FILE,
+)
 from sweeps.folder import tables as tables_module
 from sweeps.folder.tables import ResultTables
 from sweeps.plan.trials import make_plan
@@ -218,3 +241,34 @@ def test_interrupted_trials_are_marked_and_kept(tmp_path, points):
     rows = _trials(tmp_path)
     assert rows.loc[points[1].trial_id, "status"] == "INTERRUPTED"
     assert rows.loc[points[0].trial_id, "status"] == FINISHED
+
+
+def test_points_are_written_as_they_are_made_and_once(tmp_path, points):
+    """A run's end and each cooldown branch is a row of points.csv when it is reported; other
+    reports are not, and a resumed trial re-reporting a point adds no second row."""
+    a, b = points
+    branch = {
+        BRANCH_FRACTION: 0.5,
+        BRANCH_STEP: 4,
+        BRANCH_TOKENS: 1024,
+        BRANCH_FLOPS: 5e9,
+        BRANCH_EVAL_LOSS: 2.7,
+    }
+    tables = ResultTables(tmp_path, EVAL_LOSS, "min")
+    for point in points:
+        tables.trial_started(point)
+    tables.trial_reported(a.trial_id, {**_report(4, 3.0), FLOPS: 6e9, **branch})
+    tables.trial_reported(a.trial_id, _report(6, 2.9))  # an ordinary report: no point
+    end = {BRANCH_FRACTION: 1.0, BRANCH_TOKENS: 2048, BRANCH_FLOPS: 1e10, BRANCH_EVAL_LOSS: 2.5}
+    tables.trial_reported(a.trial_id, {**_report(8, 2.5, done=True), **end})
+    tables.trial_reported(b.trial_id, {**_report(8, 2.2, done=True), FLOPS: 3e10})
+    ResultTables(tmp_path, EVAL_LOSS, "min").trial_reported(b.trial_id, _report(8, 2.2, True))
+
+    table = pd.read_csv(tmp_path / POINTS_FILE, dtype={TRIAL_ID: str})
+    assert list(table.columns) == [*POINTS_COLUMNS, EVAL_LOSS]
+    assert list(table[POINT]) == [f"{a.trial_id}@0.5", f"{a.trial_id}@1", b.trial_id]
+    half, whole, plain = table.to_dict("records")
+    assert (half[TOKENS], half[FLOPS], half[EVAL_LOSS], half[STEP]) == (1024, 5e9, 2.7, 4)
+    assert (whole[BRANCH], whole[FLOPS], whole[EVAL_LOSS]) == (1.0, 1e10, 2.5)
+    assert pd.isna(plain[BRANCH]) and (plain[TOKENS], plain[FLOPS]) == (2048, 3e10)
+    assert pd.isna(plain[PARAMS])  # the reports carried no params
