@@ -24,12 +24,9 @@ from analysis import AnalysisConfig, BootstrapConfig, load_scaling_data, run_ana
 from analysis.laws.forms import allocation
 from analysis.laws.frontier import budget_parabolas
 from analysis.report.render import to_json
+from contract.fit_outputs import CHARTS_JSON, FIT_JSON
 from contract.results import BUDGET
 
-CHARTS_JSON = "charts.json"
-"""What the page's charts draw from the fit: parabolas and the frontier's band."""
-FIT_JSON = "fit.json"
-"""analysis's own JSON of every law (the fit section's numbers)."""
 GRID_POINTS = 60
 """Points per drawn curve: smooth on a log axis, small in the page's JSON."""
 

@@ -10,6 +10,8 @@ const PALETTE = ["#440154", "#414487", "#2a788e", "#22a884", "#7ad151", "#d8b400
 const STATUS_RANK = { RUNNING: 0, PENDING: 1, TERMINATED: 2, STOPPED: 3, INTERRUPTED: 4, ERROR: 5 };
 const CONFIG = { displaylogo: false, responsive: true, displayModeBar: "hover", modeBarButtonsToRemove: ["toImage"] };
 let STATE = null;
+// fit.json's key names (contract/fit_outputs.py), put on the fit section by sweeps/watch/page.py.
+const FIT_KEYS = JSON.parse(document.getElementById("fit").dataset.keys);
 const CURVES = [];  // [trial id, tokens, metric values...], appended as they arrive
 const SORT = {};    // stage -> {key, dir}
 
@@ -269,16 +271,17 @@ function fitHeadline(box) {
       (STATE.fit_log ? `: ${STATE.fit_log}` : " (it starts once 3 trials have finished).")));
     return;
   }
-  const list = el("ul", { id: "fit-headline" }, el("li", {}, `points fitted: ${fit.n_points}; trusted: ${fit.trusted}` +
-    (fit.warnings && fit.warnings.length ? ` (${fit.warnings.length} warnings)` : "")));
+  const K = FIT_KEYS, warnings = fit[K.warnings];
+  const list = el("ul", { id: "fit-headline" }, el("li", {}, `points fitted: ${fit[K.n_points]}; trusted: ${fit[K.trusted]}` +
+    (warnings && warnings.length ? ` (${warnings.length} warnings)` : "")));
   const show = e => e && typeof e === "object" && "value" in e ? `${si(e.value, 4)}${e.lo !== null && e.hi !== null && e.lo !== undefined ? ` [${si(e.lo, 3)}, ${si(e.hi, 3)}]` : ""}` : "";
-  for (const [law, keys] of [["compute", ["E", "alpha"]], ["isoflop", ["a", "b"]], ["envelope", ["a", "b"]], ["chinchilla", ["alpha", "beta", "a"]]]) {
+  for (const [law, keys] of K.headline) {
     const s = fit[law];
     if (!s || typeof s !== "object") continue;
     const parts = keys.filter(k => k in s).map(k => `${k} = ${show(s[k])}`);
     list.append(el("li", {}, el("b", {}, law), ": " + parts.join(", ")));
   }
-  for (const [law, why] of Object.entries(fit.skipped || {})) list.append(el("li", { class: "note" }, `${law} skipped: ${why}`));
+  for (const [law, why] of Object.entries(fit[K.skipped] || {})) list.append(el("li", { class: "note" }, `${law} skipped: ${why}`));
   box.replaceChildren(list);
 }
 

@@ -19,9 +19,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from contract.fit_outputs import N_POINTS, PAGE_HEADLINE, SKIPPED, TRUSTED, WARNINGS
+
 PLOTLY_JS = "plotly.min.js"
 """The served name of plotly.js (and its file name inside the plotly package)."""
 _APP_JS = Path(__file__).with_name("page.js")
+FIT_KEYS = {
+    "n_points": N_POINTS,
+    "trusted": TRUSTED,
+    "warnings": WARNINGS,
+    "skipped": SKIPPED,
+    "headline": [[law, list(keys)] for law, keys in PAGE_HEADLINE],
+}
+"""The fit.json keys page.js reads, by the names the fit writes them under (JSON in the fit
+section's data-keys attribute)."""
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.2em 1.5em;color:#222}
 h1{margin:.2em 0}
@@ -89,7 +100,7 @@ def render_page(
         '<p id="offline" hidden>The driver no longer answers (the sweep ended or stopped): '
         "this is its last state; <code>view.html</code> in the sweep folder has the final one.</p>"
         '<div id="progress"></div><div id="main"></div>'
-        '<h2>Fit</h2><div id="fit"></div>'
+        f'<h2>Fit</h2><div id="fit" data-keys="{html.escape(json.dumps(FIT_KEYS))}"></div>'
         f'<script type="application/json" id="state">{state_json(state)}</script>'
         f"<script>{_script_safe(_APP_JS.read_text(encoding='utf-8'))}</script>"
         "</body></html>"
