@@ -15,7 +15,6 @@ schedule, a larger token budget). The result is validated and never written over
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import sys
@@ -24,7 +23,16 @@ from typing import Any
 
 import yaml
 
-from contract.results import TRIALS_FILE, find_trial_dir
+from contract.metrics import TOKENS
+from contract.results import (
+    CONFIG_FILE,
+    STAGE,
+    STATUS,
+    TRIAL_ID,
+    TRIALS_FILE,
+    find_trial_dir,
+    read_trial_record,
+)
 from contract.version import command_name, version_line
 from sweeps.errors import SpecError, report_user_error
 from sweeps.folder.tables import read_csv_rows
@@ -89,15 +97,27 @@ def _without_axes(node: Any) -> Any:
     return node
 
 
+def _epochs(trial_dir: Path) -> float:
+    """The epochs an upstream trial trained for, from its record; SpecError naming the file."""
+    path = trial_dir / CONFIG_FILE
+    try:
+        return read_trial_record(trial_dir).config["trainer"]["epochs"]
+    except ValueError as err:
+        raise SpecError(f"--continue: {err}") from None
+    except OSError as err:
+        raise SpecError(f"--continue: {path}: cannot read ({err.strerror})") from None
+    except (KeyError, TypeError):
+        raise SpecError(f"--continue: {path}: no trainer.epochs") from None
+
+
 def _epochs_for(folder: Path, rows: list[dict[str, Any]], budget: int) -> int:
     """Epochs that let `budget` tokens bind for every upstream trial: a trial that saw `tokens`
     in `epochs` passes has a training split of at least tokens / epochs."""
     need = 1.0
     for row in rows:
-        trial_dir = find_trial_dir(folder, row["trial_id"])
+        trial_dir = find_trial_dir(folder, row[TRIAL_ID])
         if trial_dir is not None:
-            record = json.loads((trial_dir / "config.json").read_text(encoding="utf-8"))
-            need = max(need, budget * record["config"]["trainer"]["epochs"] / row["tokens"])
+            need = max(need, budget * _epochs(trial_dir) / row[TOKENS])
     return math.ceil(need)
 
 
@@ -119,9 +139,9 @@ def continuation(
     rows = [
         row
         for row in read_csv_rows(folder / TRIALS_FILE)
-        if row.get("stage") == origin.stage
-        and row.get("status") == FINISHED
-        and isinstance(row.get("tokens"), int)
+        if row.get(STAGE) == origin.stage
+        and row.get(STATUS) == FINISHED
+        and isinstance(row.get(TOKENS), int)
     ]
     if not rows:
         raise SpecError(f"--continue: {folder} has no finished trials to continue")
@@ -129,7 +149,7 @@ def continuation(
         raise SpecError(f"--tokens: must be positive, got {tokens}")
     if factor is not None and factor <= 0:
         raise SpecError(f"--more-tokens-factor: must be positive, got {factor:g}")
-    most = max(row["tokens"] for row in rows)
+    most = max(row[TOKENS] for row in rows)
     budget = tokens if tokens is not None else int(most * (factor or DEFAULT_TOKENS_FACTOR))
 
     sections = {k: _without_axes(origin.raw[k]) for k in TRIAL_KEYS if k in origin.raw}

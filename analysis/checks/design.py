@@ -41,6 +41,7 @@ from analysis.forecast.preregister import parse_target
 from analysis.laws.forms import ChinchillaFit, ComputeModel
 from analysis.load.sweep_tables import ScalingData, load_scaling_data
 from analysis.outcome import Analysis
+from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
 from contract.results import BUDGET, RUN_ID
 
 POINT_COLUMNS = ("id", RUN_ID, "N", "D", "C", BUDGET)
@@ -114,7 +115,7 @@ def synthetic(
     noise = points[RUN_ID].map(per_run) + rng.normal(0.0, sigma * np.sqrt(1 - shared), len(points))
     table = points.assign(loss=law.predict(points["N"], points["D"]) * np.exp(noise))
     compute = ComputeModel.estimate(*(table[c].to_numpy(float) for c in ("N", "D", "C")))
-    columns = {"N": "params", "D": "tokens", "C": "flops", "loss": "eval/loss"}
+    columns = {"N": PARAMS, "D": TOKENS, "C": FLOPS, "loss": EVAL_LOSS}
     return ScalingData(
         table.reset_index(drop=True),
         pd.DataFrame(columns=["id", "reason"]),

@@ -35,7 +35,8 @@ from analysis.fit.power_sums import FitConfig, fit_chinchilla  # noqa: E402
 from analysis.laws.forms import ChinchillaFit  # noqa: E402
 from analysis.load.sweep_tables import ScalingData, load_scaling_data  # noqa: E402
 from analysis.load.where import apply_where  # noqa: E402
-from contract.results import BUDGET, RUN_ID, TRIALS_FILE  # noqa: E402
+from contract.metrics import FLOPS, PARAMS  # noqa: E402
+from contract.results import BUDGET, FINISHED, RUN_ID, STATUS, TRIALS_FILE, WALL_S  # noqa: E402
 
 Z95 = 1.959964
 SIZE_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
@@ -82,8 +83,7 @@ class Proposal:
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in ("target", "allowance", "sigma", "loss", "cost")}
         out["runs"] = [
-            {"budget": r.budget, "params": r.N, "kind": r.kind, "repeats": r.repeats}
-            for r in self.runs
+            {BUDGET: r.budget, PARAMS: r.N, "kind": r.kind, "repeats": r.repeats} for r in self.runs
         ]
         out["linear"] = {"before": self.linear[0], "after": self.linear[1]}
         if self.simulated is not None:
@@ -123,8 +123,8 @@ def sweep_runs(points: pd.DataFrame) -> tuple[pd.DataFrame, list[float]]:
         raise ValueError("the proposer plans compute sweeps: every row needs its nominal budget")
     frac = points["id"].astype(str).str.extract(r"@([0-9.eE+-]+)$")[0].astype(float).fillna(1.0)
     run = points[RUN_ID] if RUN_ID in points.columns else points["id"]
-    table = pd.DataFrame({"run": run, "budget": points[BUDGET] / frac, "N": points["N"]})
-    runs = table.groupby("run", sort=False).agg(budget=("budget", "max"), N=("N", "first"))
+    table = pd.DataFrame({"run": run, BUDGET: points[BUDGET] / frac, "N": points["N"]})
+    runs = table.groupby("run", sort=False).agg(**{BUDGET: (BUDGET, "max")}, N=("N", "first"))
     return runs.reset_index(), sorted({round(float(f), 6) for f in frac})
 
 
@@ -145,14 +145,14 @@ def candidates(
     """Every candidate run with its Jacobian rows and cost (budget x the sweep's FLOPs per
     budget, cooldown branches included)."""
     runs, _ = sweep_runs(points)
-    budgets = sorted({float(f"{b:.6g}") for b in runs["budget"]})
+    budgets = sorted({float(f"{b:.6g}") for b in runs[BUDGET]})
     new = [(budgets[0] * BELOW, "budget below")]
     new += [(budgets[-1] * k, "budget above") for k in ABOVE if budgets[-1] * k <= target * 1.001]
     out: list[tuple[Run, Candidate]] = []
     planned = [(b, "size") for b in budgets] + new
     for budget, kind in planned:
         n_star = float(fit.n_opt(budget))
-        ran = runs.loc[np.isclose(runs["budget"], budget, rtol=1e-3), "N"].to_numpy()
+        ran = runs.loc[np.isclose(runs[BUDGET], budget, rtol=1e-3), "N"].to_numpy()
         for step in SIZE_STEPS:
             N = float(f"{n_star * 2.0**step:.3g}")
             if len(ran) and np.min(np.abs(np.log(ran / N))) < math.log(2.0) / 4:
@@ -164,7 +164,7 @@ def candidates(
     by_id = runs.set_index("run")
     for run_id in worst.index[:REPEATS]:
         r = by_id.loc[run_id]
-        cand = Run(float(r["budget"]), float(r["N"]), "repeat", str(run_id))
+        cand = Run(float(r[BUDGET]), float(r["N"]), "repeat", str(run_id))
         out.append(_candidate(fit, cand, fractions, cost_factor, min_params))
     return [c for c in out if c is not None]
 
@@ -239,7 +239,7 @@ def propose(
             pts.loc[run_of == r, "N"].to_numpy(float),
             pts.loc[run_of == r, "D"].to_numpy(float),
         )
-        for r, b in zip(runs["run"], runs["budget"], strict=True)
+        for r, b in zip(runs["run"], runs[BUDGET], strict=True)
     ]
     info = sum(run_information(log_loss_jacobian(fit, N, D), sigma, SHARED) for _, _, N, D in old)
     g = target_gradient(fit, target)
@@ -279,10 +279,10 @@ def sweep_costs(folder: Path, slots: int, where: str | None = None) -> tuple[flo
     table = pd.read_csv(folder / TRIALS_FILE)
     if where:
         table = apply_where(table, where)
-    done = table[table["status"] == "TERMINATED"] if "status" in table.columns else table
-    flops = pd.to_numeric(done.get("flops"), errors="coerce")
+    done = table[table[STATUS] == FINISHED] if STATUS in table.columns else table
+    flops = pd.to_numeric(done.get(FLOPS), errors="coerce")
     budget = pd.to_numeric(done.get(BUDGET), errors="coerce")
-    wall = pd.to_numeric(done.get("wall_s"), errors="coerce")
+    wall = pd.to_numeric(done.get(WALL_S), errors="coerce")
     ratio = float((flops / budget).median()) if budget is not None else 1.0
     rate = float(flops.sum() / wall.sum() * slots) if wall is not None and wall.sum() > 0 else 0.0
     return (ratio if math.isfinite(ratio) else 1.0), float(flops.sum()), rate

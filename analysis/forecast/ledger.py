@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ from contract.forecast import (
     read_forecast,
     score_row,
 )
-from contract.results import BUDGET, find_trial_dir
+from contract.metrics import PARAMS
+from contract.results import BUDGET, CONFIG_FILE, find_trial_dir, read_trial_record
 
 SHAPE_KEYS = ("d_model", "n_layers", "n_heads", "d_ff")
 BUDGET_TOLERANCE = 0.05
@@ -43,11 +43,10 @@ def _run_shape(folder: Path, trial_id: str, params: float) -> dict[str, int]:
     """The scored run's model shape as its trial folder records it (set by the launcher)."""
     trial_dir = find_trial_dir(folder, trial_id)
     model: dict[str, Any] = {}
-    if trial_dir is not None and (trial_dir / "config.json").is_file():
-        record = json.loads((trial_dir / "config.json").read_text(encoding="utf-8"))
-        model = record.get("config", {}).get("model", {})
+    if trial_dir is not None and (trial_dir / CONFIG_FILE).is_file():
+        model = read_trial_record(trial_dir).config.get("model") or {}
     shape = {k: int(model[k]) for k in SHAPE_KEYS if model.get(k) is not None}
-    return {**shape, "params": int(params)}
+    return {**shape, PARAMS: int(params)}
 
 
 def score_run(folder: Path, forecast: Forecast, where: str | None = None) -> dict[str, Any]:

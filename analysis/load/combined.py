@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis.laws.forms import ComputeModel
 from analysis.load.sweep_tables import APPROX, ScalingData, load_scaling_data
+from contract.results import RUN_ID
 
 
 def load_sources(
@@ -44,7 +45,7 @@ def combine(datas: Sequence[ScalingData]) -> ScalingData:
                 f"measures {first.metric} ({first.mode}); fit them separately"
             )
     points = pd.concat([d.points for d in datas], ignore_index=True)
-    run = "run_id" if "run_id" in points.columns else "id"
+    run = RUN_ID if RUN_ID in points.columns else "id"
     owners = pd.concat([pd.Series(d.source, index=d.points.index) for d in datas])
     shared = points.assign(owner=owners.to_numpy()).groupby(run)["owner"].nunique()
     if (shared > 1).any():

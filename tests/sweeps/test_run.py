@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
+from contract.results import BRANCH, POINTS_FILE, TRIAL_ID, read_trial_record
 from sweeps.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,8 +34,15 @@ def test_smoke_sweep_writes_complete_tables(ray_session, tmp_path: Path, capsys)
     assert (sweep / "spec.yaml").exists()
     for trial_id in trials["trial_id"]:
         (folder,) = (sweep / "trials").glob(f"*-{trial_id}")
-        assert (folder / "config.json").exists()
+        assert read_trial_record(folder).trial_id == trial_id
         assert (folder / "checkpoints" / "latest").is_dir()
+    # each run's end is its one scaling-law point, the same report its trials.csv row holds
+    points = pd.read_csv(sweep / POINTS_FILE, dtype={TRIAL_ID: str}).set_index(TRIAL_ID)
+    ends = pd.read_csv(sweep / "trials.csv", dtype={TRIAL_ID: str}).set_index(TRIAL_ID)
+    assert sorted(points.index) == sorted(ends.index) and points[BRANCH].isna().all()
+    pd.testing.assert_frame_equal(
+        points.loc[ends.index, [TOKENS, FLOPS, EVAL_LOSS]], ends[[TOKENS, FLOPS, EVAL_LOSS]]
+    )
     out = capsys.readouterr().out
     assert "4/4 done" in out
 
@@ -42,6 +50,7 @@ def test_smoke_sweep_writes_complete_tables(ray_session, tmp_path: Path, capsys)
     assert main([str(REPO / "sweeps" / "smoke.yaml"), "--storage", str(tmp_path)]) == 0
     assert "0 trials to run, 4 already done" in capsys.readouterr().out
     assert len(pd.read_csv(sweep / "curves.csv")) == len(curves)
+    assert len(pd.read_csv(sweep / POINTS_FILE)) == len(points)
 
 
 def test_optuna_with_stratified_asha_and_resume_grows_the_sample(ray_session, tmp_path: Path):
