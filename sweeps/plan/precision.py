@@ -40,7 +40,7 @@ def design_points(plan: Any) -> list[dict[str, Any]]:
     """One row per point the analysis will fit; a SpecError if the plan has no budgets."""
     rows = []
     for trial in plan.trials:
-        if BUDGET not in trial.assignment:
+        if trial.budget is None:
             raise SpecError(
                 f"{plan.spec.source}: no compute: section; the expected precision is planned "
                 "for compute-budget sweeps"
@@ -53,7 +53,7 @@ def design_points(plan: Any) -> list[dict[str, Any]]:
                     "N": float(trial.params),
                     "D": trial.tokens * f,
                     "C": trial.flops * f,
-                    BUDGET: trial.assignment[BUDGET] * f,
+                    BUDGET: trial.budget * f,
                 }
             )
     return rows

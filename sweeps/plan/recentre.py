@@ -153,7 +153,7 @@ def record(sweep_dir: Path, identity: Any, stage: str, spec: SweepSpec) -> None:
 
 def _place(spec: SweepSpec, initial: Plan, budget: float, optimum) -> tuple[list[float], str]:
     """The sizes of `budget` and a line saying where they came from."""
-    start = sorted({t.assignment[SIZE_KEY] for t in initial.trials})
+    start = sorted({t.swept[SIZE_KEY] for t in initial.trials})
     if isinstance(optimum, str):
         return start, f"C={budget:.3g}: the initial sizes ({optimum})"
     n_star, lo, hi = optimum

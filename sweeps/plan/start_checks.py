@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from contract.results import BUDGET
 from sweeps.errors import SpecError
 from trainers.cooldown import plan_cooldowns
 
@@ -63,7 +62,7 @@ def _check_memory(plan: Any, node_memory_bytes: int, source: str) -> None:
     need = TRAIN_BYTES_PER_PARAM * largest.params_total
     if need > node_memory_bytes:
         key = "model.params" if largest.config.model.params is not None else "model.size"
-        key = "compute.sizes" if BUDGET in largest.assignment else key
+        key = "compute.sizes" if largest.budget is not None else key
         raise SpecError(
             f"{source}: {key}: {largest.config.model.label} ({largest.params_total:.3g} "
             f"parameters) needs at least {need / 2**30:,.0f} GiB to train (weights, gradients "

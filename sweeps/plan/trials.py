@@ -38,8 +38,8 @@ class TrialPoint:
     """Hash of the resolved trial config: the trial's identity across re-runs."""
     tag: str
     """Short readable prefix for folder names, e.g. gpt-50k_f0.3_s1."""
-    assignment: dict[str, Any]
-    """Swept values by dotted path."""
+    swept: dict[str, Any]
+    """Swept values by dotted config path (a compute sweep's size and tokens included)."""
     config: AnyTrialConfig
     """The validated trial config (TrialConfig, or RLTrialConfig for an RL trial)."""
     resources: WorkerResources
@@ -52,10 +52,24 @@ class TrialPoint:
     """Size of the trial's training split (None for RL)."""
     upstream: dict[str, Any] = field(default_factory=dict)
     """For a later pipeline stage: the upstream trial's identity and values (upstream.*)."""
+    budget: float | None = None
+    """A compute sweep's nominal training-FLOP budget for this trial (its IsoFLOP group and
+    the tables' `budget` column); None outside compute sweeps. Not a config field."""
 
     @property
     def dirname(self) -> str:
         return f"{self.tag}-{self.trial_id}"
+
+    @property
+    def assignment(self) -> dict[str, Any]:
+        """The swept values as the tables and a trial's payload show them: `swept`, with a
+        compute sweep's budget as its `budget` column (where it has always stood: after the
+        token budget, before any epochs)."""
+        if self.budget is None:
+            return self.swept
+        head = {k: v for k, v in self.swept.items() if k != "trainer.epochs"}
+        tail = {k: v for k, v in self.swept.items() if k == "trainer.epochs"}
+        return {**head, BUDGET: self.budget, **tail}
 
 
 @dataclass(frozen=True)
@@ -74,10 +88,10 @@ def trial_id(config: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:ID_LENGTH]
 
 
-def _tag(spec: SweepSpec, config: Any, assignment: dict[str, Any]) -> str:
+def _tag(spec: SweepSpec, config: Any, assignment: dict[str, Any], budget: float | None) -> str:
     parts = [config.model.label]
-    if BUDGET in assignment:  # IsoFLOP runs are named by their budget first: C1e12_gpt-n300k
-        parts.insert(0, "C" + f"{assignment[BUDGET]:.2g}".replace("+", ""))  # C2.5e11
+    if budget is not None:  # IsoFLOP runs are named by their budget first: C1e12_gpt-n300k
+        parts.insert(0, "C" + f"{budget:.2g}".replace("+", ""))  # C2.5e11
     if "data.fraction" in assignment:
         parts.append(f"f{assignment['data.fraction']:g}")
     seed_axis = spec.axes.get("seed")
@@ -115,9 +129,19 @@ def make_trial(
     assignment: dict[str, Any],
     train_tokens: int | None = None,
     upstream: dict[str, Any] | None = None,
+    budget: float | None = None,
+    config: AnyTrialConfig | None = None,
 ) -> TrialPoint:
-    """Build one TrialPoint; `train_tokens` is the size of its data split (counted if None)."""
-    config = spec.trial_config(assignment)
+    """Build one TrialPoint; `train_tokens` is the size of its data split (counted if None),
+    `config` the trial config of `assignment` where the caller has validated it already.
+
+    An `assignment` taken from another trial's `TrialPoint.assignment` (a later pipeline
+    stage's) may carry that trial's `budget` column: it becomes the typed `budget` here."""
+    if BUDGET in assignment:
+        assignment = dict(assignment)
+        budget = assignment.pop(BUDGET)
+    if config is None:
+        config = spec.trial_config(assignment)
     if train_tokens is None:
         train_tokens = config.train_size()  # None for RL: it samples from its environment
     # Each kind counts what it trains: a classifier its backbone without LM head plus its head,
@@ -127,8 +151,8 @@ def make_trial(
     resources = spec.resources.for_size(config.model.size)
     return TrialPoint(
         trial_id=trial_id(config),
-        tag=_tag(spec, config, assignment),
-        assignment=assignment,
+        tag=_tag(spec, config, assignment, budget),
+        swept=assignment,
         config=config,
         resources=resources,
         params=params,
@@ -137,6 +161,7 @@ def make_trial(
         flops=training_flops(fwd_flops, tokens),
         train_tokens=train_tokens,
         upstream=upstream or {},
+        budget=budget,
     )
 
 
@@ -158,20 +183,21 @@ def make_plan(spec: SweepSpec) -> Plan:
 
     trials: list[TrialPoint] = []
     notes: list[str] = []
-    assignments = _assignments(spec)
+    points = [compute.PlanPoint(a) for a in _assignments(spec)]
     if spec.compute is not None:
         # Every budget x size at each point of the other axes (lr, seeds, data.fraction, ...).
         expanded = []
-        for assignment in assignments:
-            points, left_out = compute.expand(spec, assignment, counted)
-            expanded += points
+        for point in points:
+            budgeted, left_out = compute.expand(spec, point.assignment, counted)
+            expanded += budgeted
             notes += [n for n in left_out if n not in notes]
-        assignments = expanded
-    for assignment in assignments:
-        train_tokens = None
-        if not spec.is_rl:
-            train_tokens = counted(spec.trial_config(assignment))
-        trials.append(make_trial(spec, assignment, train_tokens))
+        points = expanded
+    for point in points:
+        config = spec.trial_config(point.assignment)
+        train_tokens = None if spec.is_rl else counted(config)
+        trials.append(
+            make_trial(spec, point.assignment, train_tokens, budget=point.budget, config=config)
+        )
     unique = list({t.trial_id: t for t in trials}.values())
     if len(unique) < len(trials):
         notes.append(f"{len(trials) - len(unique)} duplicate trial configs dropped")
@@ -196,7 +222,7 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
     rows = []
     for t in plan.trials:
         row: dict[str, Any] = {"trial_id": t.trial_id}
-        budget = t.assignment.get(BUDGET)
+        budget = t.budget
         if budget is not None:
             row[BUDGET] = budget
         row["model.size"] = t.config.model.label
@@ -209,10 +235,10 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
         row["flops"] = t.flops
         if budget is not None:
             row["vs_budget"] = f"{t.flops / budget - 1:+.2%}"
-            if "trainer.epochs" in t.assignment:  # only where compute.repeat_data allowed it
-                row["epochs"] = t.assignment["trainer.epochs"]
+            if "trainer.epochs" in t.swept:  # only where compute.repeat_data allowed it
+                row["epochs"] = t.swept["trainer.epochs"]
         skip = (*LINK_KEYS, *compute.COMPUTE_KEYS)
-        row.update({k: v for k, v in t.assignment.items() if k not in row and k not in skip})
+        row.update({k: v for k, v in t.swept.items() if k not in row and k not in skip})
         row.update({k: v for k, v in t.upstream.items() if k.endswith("trial_id")})
         rows.append(row)
     return rows
@@ -250,9 +276,9 @@ def _compute_summary(plan: Plan) -> str:
     """Budgets, sizes per budget and the worst planned-FLOP miss of a compute sweep."""
     budgets: dict[float, set[int]] = {}
     for t in plan.trials:
-        budgets.setdefault(t.assignment[BUDGET], set()).add(t.params)
+        budgets.setdefault(t.budget, set()).add(t.params)
     sizes = sorted(len(v) for v in budgets.values())
-    worst = max(abs(t.flops / t.assignment[BUDGET] - 1) for t in plan.trials)
+    worst = max(abs(t.flops / t.budget - 1) for t in plan.trials)
     span = max(budgets) / min(budgets)
     return (
         f"compute: {len(budgets)} budgets over {span:.3g}x, {sizes[0]}-{sizes[-1]} sizes per "

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from rl.config import RL_TASK, RLTask, RLTrialConfig
-from sweeps.plan.compute import ComputeConfig
 from sweeps.plan.resources import ResourcesConfig
+from sweeps.spec.compute_spec import ComputeConfig
 from sweeps.spec.space import AXIS_KINDS
 from sweeps.spec.sweep_spec import RunOptions, SearchConfig
 from sweeps.spec.tracker_spec import LoggingConfig

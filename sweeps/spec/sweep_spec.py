@@ -29,12 +29,11 @@ from pydantic import (
 
 from contract.config import FROZEN
 from contract.metrics import EVAL_LOSS
-from contract.results import BUDGET
 from rl.config import RL_TASK, RLTrialConfig
 from sweeps.errors import SpecError, format_validation_error
-from sweeps.plan.compute import ComputeConfig
-from sweeps.plan.compute import check as check_compute
 from sweeps.plan.resources import ResourcesConfig
+from sweeps.spec.compute_spec import ComputeConfig
+from sweeps.spec.compute_spec import check as check_compute
 from sweeps.spec.space import Axis, SpaceError, extract_axes, set_dotted
 from sweeps.spec.strict_yaml import check_axis_kinds, check_values, load_yaml
 from sweeps.spec.tracker_spec import LoggingConfig, check_installed
@@ -165,7 +164,7 @@ class SweepSpec(BaseModel):
     resources: ResourcesConfig = ResourcesConfig()
     run: RunOptions = RunOptions()
     compute: ComputeConfig | None = None
-    """FLOP budgets x sizes (sweeps.plan.compute); each trial's tokens spend its budget."""
+    """FLOP budgets x sizes (sweeps.spec.compute_spec, planned by sweeps.plan.compute); each trial's tokens spend its budget."""
     logging: LoggingConfig = LoggingConfig()
     """Experiment trackers (TensorBoard, W&B, MLflow) that see every trial."""
     base: Any
@@ -186,8 +185,7 @@ class SweepSpec(BaseModel):
         # that reject options the user never chose (e.g. a BPE vocab for a byte tokenizer).
         tree = self.base.model_dump(mode="json", exclude_unset=True)
         for path, value in assignment.items():
-            if path != BUDGET:  # the trial's IsoFLOP group: a table column, not a config field
-                set_dotted(tree, path, value)
+            set_dotted(tree, path, value)
         try:
             config = type(self.base).model_validate(tree)
         except ValidationError as err:

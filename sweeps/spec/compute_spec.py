@@ -1,0 +1,183 @@
+"""The `compute:` section of a sweep YAML as typed data, and its load-time checks.
+
+A compute sweep plans in FLOPs (IsoFLOP studies): budgets x model sizes, every trial's tokens
+derived from its budget. This module is what the YAML may say and what it may not combine
+with; turning it into trials is `sweeps.plan.compute`'s job.
+
+    compute = ComputeConfig(budgets=[1e11, 1e12], sizes={"auto": {"per_budget": 5}})
+    compute.auto.per_budget          # 5
+    compute.sizes_at(1e11)           # None: auto sizes, placed per budget by the planner
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from contract.config import FROZEN
+from models.presets import canonical_name
+from sweeps.errors import SpecError
+
+if TYPE_CHECKING:
+    from sweeps.spec.sweep_spec import SweepSpec
+
+SIZE_KEYS = ("model.size", "model.params")
+"""Trial-config keys a compute sweep sets per size (a preset name or a parameter count)."""
+TOKEN_KEYS = ("trainer.max_tokens", "trainer.epochs")
+"""Trial-config keys a compute sweep sets from each budget."""
+
+
+class AutoSizes(BaseModel):
+    """Sizes chosen per budget, evenly spaced in log N between two tokens-per-parameter ratios."""
+
+    model_config = FROZEN
+
+    per_budget: int = Field(6, ge=2)
+    """Sizes per budget (the IsoFLOP parabola needs at least 3; 5-7 fit well)."""
+    tokens_per_param: tuple[float, float] = (2.0, 300.0)
+    """(lo, hi) D/N of the largest and the smallest size. The loss minimum of small models sits
+    at 20-60 tokens per parameter, so the default range brackets it with room on both sides."""
+
+    @field_validator("tokens_per_param")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = value
+        if not 0 < lo < hi:
+            raise ValueError(f"must be [lo, hi] with 0 < lo < hi, got {list(value)}")
+        return value
+
+
+class AutoSizing(BaseModel):
+    """``sizes: {auto: {...}}``."""
+
+    model_config = FROZEN
+
+    auto: AutoSizes = AutoSizes()
+
+
+class ComputeConfig(BaseModel):
+    """The compute axis: which FLOP budgets, which sizes per budget, how exactly."""
+
+    model_config = FROZEN
+
+    budgets: list[float] = Field(min_length=1)
+    """Training-FLOP budgets (3 x forward FLOPs per token x tokens, as in the tables' `flops`)."""
+    sizes: list[str | float] | AutoSizing = AutoSizing()
+    """Preset names and/or parameter counts run at every budget, or {auto: {...}}."""
+    tolerance: float = Field(0.02, gt=0, lt=1)
+    """Largest relative miss of a trial's planned FLOPs from its budget (whole steps)."""
+    min_steps: int = Field(20, gt=0)
+    """Combinations with fewer optimizer steps are left out (too short to be a point)."""
+    repeat_data: bool = False
+    """Allow a trial more tokens than its data holds (several epochs); otherwise an error."""
+    sizes_by_budget: dict[float, list[str | float]] = {}
+    """Sizes of particular budgets, in place of `sizes` for those budgets: what `recentre`
+    placed (the runner records it in the sweep folder's spec.yaml), or a proposal's runs."""
+    recentre: bool = False
+    """Run the budgets smallest first and, as each finishes, place the sizes of every budget
+    not yet started around the N* that a fit over all finished points predicts for it
+    (sweeps.plan.recentre); needs auto sizes, whose `per_budget` it keeps."""
+
+    @field_validator("budgets")
+    @classmethod
+    def _positive(cls, budgets: list[float]) -> list[float]:
+        bad = [b for b in budgets if not (b > 0 and math.isfinite(b))]
+        if bad:
+            raise ValueError(f"budgets must be positive FLOP counts, got {bad[0]!r}")
+        return sorted(set(budgets))
+
+    @field_validator("sizes", mode="before")
+    @classmethod
+    def _numbers_from_yaml(cls, sizes: Any) -> Any:
+        # YAML 1.1 reads 3.0e5 (no exponent sign) as a string: accept it as the number it is.
+        if isinstance(sizes, list):
+            return [_as_number(s) for s in sizes]
+        return sizes
+
+    @field_validator("sizes")
+    @classmethod
+    def _known_sizes(cls, sizes: list[str | float] | AutoSizing) -> list[str | float] | AutoSizing:
+        if isinstance(sizes, list):
+            if not sizes:
+                raise ValueError("list at least one size")
+            for size in sizes:
+                if isinstance(size, str):
+                    canonical_name(size)
+                elif size <= 0:
+                    raise ValueError(f"parameter counts must be > 0, got {size}")
+        return sizes
+
+    @field_validator("sizes_by_budget", mode="before")
+    @classmethod
+    def _placed_numbers(cls, placed: Any) -> Any:
+        if isinstance(placed, dict):
+            return {
+                _as_number(k): [_as_number(s) for s in v] if isinstance(v, list) else v
+                for k, v in placed.items()
+            }
+        return placed
+
+    @field_validator("sizes_by_budget")
+    @classmethod
+    def _placed_sizes(cls, placed: dict[float, list[str | float]]) -> dict:
+        for sizes in placed.values():
+            cls._known_sizes(sizes)
+        return placed
+
+    @property
+    def auto(self) -> AutoSizes | None:
+        return self.sizes.auto if isinstance(self.sizes, AutoSizing) else None
+
+    def sizes_at(self, budget: float) -> list[str | float] | None:
+        """The sizes listed for `budget` (None: auto sizes)."""
+        if budget in self.sizes_by_budget:
+            return self.sizes_by_budget[budget]
+        return None if self.auto else self.sizes
+
+
+def _as_number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def check(spec: SweepSpec) -> None:
+    """Refuse what a compute section cannot compose with, naming the key (load time)."""
+    if spec.compute is None:
+        return
+    where = spec.source
+    if spec.is_rl:
+        raise SpecError(f"{where}: compute: budgets apply to token-trained tasks, not RL")
+    if spec.search.algorithm == "optuna":
+        raise SpecError(f"{where}: compute: needs search.algorithm grid or random, not optuna")
+    for key in (*SIZE_KEYS, *TOKEN_KEYS):
+        if key in spec.axes:
+            raise SpecError(f"{where}: {key}: the compute section sets it; remove the axis")
+    trainer_set = spec.base.trainer.model_fields_set
+    for key in ("max_tokens", "epochs"):
+        if key in trainer_set:
+            raise SpecError(
+                f"{where}: trainer.{key}: a compute sweep derives it from each budget; remove it"
+            )
+    extra = [b for b in spec.compute.sizes_by_budget if b not in spec.compute.budgets]
+    if extra:
+        raise SpecError(
+            f"{where}: compute.sizes_by_budget: {extra[0]:g} is not one of compute.budgets"
+        )
+    if spec.compute.recentre and spec.compute.auto is None:
+        raise SpecError(
+            f"{where}: compute.recentre: needs sizes: {{auto: {{...}}}} (it keeps their "
+            "per_budget and places them per budget)"
+        )
+    model = spec.base.model
+    sizes = spec.compute.sizes
+    listed = [*([] if spec.compute.auto else sizes), *chain(*spec.compute.sizes_by_budget.values())]
+    by_count = spec.compute.auto is not None or any(not isinstance(s, str) for s in listed)
+    if by_count and "size" in model.model_fields_set:
+        raise SpecError(f"{where}: model.size: compute.sizes sets the sizes; remove model.size")
