@@ -149,9 +149,9 @@ def run_swept(plan: Any, storage: str) -> tuple[dict[str, dict[str, float]], flo
     """Per size speed in a sweep, the sweep's span and its ideal."""
     import pandas as pd
 
-    from sweeps.tune.runner import run_sweep
+    from sweeps.tune.runner import LaunchOptions, run_sweep
 
-    status = run_sweep(plan, storage=storage)
+    status = run_sweep(plan, LaunchOptions(storage=storage))
     sweep_dir = Path(storage) / plan.spec.name
     table = pd.read_csv(sweep_dir / TRIALS_FILE)
     if status != 0 or not (table["status"] == FINISHED).all():

@@ -115,12 +115,12 @@ def _sweep(raw: dict, storage: str) -> SweepRun:
 
     from sweeps.plan.trials import make_plan
     from sweeps.spec.sweep_spec import spec_from_dict
-    from sweeps.tune.runner import run_sweep
+    from sweeps.tune.runner import LaunchOptions, run_sweep
 
     plan = make_plan(spec_from_dict(raw))
     busy0, total0 = _cpu_times()
     start = time.perf_counter()
-    run_sweep(plan, storage=storage)
+    run_sweep(plan, LaunchOptions(storage=storage))
     wall = time.perf_counter() - start
     busy1, total1 = _cpu_times()
     trials = pd.read_csv(Path(storage) / raw["name"] / "trials.csv")

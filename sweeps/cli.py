@@ -16,11 +16,16 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from contract.version import command_name, version_line
 from sweeps.errors import SpecError, report_user_error
 from sweeps.watch.server import NO_VIEW_ENV
+
+if TYPE_CHECKING:  # the command line imports Ray (and the spec's modules) only when it runs
+    from sweeps.spec.sweep_spec import RunOptions
+    from sweeps.stages.pipeline import PipelineSpec
+    from sweeps.tune.runner import LaunchOptions
 
 DEBUG_ENV = "SCALESWEEP_DEBUG"
 """Set to 1 to see the traceback behind a one-line error."""
@@ -170,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from sweeps.tune.runner import run_sweep
 
-    return run_sweep(plan, **_run_options(args, spec.run))
+    return run_sweep(plan, _run_options(args, spec.run))
 
 
 def _node_memory(args: argparse.Namespace) -> int | None:
@@ -235,20 +240,22 @@ def _check_storage(path: str, label: str) -> None:
             break
 
 
-def _run_options(args: argparse.Namespace, run: Any) -> dict[str, Any]:
+def _run_options(args: argparse.Namespace, run: RunOptions) -> LaunchOptions:
     """Where and how to run, from the command line over the spec's `run:` section."""
+    from sweeps.tune.runner import LaunchOptions
+
     _check_storage(args.storage or run.storage, "--storage" if args.storage else "run.storage")
-    return {
-        "storage": args.storage or run.storage,
-        "address": args.address,
-        "resume": args.resume,
-        "force": args.force,
-        "retry_failed": args.retry_failed or run.retry_failed,
-        "view": not args.no_view and os.environ.get(NO_VIEW_ENV) != "1",
-    }
+    return LaunchOptions(
+        storage=args.storage or run.storage,
+        address=args.address,
+        resume=args.resume,
+        force=args.force,
+        retry_failed=args.retry_failed or run.retry_failed,
+        view=not args.no_view and os.environ.get(NO_VIEW_ENV) != "1",
+    )
 
 
-def _run_pipeline(args: argparse.Namespace, pipeline: Any) -> int:
+def _run_pipeline(args: argparse.Namespace, pipeline: PipelineSpec) -> int:
     if args.dry_run:
         from sweeps.plan.dry_run import print_pipeline
 
@@ -256,4 +263,4 @@ def _run_pipeline(args: argparse.Namespace, pipeline: Any) -> int:
         return 0
     from sweeps.tune.runner import run_pipeline
 
-    return run_pipeline(pipeline, **_run_options(args, pipeline.run))
+    return run_pipeline(pipeline, _run_options(args, pipeline.run))

@@ -6,7 +6,9 @@ target compute C, N* and the run's hyperparameters. The run is a one-budget comp
 so the shape comes from the one shape rule (``models.shapes``) and the tokens from the real
 forward FLOPs, exactly as the grid's trials were charged. A pipeline's forecast stage
 (``from: {forecast: grid, target: 10x}``) fits its upstream and scores its run by running
-``fit_scaling`` as a subprocess: ``sweeps`` never imports ``analysis`` (the layering rule).
+``fit_scaling`` in a child process (the fit's memory and plotting stay out of the driver), and
+reads what it found from the files it wrote (``forecast.json``, the ledger), never from its
+printed lines.
 
     raw = forecast_sections(forecast, origin.raw, neighbours=True)   # a YAML-ready sweep body
     spec = forecast_spec(stage.spec, forecast, neighbours=False)     # a stage's run at plan time
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import forecast as contract_forecast
-from contract.forecast import FORECAST_FILE, Forecast
+from contract.forecast import FORECAST_FILE, LEDGER_FILE, Forecast
 from sweeps.errors import SpecError
 from sweeps.spec.space import set_dotted
 from sweeps.spec.sweep_spec import TRIAL_KEYS, SweepSpec, spec_from_dict
@@ -153,19 +155,16 @@ def describe_shapes(spec: SweepSpec) -> list[str]:
     return lines
 
 
-def _fit(argv: list[str], what: str) -> list[str]:
-    """Run fit_scaling as a subprocess; its one-line error becomes a SpecError. Prints and
-    returns the lines that say what it wrote and scored."""
+def _fit(argv: list[str], what: str) -> None:
+    """Run fit_scaling in a child process (the fit's bootstrap and plotting stay out of the
+    driver). What it found is read back from the files it wrote, never from its printed
+    lines; its one-line error (its stderr's last line) becomes a SpecError."""
     proc = subprocess.run(
         [sys.executable, str(FIT_SCRIPT), *argv], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise SpecError(f"{what}: {last}")
-    lines = proc.stdout.strip().splitlines()
-    keep = [line for line in lines if line.startswith(("wrote", "kept", "forecast", "appended"))]
-    print("\n".join(keep), flush=True)
-    return keep
 
 
 def ensure_forecast(
@@ -173,31 +172,56 @@ def ensure_forecast(
 ) -> Forecast:
     """Fit the upstream stage's finished rows and preregister the forecast, once: a resumed
     sweep reads the forecast it already wrote rather than fitting again."""
-    if not (out / FORECAST_FILE).is_file():
-        _fit(
-            [
-                str(sweep_dir),
-                "--where",
-                f"stage == '{upstream}'",
-                "--forecast",
-                target,
-                "--out",
-                str(out),
-                "--bootstrap",
-                str(bootstrap),
-                "--quiet",
-            ],
-            f"forecast from stage {upstream}",
-        )
-    return read_forecast(out / FORECAST_FILE)
+    path = out / FORECAST_FILE
+    if path.is_file():
+        return read_forecast(path)
+    argv = [str(sweep_dir), "--where", f"stage == '{upstream}'", "--forecast", target]
+    _fit(
+        [*argv, "--out", str(out), "--bootstrap", str(bootstrap), "--quiet"],
+        f"forecast from stage {upstream}",
+    )
+    forecast = read_forecast(path)
+    loss = forecast.loss
+    print(
+        f"forecast {forecast.forecast_id} preregistered in {path}: "
+        f"C={forecast.target_flops:.3g}, N*={forecast.n_star.value:.3g} ({forecast.chosen}), "
+        f"loss {loss.value:.4f} (95 %: {loss.lo95:.4f}-{loss.hi95:.4f}); "
+        f"fit report {out / 'report.md'}",
+        flush=True,
+    )
+    return forecast
 
 
 def score(sweep_dir: Path, stage: str, out: Path) -> list[str]:
     """Score the stage's finished run against its forecast; the row goes to the ledger at the
-    storage root (the sweep folder's parent). Returns the ledger row's line, which the runner
-    repeats as the sweep's last words."""
-    lines = _fit(
-        [str(sweep_dir), "--where", f"stage == '{stage}'", "--score", str(out / FORECAST_FILE)],
+    storage root (the sweep folder's parent). Returns the ledger row's line (read back from
+    the ledger), which the runner repeats as the sweep's last words."""
+    path = out / FORECAST_FILE
+    _fit(
+        [str(sweep_dir), "--where", f"stage == '{stage}'", "--score", str(path)],
         f"score of stage {stage}",
     )
-    return [line for line in lines if line.startswith("forecast ")]
+    forecast = read_forecast(path)
+    ledger = sweep_dir.parent / LEDGER_FILE
+    row = scored_row(ledger, forecast.forecast_id, sweep_dir.name)
+    if row is None:
+        raise SpecError(f"score of stage {stage}: {ledger} has no row of {forecast.forecast_id}")
+    from analysis.forecast.ledger import verdict
+
+    line = verdict(row)
+    print(f"{line}\nscored into {ledger}", flush=True)
+    return [line]
+
+
+def scored_row(ledger: Path, forecast_id: str, sweep: str) -> dict[str, Any] | None:
+    """The ledger's last row scoring `forecast_id` on a run of the sweep folder `sweep`."""
+    from analysis.forecast.ledger import read_ledger
+
+    table = read_ledger(ledger)
+    rows = table[
+        (table["forecast_id"].astype(str) == forecast_id)
+        & table["run"].astype(str).str.startswith(f"{sweep}/")
+    ]
+    # A CSV's empty cell reads back as NaN, which verdict would take for a best_of_budget.
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    return records[-1] if records else None

@@ -19,7 +19,13 @@ from sweeps.folder.tables import ResultTables
 from sweeps.new import main as new_main
 from sweeps.plan.trials import make_plan
 from sweeps.spec.sweep_spec import spec_from_dict
-from sweeps.stages.pipeline import StageSource, estimate_plan, linked_plan, load_pipeline
+from sweeps.stages.pipeline import (
+    StageSource,
+    estimate_plan,
+    linked_plan,
+    load_pipeline,
+    pipeline_from_dict,
+)
 from trainers import lm
 from trainers.reporter import Context, ListReporter
 
@@ -129,11 +135,20 @@ def test_continue_mistakes_are_one_line_errors(finished, tmp_path, capsys):
         load_pipeline(spec)
 
 
-def test_stage_sources_without_the_new_fields_keep_their_fingerprint_text():
-    # PipelineSpec.fingerprint hashes str(source); folders written before `sweep` and
-    # `inherit` existed must still match.
-    text = "stage='pre' select='all' best_per=[] checkpoint='final'"
-    assert str(StageSource(stage="pre")) == text
+def test_a_pipeline_fingerprint_reads_its_sources_as_json_of_what_was_set():
+    # PipelineSpec.fingerprint hashes each source's model_dump_json of the fields away from
+    # their defaults: a restated default, or a field added later with a default, changes
+    # nothing, and any real change to where a stage starts from does.
+    def pipeline(source: dict) -> str:
+        raw = {"name": "p", **{k: v for k, v in SWEEP.items() if k != "name"}}
+        stages = [{"name": "pre"}, {"name": "ft", "from": source}]
+        return pipeline_from_dict({**raw, "stages": stages}, source="p.yaml").fingerprint()
+
+    plain = pipeline({"stage": "pre"})
+    assert pipeline({"stage": "pre", "select": "all", "inherit": False}) == plain
+    assert pipeline({"stage": "pre", "select": "best"}) != plain
+    assert pipeline({"stage": "pre", "checkpoint": "best"}) != plain
+    assert StageSource(stage="pre").model_dump_json(exclude_defaults=True) == '{"stage":"pre"}'
 
 
 @pytest.mark.ray
