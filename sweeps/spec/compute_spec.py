@@ -2,7 +2,8 @@
 
 A compute sweep plans in FLOPs (IsoFLOP studies): budgets x model sizes, every trial's tokens
 derived from its budget. This module is what the YAML may say and what it may not combine
-with; turning it into trials is `sweeps.plan.compute`'s job.
+with (`sweeps.spec.checks.check_compute`); turning it into trials is `sweeps.plan.compute`'s
+job.
 
     compute = ComputeConfig(budgets=[1e11, 1e12], sizes={"auto": {"per_budget": 5}})
     compute.auto.per_budget          # 5
@@ -12,17 +13,12 @@ with; turning it into trials is `sweeps.plan.compute`'s job.
 from __future__ import annotations
 
 import math
-from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
 from contract.config import FROZEN
 from models.presets import canonical_name
-from sweeps.errors import SpecError
-
-if TYPE_CHECKING:
-    from sweeps.spec.sweep_spec import SweepSpec
 
 SIZE_KEYS = ("model.size", "model.params")
 """Trial-config keys a compute sweep sets per size (a preset name or a parameter count)."""
@@ -145,39 +141,3 @@ def _as_number(value: Any) -> Any:
         except ValueError:
             return value
     return value
-
-
-def check(spec: SweepSpec) -> None:
-    """Refuse what a compute section cannot compose with, naming the key (load time)."""
-    if spec.compute is None:
-        return
-    where = spec.source
-    if spec.is_rl:
-        raise SpecError(f"{where}: compute: budgets apply to token-trained tasks, not RL")
-    if spec.search.algorithm == "optuna":
-        raise SpecError(f"{where}: compute: needs search.algorithm grid or random, not optuna")
-    for key in (*SIZE_KEYS, *TOKEN_KEYS):
-        if key in spec.axes:
-            raise SpecError(f"{where}: {key}: the compute section sets it; remove the axis")
-    trainer_set = spec.base.trainer.model_fields_set
-    for key in ("max_tokens", "epochs"):
-        if key in trainer_set:
-            raise SpecError(
-                f"{where}: trainer.{key}: a compute sweep derives it from each budget; remove it"
-            )
-    extra = [b for b in spec.compute.sizes_by_budget if b not in spec.compute.budgets]
-    if extra:
-        raise SpecError(
-            f"{where}: compute.sizes_by_budget: {extra[0]:g} is not one of compute.budgets"
-        )
-    if spec.compute.recentre and spec.compute.auto is None:
-        raise SpecError(
-            f"{where}: compute.recentre: needs sizes: {{auto: {{...}}}} (it keeps their "
-            "per_budget and places them per budget)"
-        )
-    model = spec.base.model
-    sizes = spec.compute.sizes
-    listed = [*([] if spec.compute.auto else sizes), *chain(*spec.compute.sizes_by_budget.values())]
-    by_count = spec.compute.auto is not None or any(not isinstance(s, str) for s in listed)
-    if by_count and "size" in model.model_fields_set:
-        raise SpecError(f"{where}: model.size: compute.sizes sets the sizes; remove model.size")

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from rl.config import RL_TASK, RLTask, RLTrialConfig
 from sweeps.plan.resources import ResourcesConfig
 from sweeps.spec.compute_spec import ComputeConfig
+from sweeps.spec.sections import RunOptions, SearchConfig
 from sweeps.spec.space import AXIS_KINDS
-from sweeps.spec.sweep_spec import RunOptions, SearchConfig
 from sweeps.spec.tracker_spec import LoggingConfig
 from sweeps.stages.pipeline import StageSource
 from trainers.config import TrialConfig
