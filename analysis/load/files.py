@@ -34,9 +34,10 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        frame = pd.read_csv(path)
-        if TRIAL_ID in frame.columns:
-            # Ids are text; a hash like "1e10" or "nan" must not turn into a number or NaN.
+        # Ids are text: a hash like "1e10" must not turn into a number, and one like "nan" not
+        # into NaN (only then is the id column read a second time, without NaN markers).
+        frame = pd.read_csv(path, dtype={TRIAL_ID: str})
+        if TRIAL_ID in frame.columns and frame[TRIAL_ID].isna().any():
             ids = pd.read_csv(path, usecols=[TRIAL_ID], dtype=str, keep_default_na=False)
             frame[TRIAL_ID] = ids[TRIAL_ID].to_numpy()
         return frame
