@@ -267,11 +267,9 @@ def load_scaling_data(
     excluded = pd.DataFrame({"id": ids[~keep].to_numpy(), "reason": reasons[~keep].to_numpy()})
     curves = None
     if folder is not None and len(points):
-        curves_path = first_existing(folder, CURVES_FILES)
-        raw_curves = read_table(curves_path) if curves_path is not None else None
-        curves = load_curves(raw_curves, points["id"], points, cols["loss"], metric)
-        points, excluded, curves = drop_diverged(points, excluded, curves, mode)
-        points = run_points(folder, points, raw_curves, cols["loss"], metric)
+        points, excluded, curves = _with_curves(
+            folder, points, excluded, cols["loss"], metric, mode
+        )
     compute = APPROX_6ND
     if APPROX not in used.values() and used.get("C") != "missing" and len(points):
         compute = ComputeModel.estimate(points["N"], points["D"], points["C"])
@@ -290,3 +288,15 @@ def load_scaling_data(
         spec,
         warnings=(warning,) if warning else (),
     )
+
+
+def _with_curves(
+    folder: Path, points: pd.DataFrame, excluded: pd.DataFrame, loss: str, metric: str, mode: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """A sweep folder's kept runs with their curves (curves.csv parsed once): diverged runs set
+    aside, each wsd run replaced by its branch points."""
+    path = first_existing(folder, CURVES_FILES)
+    raw = read_table(path) if path is not None else None
+    curves = load_curves(raw, points["id"], points, loss, metric)
+    points, excluded, curves = drop_diverged(points, excluded, curves, mode)
+    return run_points(folder, points, raw, loss, metric), excluded, curves
