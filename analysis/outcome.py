@@ -78,6 +78,9 @@ class Analysis:
     """Which estimators the forecast takes its loss and allocation from, and why."""
     precision: tuple[PrecisionRow, ...] = ()
     """The headline quantities' 95 % intervals and grades (a, b, N*, D*, loss at the target)."""
+    set_aside: tuple[str, ...] = ()
+    """Warnings of a loss-only law the forecast takes no number from (the minima or compute law
+    when another estimator was chosen): shown beside the verdict, not counted in it."""
 
     @property
     def trusted(self) -> bool:

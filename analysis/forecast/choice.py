@@ -157,14 +157,15 @@ def _pick(scores: dict[str, dict[str, float]], what: str) -> tuple[str | None, s
 
 
 def choose_estimators(
-    results: dict[str, LawResult], cfg: TrustConfig, miscalibrated: set[str] | None = None
+    results: dict[str, LawResult], cfg: TrustConfig, ineligible: set[str] | None = None
 ) -> Choice:
     """The loss and allocation estimators with the best forward backtests on this sweep.
 
-    ``miscalibrated``: laws whose backtests' held-out points fell outside the refits' own
-    intervals more often than claimed (``analysis.checks.calibration``); they are not eligible.
+    ``ineligible``: laws with a warning of their own (a backtest that misses or is
+    over-confident, a parameter not identified); they are chosen only when no other law is
+    eligible.
     """
-    bad = miscalibrated or set()
+    bad = ineligible or set()
     vertices = _vertices(results)
     loss_err = _common(
         {k: loss_errors(k, results[k], vertices, cfg) for k in LOSS_CANDIDATES if k in results}

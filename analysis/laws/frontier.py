@@ -286,3 +286,33 @@ def isoflop_frontier(table: pd.DataFrame, config: FrontierConfig | None = None) 
             f"({'; '.join(notes)})"
         )
     return _loglog_fit("isoflop", pd.DataFrame(rows), notes, n_groups=len(groups), labels=labels)
+
+
+def parabola_residuals(table: pd.DataFrame, cfg: FrontierConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(fitted loss per row, pooled log residuals) of each budget's parabola in log10 N.
+
+    Rows outside their budget's parabola window, or on a budget without a parabola, get NaN
+    (a resample keeps their own loss) and add no residual. The pooled residuals are centred and
+    scaled by sqrt(n / (n - 3 per parabola)) so that their spread is the runs' noise, not the
+    smaller scatter left after fitting three coefficients per budget.
+    """
+    loss = table["loss"].to_numpy(float)
+    x = np.log10(table["N"].to_numpy(float))
+    labels, centres = budget_labels(table, cfg)
+    fitted, resid, n_coef = np.full(len(loss), np.nan), [], 0
+    for par in budget_parabolas(table, cfg):
+        if par.coef is None:
+            continue
+        member = np.flatnonzero(
+            (labels >= 0) & np.isclose(centres[np.maximum(labels, 0)], par.budget, rtol=1e-9)
+        )
+        member = member[(x[member] >= par.lo - 1e-12) & (x[member] <= par.hi + 1e-12)]
+        curve = np.polyval(par.coef, x[member])
+        if len(member) < 4 or not (curve > 0).all():
+            continue
+        fitted[member] = curve
+        resid.append(np.log(loss[member] / curve))
+        n_coef += 3
+    r = np.concatenate(resid) if resid else np.zeros(1)
+    scale = np.sqrt(len(r) / (len(r) - n_coef)) if len(r) > n_coef else 1.0
+    return fitted, (r - r.mean()) * scale

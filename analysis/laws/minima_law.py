@@ -33,9 +33,8 @@ from analysis.fit.power_sums import (
 )
 from analysis.laws.frontier import (
     FrontierConfig,
-    budget_labels,
-    budget_parabolas,
     isoflop_frontier,
+    parabola_residuals,
 )
 from analysis.laws.frontier_fits import planned_budgets
 from analysis.laws.loss_laws import Progress, backtest_checks
@@ -70,36 +69,6 @@ def _refit(logc: np.ndarray, logy: np.ndarray, theta: np.ndarray, cfg: FitConfig
     best = cands[np.argmin(grid_objective(cands, lx, logy, cfg.huber_delta))]
     results = refine_unthrottled(best[None], lx, logy, cfg)
     return results[0][1] if results else np.full(3, np.nan)
-
-
-def parabola_residuals(table: pd.DataFrame, cfg: FrontierConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(fitted loss per row, pooled log residuals) of each budget's parabola in log10 N.
-
-    Rows outside their budget's parabola window, or on a budget without a parabola, get NaN
-    (a resample keeps their own loss) and add no residual. The pooled residuals are centred and
-    scaled by sqrt(n / (n - 3 per parabola)) so that their spread is the runs' noise, not the
-    smaller scatter left after fitting three coefficients per budget.
-    """
-    loss = table["loss"].to_numpy(float)
-    x = np.log10(table["N"].to_numpy(float))
-    labels, centres = budget_labels(table, cfg)
-    fitted, resid, n_coef = np.full(len(loss), np.nan), [], 0
-    for par in budget_parabolas(table, cfg):
-        if par.coef is None:
-            continue
-        member = np.flatnonzero(
-            (labels >= 0) & np.isclose(centres[np.maximum(labels, 0)], par.budget, rtol=1e-9)
-        )
-        member = member[(x[member] >= par.lo - 1e-12) & (x[member] <= par.hi + 1e-12)]
-        curve = np.polyval(par.coef, x[member])
-        if len(member) < 4 or not (curve > 0).all():
-            continue
-        fitted[member] = curve
-        resid.append(np.log(loss[member] / curve))
-        n_coef += 3
-    r = np.concatenate(resid) if resid else np.zeros(1)
-    scale = np.sqrt(len(r) / (len(r) - n_coef)) if len(r) > n_coef else 1.0
-    return fitted, (r - r.mean()) * scale
 
 
 def _minima_chunk(args: tuple) -> np.ndarray:

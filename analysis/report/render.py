@@ -27,6 +27,7 @@ from contract.fit_outputs import (
     PREDICTIONS,
     QUANTITY,
     RUNS,
+    SET_ASIDE,
     SKIPPED,
     TRUSTED,
     WARNINGS,
@@ -205,6 +206,7 @@ def format_table(a: Analysis) -> str:
         lines += [f"  {r.id}: {r.reason}" for r in a.data.excluded.itertuples()][:50]
     lines.append("")
     lines += [f"WARNING {w}" for w in a.warnings]
+    lines += [f"set aside (no reported number comes from it): {w}" for w in a.set_aside]
     lines += precision_lines(a)
     lines.append(_verdict(a))
     return "\n".join(lines)
@@ -286,6 +288,7 @@ def to_json(a: Analysis) -> dict:
     ]
     out[SKIPPED] = dict(a.skipped)
     out[WARNINGS] = list(a.warnings)
+    out[SET_ASIDE] = list(a.set_aside)
     out[TRUSTED] = a.trusted
     out.update(verdict_json(a))
     return _plain(out)
@@ -332,6 +335,7 @@ def to_markdown(a: Analysis, plots: list[Path] | None = None) -> str:
     lines = ["# Scaling-law fit", ""] + [f"- {h}" for h in _header(a) + _provenance_lines(a)]
     verdict = _verdict(a).replace("trust: ", "**Trust: ") + ".**"
     lines += ["", verdict, ""] + [f"- {w}" for w in a.warnings]
+    lines += [f"- set aside (no reported number comes from it): {w}" for w in a.set_aside]
     lines += precision_markdown(a)
     agree = agreement_table(a)
     if agree:

@@ -89,7 +89,9 @@ def test_forecast_is_written_with_intervals_provenance_and_a_report(forecasted):
     sweep, f = forecasted
     C = 4e21
     assert f.target_flops == pytest.approx(C)
-    assert f.chosen == "isoflop" and "isoflop" in f.reason
+    # N* from the allocation estimator with the better backtests on this sweep: Approach 3 here
+    # (8.9 % against Approach 2's 11.3 % on the held-out budgets' vertices).
+    assert f.chosen == "approach3" and "chinchilla" in f.reason and "isoflop" in f.reason
     assert f.n_star.value == pytest.approx(float(LAW.n_opt(C)), rel=0.25)
     truth = float(LAW.predict(f.n_star.value, C / (6 * f.n_star.value)))
     assert f.loss.lo95 <= truth <= f.loss.hi95
