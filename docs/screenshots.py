@@ -1,10 +1,12 @@
 """The README's pictures of the live page, taken by the tests' own headless Chromium
 (tests/sweeps/browser.py) during and after real sweeps: the forecast loop (its IsoFLOP grid
-mid-run, then the offline page once the forecast is scored) and an RL sweep.
+mid-run, then the offline page once the forecast is scored) and an RL sweep; or, with
+``--attach``, the main job started elsewhere (``make run``), read from its live page's URL.
 
     python docs/screenshots.py --storage /tmp/shots               # both, ~20-30 min on 2 cores
     python docs/screenshots.py --storage /tmp/shots --only rl     # ~2 min
     python docs/screenshots.py --storage /tmp/shots --only forecast --resume   # after a stop
+    python docs/screenshots.py --attach http://127.0.0.1:41545/ --storage results   # make run's
 """
 
 from __future__ import annotations
@@ -77,6 +79,34 @@ def forecast_loop(storage: Path, resume: bool = False) -> None:
     print(f"wrote {out}", flush=True)
 
 
+def attach(url: str, storage: Path, name: str = "scaling", mid_grid: int = 17) -> None:
+    """The main job's page mid-grid (``mid_grid`` trials done and a fit landed), then its offline
+    page once the forecast run is scored; the sweep runs elsewhere and is only read."""
+    folder = storage / name
+    mid = DOCS / "main_midrun.png"
+    while not (folder / PAGE_FILE).exists() or _finished(url, "grid") < mid_grid:
+        time.sleep(10)
+    while not (folder / "view" / "fit" / "charts.json").exists():
+        time.sleep(10)
+    screenshot(url, mid, size="1400,1700", budget_ms=6000)
+    print(f"wrote {mid}", flush=True)
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}state.json?since=999999999", timeout=10) as res:
+                scored = any(
+                    f and f.get("realised") for f in json.loads(res.read())["forecasts"].values()
+                )
+        except OSError:
+            scored = True  # the sweep ended and its server with it: the offline page is final
+        if scored:
+            break
+        time.sleep(10)
+    time.sleep(5)
+    out = DOCS / "main_scored.png"
+    screenshot((folder / PAGE_FILE).resolve().as_uri(), out, size="1400,2900", budget_ms=6000)
+    print(f"wrote {out}", flush=True)
+
+
 def rl(storage: Path) -> None:
     """The offline page of the RL smoke sweep: return against env steps."""
     sweep, _ = _start("sweeps/rl_smoke.yaml", storage)
@@ -91,7 +121,11 @@ def main() -> None:
     p.add_argument("--storage", type=Path, required=True, help="where the sweeps write")
     p.add_argument("--only", choices=("forecast", "rl"))
     p.add_argument("--resume", action="store_true", help="go on with a stopped forecast loop")
+    p.add_argument("--attach", metavar="URL", help="a running main job's live page")
     args = p.parse_args()
+    if args.attach:
+        attach(args.attach.rstrip("/") + "/", args.storage)
+        return
     if args.only in (None, "rl"):
         rl(args.storage)
     if args.only in (None, "forecast"):
