@@ -94,7 +94,7 @@ def attach(url: str, storage: Path, name: str = "scaling", mid_grid: int = 17) -
         try:
             with urllib.request.urlopen(f"{url}state.json?since=999999999", timeout=10) as res:
                 scored = any(
-                    f and f.get("realised") for f in json.loads(res.read())["forecasts"].values()
+                    f and f.get("score") for f in json.loads(res.read())["forecasts"].values()
                 )
         except OSError:
             scored = True  # the sweep ended and its server with it: the offline page is final
