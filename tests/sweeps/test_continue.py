@@ -4,6 +4,7 @@ whose trials train each upstream trial on from its final checkpoint (from: {swee
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,13 @@ import pytest
 import yaml
 
 from contract.metrics import EVAL_LOSS, TOKENS
-from contract.results import FINISHED
+from contract.results import (
+    CONFIG_FILE,
+    FINISHED,
+    TRIALS_DIR,
+    TrialRecord,
+    write_trial_record,
+)
 from sweeps.cli import main as run_main
 from sweeps.errors import SpecError
 from sweeps.folder.sweep_dir import open_sweep_dir
@@ -51,13 +58,13 @@ def _finished_sweep(storage: Path) -> Path:
     for point in make_plan(spec).trials:
         trial_dir = sweep_dir / "trials" / point.dirname
         trial_dir.mkdir(parents=True)
-        record = {
-            "trial_id": point.trial_id,
-            "assignment": point.assignment,
-            "config": point.config.model_dump(mode="json"),
-            "resources": point.resources.model_dump(mode="json"),
-        }
-        (trial_dir / "config.json").write_text(json.dumps(record))
+        record = TrialRecord(
+            trial_id=point.trial_id,
+            assignment=point.assignment,
+            config=point.config.model_dump(mode="json"),
+            resources=point.resources.model_dump(mode="json"),
+        )
+        write_trial_record(trial_dir, record)
         tables.trial_started(point)
         reporter = ListReporter()
         lm.train(point.config, reporter, Context(trial_dir=str(trial_dir), num_threads=1))
@@ -133,6 +140,15 @@ def test_continue_mistakes_are_one_line_errors(finished, tmp_path, capsys):
     spec.write_text(yaml.safe_dump({"name": "c", "stages": [as_mlm]}))
     with pytest.raises(SpecError, match=r"mlm cannot start from a checkpoint of a lm task"):
         load_pipeline(spec)
+
+
+def test_continue_from_a_damaged_trial_record_is_one_line(finished, tmp_path, capsys):
+    folder = tmp_path / "base"
+    shutil.copytree(finished, folder)
+    next((folder / TRIALS_DIR).glob(f"*/{CONFIG_FILE}")).write_text("{not json")
+    assert new_main(["cont", "--continue", str(folder), "--out", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert f"{CONFIG_FILE}: not a trial record (line 1" in err and "Traceback" not in err
 
 
 def test_a_pipeline_fingerprint_reads_its_sources_as_json_of_what_was_set():
