@@ -19,7 +19,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from contract.fit_outputs import N_POINTS, PAGE_HEADLINE, SKIPPED, TRUSTED, WARNINGS
+from contract.fit_outputs import (
+    N_POINTS,
+    PAGE_HEADLINE,
+    PRECISION,
+    SET_ASIDE,
+    SKIPPED,
+    TRUSTED,
+    WARNINGS,
+)
 
 PLOTLY_JS = "plotly.min.js"
 """The served name of plotly.js (and its file name inside the plotly package)."""
@@ -28,6 +36,8 @@ FIT_KEYS = {
     "n_points": N_POINTS,
     "trusted": TRUSTED,
     "warnings": WARNINGS,
+    "set_aside": SET_ASIDE,
+    "precision": PRECISION,
     "skipped": SKIPPED,
     "headline": [[law, list(keys)] for law, keys in PAGE_HEADLINE],
 }

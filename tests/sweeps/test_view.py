@@ -313,6 +313,13 @@ def test_fit_preview_writes_parabolas_frontier_and_the_laws(tmp_path):
         view.close(wait=False)
     assert _attr(dom, "isoflop-main", "parabolas") == "5"
     assert _attr(dom, "compute-main", "frontier") == "1" and 'id="fit-headline"' in dom
+    # The verdict and its precision grades, as the terminal prints them.
+    verdict = re.search(r'<p id="verdict" data-trusted="(\w+)"><b>trust: (\w+)', dom)
+    assert verdict and verdict.groups()[0] == str(fit["trusted"]).lower()
+    assert verdict.groups()[1] == ("OK" if fit["trusted"] else "CAUTION")
+    grades = re.findall(r'<tr class="grade" data-grade="([^"]+)"', dom)
+    assert len(grades) == len(fit["precision"]) >= 3
+    assert grades == [r["grade"] for r in fit["precision"]]
 
 
 @pytest.mark.ray
