@@ -171,7 +171,7 @@ def run_job(job: Job, options: LaunchOptions) -> int:
 
 
 def _last_words(
-    name: str, counts: str, sweep_dir: Path, tables: ResultTables, scored: list[str]
+    name: str, counts: dict[str, int], sweep_dir: Path, tables: ResultTables, scored: list[str]
 ) -> int:
     """Print how the run ended (and each scored forecast's ledger row); the exit status."""
     if INTERRUPT.requested:
