@@ -145,15 +145,15 @@ def _source_key(source: StageSource | None) -> str | None:
     return None if source is None else source.model_dump_json(exclude_defaults=True)
 
 
-_LEGACY_FIELDS = ("stage", "select", "best_per", "checkpoint")
-"""The StageSource fields of legacy fingerprints; later ones entered them only when set."""
+_NEWER_FIELDS = ("sweep", "inherit", "forecast", "target", "neighbours", "bootstrap")
+"""StageSource fields added after legacy fingerprints: they entered them only when set."""
 
 
 def _legacy_source_text(source: StageSource | None) -> str:
     if source is None:
         return "None"
     defaults = {k: f.default for k, f in StageSource.model_fields.items()}
-    items = [(k, v) for k, v in source if k in _LEGACY_FIELDS or v != defaults[k]]
+    items = [(k, v) for k, v in source if k not in _NEWER_FIELDS or v != defaults[k]]
     return " ".join(f"{k}={v!r}" for k, v in items)
 
 
