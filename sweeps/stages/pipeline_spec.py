@@ -145,18 +145,6 @@ def _source_key(source: StageSource | None) -> str | None:
     return None if source is None else source.model_dump_json(exclude_defaults=True)
 
 
-_NEWER_FIELDS = ("sweep", "inherit", "forecast", "target", "neighbours", "bootstrap")
-"""StageSource fields added after legacy fingerprints: they entered them only when set."""
-
-
-def _legacy_source_text(source: StageSource | None) -> str:
-    if source is None:
-        return "None"
-    defaults = {k: f.default for k, f in StageSource.model_fields.items()}
-    items = [(k, v) for k, v in source if k not in _NEWER_FIELDS or v != defaults[k]]
-    return " ".join(f"{k}={v!r}" for k, v in items)
-
-
 @dataclass(frozen=True)
 class Stage:
     """One stage of a sweep: its name, its spec (the shared defaults merged in) and where it
@@ -185,15 +173,6 @@ class PipelineSpec:
         stores and compares before it resumes (sweeps.folder.sweep_dir)."""
         blob = json.dumps(
             [[s.name, s.spec.fingerprint(), _source_key(s.source)] for s in self.stages]
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    def legacy_fingerprint(self) -> str:
-        """The fingerprint folders written before it came from JSON hold: each source's
-        printed form (pydantic's `key=repr(value)` words, the fields of that time only). For
-        the folder's identity check, to accept such a folder and re-stamp it."""
-        blob = json.dumps(
-            [[s.name, s.spec.fingerprint(), _legacy_source_text(s.source)] for s in self.stages]
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -33,7 +33,6 @@ from sweeps.stages.pipeline import (
     load_pipeline,
     pipeline_from_dict,
 )
-from sweeps.stages.pipeline_spec import _legacy_source_text
 from trainers import lm
 from trainers.reporter import Context, ListReporter
 
@@ -166,31 +165,6 @@ def test_a_pipeline_fingerprint_reads_its_sources_as_json_of_what_was_set():
     assert pipeline({"stage": "pre", "select": "best"}) != plain
     assert pipeline({"stage": "pre", "checkpoint": "best"}) != plain
     assert StageSource(stage="pre").model_dump_json(exclude_defaults=True) == '{"stage":"pre"}'
-
-
-@pytest.mark.parametrize(
-    ("source", "printed"),
-    [
-        ({"stage": "pre"}, "stage='pre' select='all' best_per=[] checkpoint='final'"),
-        (
-            {"sweep": "/x", "inherit": True},
-            "stage=None sweep='/x' select='all' best_per=[] checkpoint='final' inherit=True",
-        ),
-        (
-            {"forecast": "g", "target": "4x", "neighbours": True, "bootstrap": 50},
-            "stage=None select='all' best_per=[] checkpoint='final' forecast='g' target='4x' "
-            "neighbours=True bootstrap=50",
-        ),
-        (
-            {"stage": "p", "best_per": ["model.size"], "checkpoint": "best"},
-            "stage='p' select='best_per' best_per=['model.size'] checkpoint='best'",
-        ),
-    ],
-)
-def test_legacy_fingerprints_read_sources_as_they_were_printed(source: dict, printed: str):
-    # Folders fingerprinted before the JSON form hashed str(source) (these texts, as pydantic
-    # printed them then); PipelineSpec.legacy_fingerprint rebuilds that hash.
-    assert _legacy_source_text(StageSource(**source)) == printed
 
 
 @pytest.mark.ray
