@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from analysis.load.sweep_tables import ScalingData
-from contract.results import TRIALS_FILE
+from contract.results import TRIAL_ID, TRIALS_FILE
 
 LR_COLUMN = "optim.lr"
 """The learning-rate axis as the result table names it (its dotted config path)."""
@@ -80,10 +80,10 @@ def lr_table(data: ScalingData) -> pd.DataFrame | None:
     path = Path(data.source) / TRIALS_FILE
     if not path.is_file():
         return None
-    raw = pd.read_csv(path, dtype={"trial_id": str}, keep_default_na=False, na_values=[""])
-    if LR_COLUMN not in raw.columns or "trial_id" not in raw.columns:
+    raw = pd.read_csv(path, dtype={TRIAL_ID: str}, keep_default_na=False, na_values=[""])
+    if LR_COLUMN not in raw.columns or TRIAL_ID not in raw.columns:
         return None
-    lrs = pd.to_numeric(raw.set_index("trial_id")[LR_COLUMN], errors="coerce")
+    lrs = pd.to_numeric(raw.set_index(TRIAL_ID)[LR_COLUMN], errors="coerce")
     out = data.points[["id", "N", "loss"]].assign(lr=lrs.reindex(data.points["id"]).to_numpy())
     out = out[np.isfinite(out["lr"]) & (out["lr"] > 0)]
     return out if out["lr"].nunique() >= MIN_LRS else None

@@ -39,6 +39,7 @@ from contract.metrics import (
 )
 from contract.points import point_row, points_columns
 from contract.results import (
+    BUDGET,
     CURVES_FILE,
     DATA_FRACTION,
     ERROR,
@@ -75,6 +76,7 @@ from sweeps.folder.table_files import (
     write_error,
 )
 from sweeps.plan.trials import LINK_KEYS
+from sweeps.spec.compute_spec import EPOCHS_KEY
 
 __all__ = ["STATUSES", "ResultTables", "TableWriteError", "load_trials", "read_csv_rows"]
 
@@ -191,9 +193,7 @@ class ResultTables:
     # -- output -------------------------------------------------------------------------------
     def _identity(self, point: Any, status: str) -> dict[str, Any]:
         row = {TRIAL_ID: point.trial_id, TAG: point.tag, STAGE: self.stage, STATUS: status}
-        # Swept values as columns; a later stage's upstream model and checkpoint are shown
-        # through the upstream.* columns instead.
-        row.update({k: v for k, v in point.assignment.items() if k not in LINK_KEYS})
+        row.update(_swept_columns(point))
         row.update(point.upstream)
         row.setdefault(MODEL_SIZE, point.config.model.label)
         if hasattr(point.config, "data"):
@@ -235,3 +235,16 @@ class ResultTables:
             return None
         pick = min if self.mode == "min" else max
         return pick(scored, key=lambda r: r[key])
+
+
+def _swept_columns(point: Any) -> dict[str, Any]:
+    """The trial's swept values as columns, with a compute sweep's FLOP budget (the typed
+    `TrialPoint.budget`, no config path) after its size and token budget and before any
+    epochs, where the column has always stood. A later stage's upstream model and checkpoint
+    are shown through the upstream.* columns instead."""
+    swept = {k: v for k, v in point.swept.items() if k not in LINK_KEYS}
+    if point.budget is None:
+        return swept
+    epochs = {k: v for k, v in swept.items() if k == EPOCHS_KEY}
+    head = {k: v for k, v in swept.items() if k != EPOCHS_KEY}
+    return {**head, BUDGET: point.budget, **epochs}

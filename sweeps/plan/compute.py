@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 from contract.compute import tokens_for_budget, training_flops
 from models.shapes import MIN_PARAMS, gpt_shape
 from sweeps.errors import SpecError
-from sweeps.spec.compute_spec import SIZE_KEYS, TOKEN_KEYS
+from sweeps.spec.compute_spec import (
+    EPOCHS_KEY,
+    PARAMS_KEY,
+    PRESET_KEY,
+    SIZE_KEYS,
+    TOKEN_KEYS,
+)
 
 if TYPE_CHECKING:
     from sweeps.spec.sweep_spec import SweepSpec
@@ -53,7 +59,7 @@ class PlanPoint:
 
 
 def _size_assignment(size: str | float) -> dict[str, Any]:
-    return {"model.size": size} if isinstance(size, str) else {"model.params": float(size)}
+    return {PRESET_KEY: size} if isinstance(size, str) else {PARAMS_KEY: float(size)}
 
 
 def _forward_flops(spec: SweepSpec, point: dict[str, Any]) -> tuple[Any, int]:
@@ -72,7 +78,7 @@ def size_counts(spec: SweepSpec, assignment: dict[str, Any]) -> Callable[[float]
     the same arithmetic the trainer's counts run.
     """
     middle = math.exp((math.log(MIN_PARAMS) + math.log(LARGEST_PARAMS)) / 2)
-    cfg: AnyTrialConfig = spec.trial_config({**assignment, "model.params": middle})
+    cfg: AnyTrialConfig = spec.trial_config({**assignment, PARAMS_KEY: middle})
     model, overridden = cfg.model_config_resolved(), cfg.model.overrides
 
     def counts(params: float) -> tuple[int, int]:
@@ -183,5 +189,5 @@ def _spend(
                 "lower the budget, raise data.fraction or set compute.repeat_data: true"
             )
         # Rounded up, so epochs x data never caps the token budget below `tokens`.
-        point["trainer.epochs"] = math.ceil(tokens / held * 1e4) / 1e4
+        point[EPOCHS_KEY] = math.ceil(tokens / held * 1e4) / 1e4
     return PlanPoint(point, budget)

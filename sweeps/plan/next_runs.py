@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from contract.results import SPEC_FILE, TRIALS_FILE
+from contract.metrics import PARAMS
+from contract.results import BUDGET, MODEL_SIZE, SPEC_FILE, TRIAL_ID, TRIALS_FILE
 from models.shapes import MIN_PARAMS
 from sweeps.errors import SpecError
 from sweeps.folder.tables import read_csv_rows
@@ -102,14 +103,14 @@ def _sections(raw: dict[str, Any]) -> dict[str, Any]:
 def _sizes(runs: list[dict[str, Any]], folder: Path) -> dict[float, list[float | str]]:
     """Sizes by budget; a repeat takes its run's planned size from trials.csv, so the shape
     rule builds the same model again."""
-    planned = {str(r.get("trial_id")): r for r in read_csv_rows(folder / TRIALS_FILE)}
+    planned = {str(r.get(TRIAL_ID)): r for r in read_csv_rows(folder / TRIALS_FILE)}
     by_budget: dict[float, list[float | str]] = {}
     for run in runs:
-        size: float | str = float(f"{run['params']:.3g}")
+        size: float | str = float(f"{run[PARAMS]:.3g}")
         row = planned.get(run.get("repeats") or "")
         if row is not None:
-            size = row.get("model.params") or row.get("model.size") or size
-        by_budget.setdefault(float(f"{run['budget']:.6g}"), []).append(size)
+            size = row.get("model.params") or row.get(MODEL_SIZE) or size
+        by_budget.setdefault(float(f"{run[BUDGET]:.6g}"), []).append(size)
 
     def order(size: float | str) -> tuple[bool, float | str]:
         return (isinstance(size, str), size)

@@ -27,9 +27,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from contract.fit_outputs import FIT_JSON, N_POINTS, PREDICTIONS, QUANTITY
 from contract.results import BUDGET, FINISHED, STAGE, STATUS
 from models.shapes import MIN_PARAMS
 from sweeps.plan.trials import Plan, TrialPoint, make_plan
+from sweeps.spec.compute_spec import PARAMS_KEY
 from sweeps.spec.sweep_spec import SweepSpec
 
 FIT_SCRIPT = Path(__file__).resolve().parents[2] / "analysis" / "fit_scaling.py"
@@ -38,7 +40,10 @@ MIN_HALF_SPAN = 0.3
 parabola through its sizes needs both flanks, whatever the fit's interval says."""
 FIT_RESAMPLES = 200
 """Bootstrap resamples of the fit that places a budget (a few seconds on the main job)."""
-SIZE_KEY = "model.params"
+SIZE_KEY = PARAMS_KEY
+"""The size a re-centred budget sets per trial: a parameter count."""
+LAW = "chinchilla"
+"""The law whose N*(C) predictions place a budget's sizes (Approach 3, fitted on its own)."""
 
 
 def centred_sizes(
@@ -92,8 +97,8 @@ def fit_optima(
     """N* (value, 95 % lo, hi) at each budget by Approach 3 over the stage's finished points,
     and how many points it used; ({}, why) when nothing could be fitted."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "fit.json"
-        argv = [str(sweep_dir), "--where", f"stage == '{stage}'", "--law", "chinchilla"]
+        out = Path(tmp) / FIT_JSON
+        argv = [str(sweep_dir), "--where", f"stage == '{stage}'", "--law", LAW]
         argv += ["--predict", *(f"C={b:.6g}" for b in budgets)]
         argv += ["--bootstrap", str(FIT_RESAMPLES), "--holdout-largest", "0", "--quiet"]
         proc = subprocess.run(
@@ -106,13 +111,13 @@ def fit_optima(
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             return {}, last.removeprefix("fit_scaling: error: ")
         result = json.loads(out.read_text(encoding="utf-8"))
-    law = result.get("chinchilla") or {}
+    law = result.get(LAW) or {}
     optima = {}
-    for p in law.get("predictions", []):
-        if p.get("quantity") == "N_opt" and "C" in p:
+    for p in law.get(PREDICTIONS, []):
+        if p.get(QUANTITY) == "N_opt" and "C" in p:
             lo, hi = (math.nan if p.get(k) is None else p[k] for k in ("lo", "hi"))
             optima[_nearest(p["C"], budgets)] = (p["value"], lo, hi)
-    return optima, f"{law.get('n_points', 0)} points"
+    return optima, f"{law.get(N_POINTS, 0)} points"
 
 
 def _nearest(c: float, budgets: list[float]) -> float:

@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 from sweeps.errors import SpecError
+from sweeps.spec.compute_spec import PARAMS_KEY, PRESET_KEY
 from trainers.cooldown import plan_cooldowns
 
 TRAIN_BYTES_PER_PARAM = 16
@@ -61,7 +62,7 @@ def _check_memory(plan: Any, node_memory_bytes: int, source: str) -> None:
     largest = max(plan.trials, key=lambda t: t.params_total)
     need = TRAIN_BYTES_PER_PARAM * largest.params_total
     if need > node_memory_bytes:
-        key = "model.params" if largest.config.model.params is not None else "model.size"
+        key = PARAMS_KEY if largest.config.model.params is not None else PRESET_KEY
         key = "compute.sizes" if largest.budget is not None else key
         raise SpecError(
             f"{source}: {key}: {largest.config.model.label} ({largest.params_total:.3g} "

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.compute import training_flops
-from contract.results import BUDGET
+from contract.metrics import FLOPS, PARAMS, TOKENS
+from contract.results import BUDGET, DATA_FRACTION, MODEL_SIZE, TRIAL_ID
 from sweeps.plan import compute
 from sweeps.plan.resources import WorkerResources
+from sweeps.spec.compute_spec import EPOCHS_KEY
 from sweeps.spec.sweep_spec import SweepSpec
 from trainers.config import AnyTrialConfig
 
@@ -67,8 +69,8 @@ class TrialPoint:
         token budget, before any epochs)."""
         if self.budget is None:
             return self.swept
-        head = {k: v for k, v in self.swept.items() if k != "trainer.epochs"}
-        tail = {k: v for k, v in self.swept.items() if k == "trainer.epochs"}
+        head = {k: v for k, v in self.swept.items() if k != EPOCHS_KEY}
+        tail = {k: v for k, v in self.swept.items() if k == EPOCHS_KEY}
         return {**head, BUDGET: self.budget, **tail}
 
 
@@ -92,8 +94,8 @@ def _tag(spec: SweepSpec, config: Any, assignment: dict[str, Any], budget: float
     parts = [config.model.label]
     if budget is not None:  # IsoFLOP runs are named by their budget first: C1e12_gpt-n300k
         parts.insert(0, "C" + f"{budget:.2g}".replace("+", ""))  # C2.5e11
-    if "data.fraction" in assignment:
-        parts.append(f"f{assignment['data.fraction']:g}")
+    if DATA_FRACTION in assignment:
+        parts.append(f"f{assignment[DATA_FRACTION]:g}")
     seed_axis = spec.axes.get("seed")
     if seed_axis and len(seed_axis.values) > 1:
         parts.append(f"s{assignment['seed']}")
@@ -221,25 +223,25 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
     """One row per trial: identity, swept values and estimates (for printing and tables)."""
     rows = []
     for t in plan.trials:
-        row: dict[str, Any] = {"trial_id": t.trial_id}
+        row: dict[str, Any] = {TRIAL_ID: t.trial_id}
         budget = t.budget
         if budget is not None:
             row[BUDGET] = budget
-        row["model.size"] = t.config.model.label
-        row["params"] = t.params
+        row[MODEL_SIZE] = t.config.model.label
+        row[PARAMS] = t.params
         if not plan.spec.is_rl:
-            row["data.fraction"] = t.config.data.fraction
-        row["tokens"] = t.tokens
+            row[DATA_FRACTION] = t.config.data.fraction
+        row[TOKENS] = t.tokens
         if budget is not None:
             row["D/N"] = t.tokens / t.params
-        row["flops"] = t.flops
+        row[FLOPS] = t.flops
         if budget is not None:
             row["vs_budget"] = f"{t.flops / budget - 1:+.2%}"
-            if "trainer.epochs" in t.swept:  # only where compute.repeat_data allowed it
-                row["epochs"] = t.swept["trainer.epochs"]
+            if EPOCHS_KEY in t.swept:  # only where compute.repeat_data allowed it
+                row["epochs"] = t.swept[EPOCHS_KEY]
         skip = (*LINK_KEYS, *compute.COMPUTE_KEYS)
         row.update({k: v for k, v in t.swept.items() if k not in row and k not in skip})
-        row.update({k: v for k, v in t.upstream.items() if k.endswith("trial_id")})
+        row.update({k: v for k, v in t.upstream.items() if k.endswith(TRIAL_ID)})
         rows.append(row)
     return rows
 
@@ -248,14 +250,14 @@ def render_plan(plan: Plan) -> str:
     """The dry-run table and totals as text."""
     rows = plan_rows(plan)
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    data_label = "env_steps" if plan.spec.is_rl else "tokens"
+    data_label = "env_steps" if plan.spec.is_rl else TOKENS  # the tokens column's header
 
     def cell(key: str, value: Any) -> str:
-        if key in ("params", "tokens", "flops", BUDGET):
+        if key in (PARAMS, TOKENS, FLOPS, BUDGET):
             return _si(value)
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
-    table = [[c if c != "tokens" else data_label for c in columns]]
+    table = [[c if c != TOKENS else data_label for c in columns]]
     table += [[cell(c, row.get(c, "")) for c in columns] for row in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in table]

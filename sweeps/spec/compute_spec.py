@@ -20,9 +20,16 @@ from pydantic import BaseModel, Field, field_validator
 from contract.config import FROZEN
 from models.presets import canonical_name
 
-SIZE_KEYS = ("model.size", "model.params")
+PRESET_KEY = "model.size"
+"""Trial-config path of a size given as a preset name (trials.csv's column of the same name,
+contract.results.MODEL_SIZE, shows the label of whatever size a trial ran)."""
+PARAMS_KEY = "model.params"
+"""Trial-config path of a size given as a parameter count."""
+SIZE_KEYS = (PRESET_KEY, PARAMS_KEY)
 """Trial-config keys a compute sweep sets per size (a preset name or a parameter count)."""
-TOKEN_KEYS = ("trainer.max_tokens", "trainer.epochs")
+EPOCHS_KEY = "trainer.epochs"
+"""Trial-config path of the passes over the data a budget needs (only with compute.repeat_data)."""
+TOKEN_KEYS = ("trainer.max_tokens", EPOCHS_KEY)
 """Trial-config keys a compute sweep sets from each budget."""
 
 

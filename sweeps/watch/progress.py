@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.metrics import TOKENS, TOKENS_PER_S, TRAIN_LOSS
-from contract.results import FAILED, FINISHED, RUNNING, STOPPED, best_column
+from contract.results import FAILED, FINISHED, RUNNING, STAGE, STATUS, STOPPED, TAG, best_column
 
 
 @dataclass(frozen=True)
@@ -134,12 +134,12 @@ class Progress:
         rows = tables.trials
         running = []
         for trial_id, row in list(rows.items()):
-            if row.get("status") != RUNNING or row.get("stage", tables.stage) != tables.stage:
+            if row.get(STATUS) != RUNNING or row.get(STAGE, tables.stage) != tables.stage:
                 continue
             watched = self._watched.get(trial_id)
             running.append(
                 RunningTrial(
-                    tag=str(row.get("tag", trial_id)),
+                    tag=str(row.get(TAG, trial_id)),
                     tokens=_number(row.get(TOKENS)) or 0.0,
                     planned_tokens=watched.planned_tokens if watched else 0.0,
                     tokens_per_s=_number(row.get(TOKENS_PER_S)),
@@ -149,7 +149,7 @@ class Progress:
         best_row = tables.best()
         best = None
         if best_row is not None:
-            best = (float(best_row[best_column(tables.metric)]), str(best_row.get("tag", "")))
+            best = (float(best_row[best_column(tables.metric)]), str(best_row.get(TAG, "")))
         elapsed = time.monotonic() - self._start
         return Snapshot(
             name=self.name,
@@ -204,7 +204,7 @@ class Progress:
             progressed += work * max(
                 0.0, share - min(1.0, watched.first_tokens / watched.planned_tokens)
             )
-            if row.get("status") != RUNNING:
+            if row.get(STATUS) != RUNNING:
                 share = 1.0
             elif (speed := _number(row.get(TOKENS_PER_S))) and speed > 0:
                 slowest = max(slowest, (1.0 - share) * watched.planned_tokens / speed)

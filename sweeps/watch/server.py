@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel
 
 from contract.config import FROZEN
-from contract.results import FINISHED, STOPPED
+from contract.results import FINISHED, STATUS, STOPPED
 from sweeps.watch.page import PLOTLY_JS, plotly_path, plotly_source, render_page, state_json
 from sweeps.watch.progress import summary_text
 from sweeps.watch.state import FIT_DIR, FIT_LOG, SweepState
@@ -204,7 +204,7 @@ class LiveView:
         return self._fit is not None and self._fit.poll() is None
 
     def _finished(self) -> int:
-        return sum(r["status"] in (FINISHED, STOPPED) for r in self.state(sys.maxsize)["trials"])
+        return sum(r[STATUS] in (FINISHED, STOPPED) for r in self.state(sys.maxsize)["trials"])
 
     def trial_ended(self, final: bool = False) -> None:
         """Start a fit over the finished trials unless one runs, nothing new finished or (while

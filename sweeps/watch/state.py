@@ -24,20 +24,30 @@ from typing import Any
 
 import yaml
 
+from contract.fit_outputs import CHARTS_JSON, FIT_JSON
 from contract.forecast import FORECAST_FILE, LEDGER_FILE
 from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, STEP, TOKENS
 from contract.results import (
     BUDGET,
     CURVES_FILE,
+    DATA_FRACTION,
+    ERROR,
     FAILED,
     FINISHED,
+    FLOPS_PLANNED,
     INTERRUPTED,
+    MODEL_SIZE,
     PENDING,
     RUNNING,
     SPEC_FILE,
+    STAGE,
+    STATUS,
     STOPPED,
+    TAG,
+    TOKENS_PLANNED,
     TRIAL_ID,
     TRIALS_FILE,
+    WALL_S,
     best_column,
 )
 
@@ -45,13 +55,11 @@ STATUSES = (RUNNING, PENDING, FINISHED, STOPPED, INTERRUPTED, FAILED)
 """The statuses a row may carry, in the order the table lists them (running first)."""
 FIT_DIR = Path("view") / "fit"
 """Where the background fit's outputs are swapped in, relative to the sweep folder."""
-FIT_JSON = "fit.json"
-CHARTS_JSON = "charts.json"
 FIT_LOG = "fit.log"
 MAX_TEXT = 200
 """Longest text cell passed on (an error message is cut, not a page of traceback)."""
-_ROW_KEYS = ("tag", "stage", "status", "model.size", "data.fraction", "wall_s", "error")
-_ROW_NUMBERS = (PARAMS, TOKENS, FLOPS, BUDGET, "tokens_planned", "flops_planned", STEP)
+_ROW_KEYS = (TAG, STAGE, STATUS, MODEL_SIZE, DATA_FRACTION, WALL_S, ERROR)
+_ROW_NUMBERS = (PARAMS, TOKENS, FLOPS, BUDGET, TOKENS_PLANNED, FLOPS_PLANNED, STEP)
 
 
 def number(value: Any) -> float | None:
@@ -172,7 +180,7 @@ def stages_of(spec: Any) -> list[dict[str, Any]]:
 def clean_row(row: dict[str, Any], metrics: tuple[str, ...]) -> dict[str, Any] | None:
     """The row as the page needs it, or None when it is not a trial row (no id, or a status
     the contract does not know: a hand-edited or damaged table)."""
-    if not row.get(TRIAL_ID) or row.get("status") not in STATUSES:
+    if not row.get(TRIAL_ID) or row.get(STATUS) not in STATUSES:
         return None
     out: dict[str, Any] = {"id": _text(row[TRIAL_ID])}
     out.update({k: _text(row.get(k)) for k in _ROW_KEYS})
