@@ -25,12 +25,12 @@ def test_points_are_every_trial_end_and_cooldown_branch_of_the_plan(design_check
     pts = design_check.design_points(str(ROOT / "sweeps/scaling.yaml"), [])
     ends = pts[pts["id"].str.endswith("@1")]
     halves = pts[pts["id"].str.endswith("@0.5")]
-    assert len(ends) == len(halves) == pts["run_id"].nunique() == 34
+    assert len(ends) == len(halves) == pts["run_id"].nunique() == 36
     # A half-way branch sits at half its run's tokens, FLOPs and nominal budget.
     merged = halves.merge(ends, on="run_id", suffixes=("_half", "_end"))
     for col in ("D", "C", "budget"):
         assert np.allclose(merged[f"{col}_half"] * 2, merged[f"{col}_end"])
-    assert set(ends["budget"]) == {6.25e10, 1.25e11, 2.5e11, 5e11, 1e12, 2e12}
+    assert set(ends["budget"]) == {1.25e11, 2.5e11, 5e11, 1e12, 2e12, 4e12}
 
 
 def test_noise_free_losses_recover_the_law_through_the_real_analysis(design_check, capsys):
@@ -48,7 +48,7 @@ def test_noise_free_losses_recover_the_law_through_the_real_analysis(design_chec
         [str(ROOT / "sweeps/scaling.yaml"), "--sigma", "0", "--resamples", "20"]
     )
     out = capsys.readouterr().out
-    assert code == 0 and "34 runs, 68 points" in out
+    assert code == 0 and "36 runs, 72 points" in out
     # Exact recovery: the law's own a under the sweep's C(N, D) (0.507 for these shapes).
     expected = law._replace(compute=data.compute).a
     assert 0.45 < expected < 0.55 and f"chinchilla={expected:.3f}" in out
