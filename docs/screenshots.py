@@ -84,7 +84,7 @@ def attach(url: str, storage: Path, name: str = "scaling", mid_grid: int = 17) -
     page once the forecast run is scored; the sweep runs elsewhere and is only read."""
     folder = storage / name
     mid = DOCS / "main_midrun.png"
-    while not (folder / PAGE_FILE).exists() or _finished(url, "grid") < mid_grid:
+    while _finished(url, "grid") < mid_grid:
         time.sleep(10)
     while not (folder / "view" / "fit" / "charts.json").exists():
         time.sleep(10)
