@@ -1,6 +1,6 @@
 """Would this sweep's design earn a trusted fit? Synthetic losses at its planned points, fitted.
 
-A thin wrapper over the product's design check (``analysis.checks.design``, which
+A thin wrapper over the product's design check (``analysis.checks.expected_precision``, which
 ``python -m sweeps.run SWEEP.yaml --dry-run`` runs for every compute sweep): it plans a sweep
 YAML as the dry-run does (a pipeline's first compute stage), draws losses at every point the
 analysis will see from a known law with run-correlated noise, and runs the real analysis on
@@ -26,8 +26,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.checks.design import SHIPPED_PRIOR, Prior, expected_precision, render  # noqa: E402
-from analysis.checks.design import synthetic as _synthetic  # noqa: E402
+from analysis.checks.expected_precision import SHIPPED_PRIOR, Prior, expected_precision, render  # noqa: E402
+from analysis.checks.expected_precision import synthetic as _synthetic  # noqa: E402
 from analysis.laws.forms import ChinchillaFit  # noqa: E402
 from analysis.load.sweep_tables import ScalingData  # noqa: E402
 from contract.results import BUDGET, RUN_ID  # noqa: E402

@@ -30,7 +30,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.checks.design import SHIPPED_PRIOR, synthetic, warning_kind  # noqa: E402
+from analysis.checks.expected_precision import SHIPPED_PRIOR, synthetic, warning_kind  # noqa: E402
 from analysis.fit.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fit_all import AnalysisConfig, run_analysis  # noqa: E402
 from contract.results import BUDGET, RUN_ID  # noqa: E402

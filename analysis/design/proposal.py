@@ -6,7 +6,7 @@ per FLOP (``analysis.design.information``, linearised), and bought greedily with
 Candidates: a budget below the smallest and budgets above the largest (up to the target), sizes
 around each budget's fitted optimum, and repeats (a new seed) of the runs the fit misses most; a
 run yields the sweep's own cooldown points. The expected 95 % widths before and after come from
-the design check (``analysis.checks.design``) with the fit as its prior and the sweep's scatter
+the design check (``analysis.checks.expected_precision``) with the fit as its prior and the sweep's scatter
 as its noise: what the real analysis reports on noisy replicates of each design.
 
     python analysis/design/proposal.py results/scaling --target 4x --flops 1e13 --json p.json
@@ -29,7 +29,7 @@ import pandas as pd
 if not __package__:  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from analysis.checks.design import SHARED, Prior, expected_precision  # noqa: E402
+from analysis.checks.expected_precision import SHARED, Prior, expected_precision  # noqa: E402
 from analysis.design.information import Candidate, choose, run_information  # noqa: E402
 from analysis.fit.power_sums import FitConfig, fit_chinchilla  # noqa: E402
 from analysis.laws.forms import ChinchillaFit  # noqa: E402
@@ -186,7 +186,7 @@ def noise(fit: ChinchillaFit, points: pd.DataFrame) -> float:
 
 
 def design_points(runs: list[tuple[str, float, np.ndarray, np.ndarray]], fit) -> pd.DataFrame:
-    """The design check's points table (``analysis.checks.design``) of runs given as
+    """The design check's points table (``analysis.checks.expected_precision``) of runs given as
     (run id, nominal budget, N per point, D per point): a point's nominal budget and C scale
     with its fraction of the run, as a cooldown point's do."""
     rows = []

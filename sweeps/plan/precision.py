@@ -1,7 +1,7 @@
 """What a compute sweep's design is expected to earn, printed by its dry-run before it runs.
 
 The plan's points (each trial's end and each cooldown branch, at its own N, D, C and nominal
-budget) go to ``analysis.checks.design`` in a subprocess (``sweeps`` never imports
+budget) go to ``analysis.checks.expected_precision`` in a subprocess (``sweeps`` never imports
 ``analysis``), which draws losses at them from a prior law at the measured run-to-run noise and
 fits replicates with the real analysis: the expected 95 % widths of a, b and the predicted loss
 at the forecast target, the warnings to expect, and the prior law's own N* and D* there (from
@@ -27,7 +27,7 @@ from contract.results import BUDGET, RUN_ID
 from sweeps.errors import SpecError
 
 REPO = Path(__file__).resolve().parents[2]
-DESIGN_MODULE = "analysis.checks.design"
+DESIGN_MODULE = "analysis.checks.expected_precision"
 DESIGN_SECONDS = 12.0
 """Time the simulation may spend on replicates, so the whole dry-run stays within 30 s."""
 DESIGN_RESAMPLES = 40

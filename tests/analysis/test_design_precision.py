@@ -1,4 +1,4 @@
-"""analysis.checks.design: a design's expected precision and warnings, from a prior law."""
+"""analysis.checks.expected_precision: a design's expected precision and warnings, from a prior law."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.checks.design import (
+from analysis.checks.expected_precision import (
     SEED_NOISE,
     SHIPPED_PRIOR,
     expected_precision,
@@ -76,7 +76,7 @@ def test_warnings_count_together_without_their_numbers():
 
 def run_cli(*argv: str, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "analysis.checks.design", *argv],
+        [sys.executable, "-m", "analysis.checks.expected_precision", *argv],
         input=stdin,
         capture_output=True,
         text=True,

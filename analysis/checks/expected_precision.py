@@ -272,7 +272,7 @@ def render(exp: Expected) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m analysis.checks.design", description=__doc__.splitlines()[0]
+        prog="python -m analysis.checks.expected_precision", description=__doc__.splitlines()[0]
     )
     p.add_argument("points", help="CSV of the design's points (id, run_id, N, D, C, budget); -")
     p.add_argument("--target", default="4x", help="forecast target: <k>x or C=<FLOPs>")
