@@ -24,10 +24,10 @@ from analysis.fit.bootstrap import chunks, cluster_rows, groups_from_ids, run_jo
 from analysis.laws.annealed import annealed_points
 from analysis.laws.forms import Estimate
 from analysis.laws.frontier import (
+    budget_labels,
     envelope_frontier,
     isoflop_frontier,
     on_budget_grid,
-    parabola_residuals,
 )
 from analysis.laws.loss_laws import Progress
 from analysis.laws.result import Backtests, Draws, estimates, frontier_curves, law_result
@@ -63,33 +63,30 @@ def planned_budgets(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return table[keep].reset_index(drop=True), notes
 
 
-def _redrawn(table: pd.DataFrame, noise: tuple[np.ndarray, np.ndarray], seed: int, i: int):
-    """The table with each run's loss redrawn around its budget's parabola (the design fixed)."""
-    fitted, resid = noise
+def _strata(labels: np.ndarray, groups: list[np.ndarray]) -> list[np.ndarray]:
+    """Run indices per budget (runs on no budget form one stratum of their own)."""
+    first_row = np.array([g[0] for g in groups])
+    run_label = labels[first_row]
+    return [np.flatnonzero(run_label == lab) for lab in np.unique(run_label)]
+
+
+def _resample(groups, strata, seed: int, i: int) -> np.ndarray:
+    if strata is None:
+        return cluster_rows(groups, seed, i)
     rng = np.random.default_rng([seed, i])
-    drawn = fitted * np.exp(resid[rng.integers(0, len(resid), size=len(fitted))])
-    return table.assign(loss=np.where(np.isnan(fitted), table["loss"].to_numpy(float), drawn))
+    picked = [s[rng.integers(0, len(s), size=len(s))] for s in strata]
+    return np.concatenate([groups[g] for g in np.concatenate(picked)])
 
 
 def _frontier_chunk(args: tuple) -> np.ndarray:
-    """Resamples [start, stop) of one approach; module level so worker processes can run it.
-
-    Approach 2 redraws each run's noise around its budget's parabola (``noise``), as the minima
-    law does: drawing a budget's six runs with replacement leaves two or three distinct sizes
-    often enough that its vertex is lost, a failure the planned design would never produce.
-    Approach 1 draws runs (its points are not on a grid of budgets).
-    """
-    start, stop, seed, table, approach, cfg, groups, noise = args
+    """Resamples [start, stop) of one approach; module level so worker processes can run it."""
+    start, stop, seed, table, approach, cfg, groups, strata = args
     fitter = envelope_frontier if approach == "envelope" else isoflop_frontier
     out = np.full((stop - start, len(NAMES)), np.nan)
     with threadpool_limits(limits=1, user_api="blas"):  # tiny solves; threads only cost here
         for row, i in enumerate(range(start, stop)):
-            if noise is None:
-                sample = table.iloc[cluster_rows(groups, seed, i)]
-            else:
-                sample = _redrawn(table, noise, seed, i)
             try:
-                out[row] = fitter(sample, cfg).vector
+                out[row] = fitter(table.iloc[_resample(groups, strata, seed, i)], cfg).vector
             except (ValueError, np.linalg.LinAlgError):
                 pass  # too few budgets or points in this resample: a NaN row, counted
     return out
@@ -153,16 +150,17 @@ def frontier_result(
 def _frontier_draws(
     table: pd.DataFrame, approach: str, cfg: AnalysisConfig, progress: Progress | None
 ) -> Draws:
-    """The bootstrap on ``--workers`` processes: runs drawn for Approach 1, each run's noise
-    redrawn on the fixed design for Approach 2."""
+    """The bootstrap over runs (within each budget for Approach 2) on ``--workers`` processes."""
     ids = table.get(RUN_ID, None)
     groups = groups_from_ids(None if ids is None else ids.to_numpy(), len(table))
-    noise = parabola_residuals(table, cfg.frontier) if approach == "isoflop" else None
+    strata = None
+    if approach == "isoflop":
+        strata = _strata(budget_labels(table, cfg.frontier)[0], groups)
     boot = cfg.bootstrap
     if progress and boot.n_resamples:
         progress(f"{approach}: bootstrap of {boot.n_resamples} resamples")
     jobs = [
-        (a, b, boot.seed, table, approach, cfg.frontier, groups, noise)
+        (a, b, boot.seed, table, approach, cfg.frontier, groups, strata)
         for a, b in chunks(boot.n_resamples, boot.n_workers)
     ]
     if not jobs:
