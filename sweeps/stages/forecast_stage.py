@@ -25,6 +25,7 @@ from typing import Any
 from contract import forecast as contract_forecast
 from contract.forecast import FORECAST_FILE, LEDGER_FILE, Forecast
 from sweeps.errors import SpecError
+from sweeps.spec.compute_spec import PARAMS_KEY, SIZE_KEYS, TOKEN_KEYS
 from sweeps.spec.space import set_dotted
 from sweeps.spec.sweep_spec import TRIAL_KEYS, SweepSpec, spec_from_dict
 
@@ -37,8 +38,20 @@ MORE_TOKENS = (
 )
 NEIGHBOUR_FACTOR = 2.0
 """Neighbours sit this factor below and above N* on the same budget."""
-DERIVED = {"model": ("size", "params"), "trainer": ("max_tokens", "epochs")}
-"""Fields the compute section sets per size and budget: dropped from the copied sections."""
+
+
+def _fields_by_section(paths: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Dotted config paths grouped by their section: {"trainer": ("max_tokens", ...), ...}."""
+    fields: dict[str, tuple[str, ...]] = {}
+    for path in paths:
+        section, name = path.split(".", 1)
+        fields[section] = (*fields.get(section, ()), name)
+    return fields
+
+
+DERIVED = _fields_by_section((*SIZE_KEYS, *TOKEN_KEYS))
+"""Fields the compute section sets per size and budget, by section (its config paths, from
+sweeps.spec.compute_spec): dropped from the copied sections."""
 
 
 def read_forecast(path: Path, where: str = "--forecast") -> Forecast:
@@ -149,7 +162,7 @@ def describe_shapes(spec: SweepSpec) -> list[str]:
         m = point.config.model_config_resolved()
         shape = " ".join(f"{k}={getattr(m, k)}" for k in ("d_model", "n_layers", "n_heads", "d_ff"))
         lines.append(
-            f"N={point.assignment.get('model.params', 0):.4g}: {shape} ({m.num_params:,} "
+            f"N={point.swept.get(PARAMS_KEY, 0):.4g}: {shape} ({m.num_params:,} "
             f"params, {point.config.trainer.max_tokens:,} tokens)"
         )
     return lines

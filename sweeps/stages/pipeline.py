@@ -15,17 +15,22 @@ file's typed form (`PipelineSpec`, `load_pipeline`) is in sweeps.stages.pipeline
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from contract.metrics import FLOPS, PARAMS, PARAMS_TOTAL, TOKENS
 from contract.results import (
     FINISHED,
+    STAGE,
+    STATUS,
+    TRIAL_ID,
     TRIALS_FILE,
     best_column,
     find_trial_dir,
+    read_trial_record,
     trial_checkpoints,
 )
+from sweeps.errors import SpecError
 from sweeps.folder.tables import read_csv_rows
 from sweeps.plan.trials import LINK_KEYS, Plan, TrialPoint, make_plan, make_trial
 from sweeps.spec.space import get_dotted
@@ -73,7 +78,7 @@ def select_upstream(
     rows: list[dict[str, Any]], stage: str, source: StageSource, metric: str, mode: str
 ) -> list[dict[str, Any]]:
     """The finished upstream rows a downstream stage starts from."""
-    done = [r for r in rows if r.get("stage") == stage and r.get("status") == FINISHED]
+    done = [r for r in rows if r.get(STAGE) == stage and r.get(STATUS) == FINISHED]
     scored = [r for r in done if isinstance(r.get(best_column(metric)), (int, float))]
     better = (
         (lambda r: r[best_column(metric)]) if mode == "min" else (lambda r: -r[best_column(metric)])
@@ -90,7 +95,7 @@ def select_upstream(
 
 def upstream_columns(row: dict[str, Any], metric: str) -> dict[str, Any]:
     """What a downstream row records of its upstream trial."""
-    keep = ("trial_id", "stage", "params", "params_total", "tokens", "flops", best_column(metric))
+    keep = (TRIAL_ID, STAGE, PARAMS, PARAMS_TOTAL, TOKENS, FLOPS, best_column(metric))
     swept = [k for k in row if "." in k and not k.startswith(UPSTREAM_PREFIX)]
     return {f"{UPSTREAM_PREFIX}{k}": row.get(k) for k in (*keep, *swept)}
 
@@ -117,17 +122,20 @@ def stage_plan(
     own_tree = stage.spec.base.model_dump(mode="json", exclude_unset=True)
     trials: dict[str, TrialPoint] = {}
     for row in upstream:
-        trial_dir = find_trial_dir(folder, row["trial_id"])
+        trial_dir = find_trial_dir(folder, row[TRIAL_ID])
         if trial_dir is None:
             continue
-        record = json.loads((trial_dir / "config.json").read_text())
+        try:
+            record = read_trial_record(trial_dir)
+        except ValueError as err:
+            raise SpecError(f"stage {stage.name}: {err}") from None
         extra = {
-            "model": record["config"]["model"],
+            "model": record.config["model"],
             "task.init_from": str(trial_checkpoints(trial_dir) / src.checkpoint),
         }
         inherited = {
             k: v
-            for k, v in record["assignment"].items()
+            for k, v in record.assignment.items()
             if src.inherit
             and k not in LINK_KEYS
             and not k.startswith("model.")
@@ -195,7 +203,7 @@ def estimate_plan(stage: Stage, upstream_plan: Plan | None) -> Plan:
         make_trial(
             stage.spec,
             {**point.assignment, "model": up.config.model.model_dump(exclude_none=True)},
-            upstream={f"{UPSTREAM_PREFIX}trial_id": up.trial_id},
+            upstream={UPSTREAM_PREFIX + TRIAL_ID: up.trial_id},
         )
         for up in picks
         for point in own.trials

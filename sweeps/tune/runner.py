@@ -26,7 +26,7 @@ from typing import Any
 
 from ray import tune
 
-from contract.results import FAILED
+from contract.results import FAILED, STATUS
 from sweeps.folder.remaining import StageWork, stage_work
 from sweeps.folder.sweep_dir import SweepLock, open_sweep_dir
 from sweeps.folder.tables import ResultTables
@@ -181,7 +181,7 @@ def _last_words(
     print(f"[{name}] finished: {counts}; tables in {sweep_dir}", flush=True)
     for line in scored:
         print(f"ledger: {line}", flush=True)
-    statuses = [row["status"] for row in tables.trials.values()]
+    statuses = [row[STATUS] for row in tables.trials.values()]
     return 1 if statuses and all(status == FAILED for status in statuses) else 0
 
 

@@ -11,7 +11,6 @@ scheduler look a trial up instead of rebuilding it (`point_of`).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -22,11 +21,23 @@ from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.trainable import wrap_function
 
-from contract.results import ATTEMPTS_FILE, ERROR_FILE, TRIALS_DIR, trial_checkpoints
+from contract.results import (
+    ATTEMPTS_FILE,
+    ERROR_FILE,
+    TRIALS_DIR,
+    TrialRecord,
+    trial_checkpoints,
+    write_trial_record,
+)
 from sweeps.plan.resources import WorkerResources
 from sweeps.plan.trials import TrialPoint, make_trial
 from sweeps.spec.sweep_spec import is_rl_trial, spec_from_dict, trial_config_class
 from trainers.config import AnyTrialConfig
+
+PAYLOAD_ID = "trial_id"
+"""The key of a planned trial's id in its Tune payload (`trial_payload`). A payload key, not a
+table column: Tune stores each trial's payload with its experiment and `Tuner.restore` reads it
+back, so the key stays as written whatever trials.csv calls its id column."""
 
 PLANNED: dict[str, TrialPoint] = {}
 """Planned trials of this driver by trial id: the callbacks and the scheduler look them up."""
@@ -39,7 +50,7 @@ def trial_payload(point: TrialPoint) -> dict[str, Any]:
     """What a planned trial's process receives: its resolved config and identity as plain data
     (validated once, in that process), never the whole spec."""
     return {
-        "trial_id": point.trial_id,
+        PAYLOAD_ID: point.trial_id,
         "dirname": point.dirname,
         "assignment": point.assignment,
         # Only what was set: validating defaults as if written would trip validators that
@@ -72,7 +83,7 @@ def point_of(trial: Any) -> TrialPoint:
     point = _BY_TUNE_TRIAL.get(trial.trial_id)
     if point is None:
         payload = trial.config.get("trial")
-        point = PLANNED[payload["trial_id"]] if payload else adaptive_point(trial.config)
+        point = PLANNED[payload[PAYLOAD_ID]] if payload else adaptive_point(trial.config)
         _BY_TUNE_TRIAL[trial.trial_id] = point
     return point
 
@@ -99,7 +110,7 @@ def trial_main(config: dict[str, Any]) -> None:
     """The Tune trainable of every trial: record its config, train, record why it failed."""
     payload = config.get("trial")
     if payload:
-        trial_id, dirname = payload["trial_id"], payload["dirname"]
+        trial_id, dirname = payload[PAYLOAD_ID], payload["dirname"]
         trial_cfg = trial_config(payload)
         resources = WorkerResources.model_validate(payload["resources"])
         assignment = payload.get("assignment", {})
@@ -110,13 +121,13 @@ def trial_main(config: dict[str, Any]) -> None:
     trial_dir = Path(config["sweep_dir"]) / TRIALS_DIR / dirname
     trial_dir.mkdir(parents=True, exist_ok=True)
     (trial_dir / ERROR_FILE).unlink(missing_ok=True)
-    record = {
-        "trial_id": trial_id,
-        "assignment": assignment,
-        "config": trial_cfg.model_dump(mode="json"),
-        "resources": resources.model_dump(mode="json"),
-    }
-    (trial_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
+    record = TrialRecord(
+        trial_id=trial_id,
+        assignment=assignment,
+        config=trial_cfg.model_dump(mode="json"),
+        resources=resources.model_dump(mode="json"),
+    )
+    write_trial_record(trial_dir, record)
     _log_attempt(trial_dir)
     try:
         if is_rl_trial(trial_cfg):
@@ -163,7 +174,7 @@ def _log_attempt(trial_dir: Path) -> None:
 def _resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     """What Tune reserves for a trial (asked in the driver, before the trial starts)."""
     payload = config.get("trial")
-    point = PLANNED[payload["trial_id"]] if payload else adaptive_point(config)
+    point = PLANNED[payload[PAYLOAD_ID]] if payload else adaptive_point(config)
     if is_rl_trial(point.config):
         from rl import resources as rl_resources
 

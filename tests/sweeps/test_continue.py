@@ -151,6 +151,21 @@ def test_continue_from_a_damaged_trial_record_is_one_line(finished, tmp_path, ca
     assert f"{CONFIG_FILE}: not a trial record (line 1" in err and "Traceback" not in err
 
 
+def test_a_stage_from_a_damaged_trial_record_is_one_line(finished, tmp_path, capsys):
+    # The stage reads each upstream record through contract.results.read_trial_record: a record
+    # damaged after the pipeline was written stops its plan with the stage and the file named.
+    folder = tmp_path / "base"
+    shutil.copytree(finished, folder)
+    out = tmp_path / "cont.yaml"
+    assert new_main(["cont", "--continue", str(folder), "--out", str(out)]) == 0
+    next((folder / TRIALS_DIR).glob(f"*/{CONFIG_FILE}")).write_text("[]")
+    capsys.readouterr()
+    assert run_main([str(out), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"stage continue: {folder}" in err and f"{CONFIG_FILE}: not a trial record" in err
+    assert "Traceback" not in err
+
+
 def test_a_pipeline_fingerprint_reads_its_sources_as_json_of_what_was_set():
     # PipelineSpec.fingerprint hashes each source's model_dump_json of the fields away from
     # their defaults: a restated default, or a field added later with a default, changes
