@@ -39,7 +39,6 @@ from contract.metrics import (
 )
 from contract.points import point_row, points_columns
 from contract.results import (
-    BUDGET,
     CURVES_FILE,
     DATA_FRACTION,
     ERROR,
@@ -75,8 +74,7 @@ from sweeps.folder.table_files import (
     write_atomic,
     write_error,
 )
-from sweeps.plan.trials import LINK_KEYS
-from sweeps.spec.compute_spec import EPOCHS_KEY
+from sweeps.plan.trials import LINK_KEYS, TrialPoint
 
 __all__ = ["STATUSES", "ResultTables", "TableWriteError", "load_trials", "read_csv_rows"]
 
@@ -237,14 +235,8 @@ class ResultTables:
         return pick(scored, key=lambda r: r[key])
 
 
-def _swept_columns(point: Any) -> dict[str, Any]:
-    """The trial's swept values as columns, with a compute sweep's FLOP budget (the typed
-    `TrialPoint.budget`, no config path) after its size and token budget and before any
-    epochs, where the column has always stood. A later stage's upstream model and checkpoint
-    are shown through the upstream.* columns instead."""
-    swept = {k: v for k, v in point.swept.items() if k not in LINK_KEYS}
-    if point.budget is None:
-        return swept
-    epochs = {k: v for k, v in swept.items() if k == EPOCHS_KEY}
-    head = {k: v for k, v in swept.items() if k != EPOCHS_KEY}
-    return {**head, BUDGET: point.budget, **epochs}
+def _swept_columns(point: TrialPoint) -> dict[str, Any]:
+    """The trial's swept values as columns: `TrialPoint.assignment`, the one place that says
+    where a compute sweep's FLOP budget stands among them. A later stage's upstream model and
+    checkpoint are shown through the upstream.* columns instead."""
+    return {k: v for k, v in point.assignment.items() if k not in LINK_KEYS}

@@ -66,7 +66,8 @@ class TrialPoint:
     def assignment(self) -> dict[str, Any]:
         """The swept values as the tables and a trial's payload show them: `swept`, with a
         compute sweep's budget as its `budget` column (where it has always stood: after the
-        token budget, before any epochs)."""
+        token budget, before any epochs). The one home of that rule: trials.csv's swept columns
+        (sweeps.folder.tables) are these, less the keys a later stage links (LINK_KEYS)."""
         if self.budget is None:
             return self.swept
         head = {k: v for k, v in self.swept.items() if k != EPOCHS_KEY}
