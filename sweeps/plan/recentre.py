@@ -9,7 +9,7 @@ as it is. A budget that has rows in trials.csv has started and keeps the sizes i
 resumed sweep re-plans nothing that ran; the sizes each budget got are written into the sweep
 folder's spec.yaml as `compute.sizes_by_budget`, so the spec there plans the sweep as it ran.
 
-    for budget_plan in stage_rounds(plan, tables, sweep_dir, "main", record=True):
+    for budget_plan in stage_rounds(plan, tables, sweep_dir, "main", spec):
         ...                                    # run budget_plan's trials, then the next budget
     centred_sizes(n_star=6e4, lo=4e4, hi=9e4, per_budget=6, widest=15.0)
 """
@@ -25,7 +25,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract.fit_outputs import FIT_JSON, N_POINTS, PREDICTIONS, QUANTITY
 from contract.results import BUDGET, FINISHED, STAGE, STATUS
@@ -33,6 +33,9 @@ from models.shapes import MIN_PARAMS
 from sweeps.plan.trials import Plan, TrialPoint, make_plan
 from sweeps.spec.compute_spec import PARAMS_KEY
 from sweeps.spec.sweep_spec import SweepSpec
+
+if TYPE_CHECKING:  # the pipeline sits above the planner; only its type is named here
+    from sweeps.stages.pipeline_spec import PipelineSpec
 
 FIT_SCRIPT = Path(__file__).resolve().parents[2] / "analysis" / "fit_scaling.py"
 MIN_HALF_SPAN = 0.3
@@ -139,7 +142,9 @@ def _fits(spec: SweepSpec, done: set[float]) -> bool:
     return len(done) >= 2 or (len(done) == 1 and branches)
 
 
-def record(sweep_dir: Path, identity: Any, stage: str, spec: SweepSpec) -> None:
+def record(
+    sweep_dir: Path, identity: SweepSpec | PipelineSpec, stage: str, spec: SweepSpec
+) -> None:
     """Write `spec`'s placed sizes into the folder's spec.yaml: the spec itself for a plain
     sweep, its stage's `compute.sizes_by_budget` for a pipeline (the stages' file)."""
     from sweeps.folder.sweep_dir import write_spec
@@ -174,13 +179,17 @@ def _place(spec: SweepSpec, initial: Plan, budget: float, optimum) -> tuple[list
 
 
 def stage_rounds(
-    plan: Plan, tables: Any, sweep_dir: Path, stage: str, identity: Any = None
+    plan: Plan,
+    tables: Any,
+    sweep_dir: Path,
+    stage: str,
+    identity: SweepSpec | PipelineSpec,
 ) -> Iterator[Plan]:
     """The plans a stage runs one after the other: the whole plan, or with `recentre` one
     budget at a time, each placed once the ones before it have run (the caller runs a yielded
     plan before asking for the next; a budget's plan also lists the budgets before it, whose
-    trials have settled). With the folder's `identity` (its SweepSpec, or the PipelineSpec
-    whose stage this is) the placed sizes are written into its spec.yaml."""
+    trials have settled). The placed sizes are written into the spec.yaml of the folder's
+    `identity` (its SweepSpec, or the PipelineSpec whose stage this is)."""
     spec = plan.spec
     if spec.compute is None or not spec.compute.recentre:
         yield plan
@@ -204,8 +213,7 @@ def stage_rounds(
             sizes, line = _place(spec, budget_plan(plan.spec, budget), budget, optimum)
             spec = with_sizes(spec, {budget: sizes})
             print(f"[{spec.name}] compute.recentre: {line}", flush=True)
-        if identity is not None:
-            record(sweep_dir, identity, stage, spec)
+        record(sweep_dir, identity, stage, spec)
         # The budgets before this one ride along, settled: progress counts the stage so far.
         current = budget_plan(spec, budget)
         yield Plan(spec=spec, trials=[*earlier, *current.trials], notes=current.notes)
