@@ -303,6 +303,30 @@ def run(
         return _train(trial, reporter, ckpts, trial_dir, step, train_time_s)
 
 
+def _steps_to_eval(
+    trial: _Trial, step: int, segment: Segment, evaluates: Callable[[int], bool]
+) -> tuple[int, float]:
+    """Train from ``step`` until a step that ``evaluates`` (or the last), summing the losses
+    into ``segment`` and checking them for NaN/inf every ``DIVERGENCE_CHECK_STEPS`` steps (one
+    host sync per check); returns that step and its learning rate."""
+    total_steps, optim = trial.total_steps, trial.cfg.optim
+    pending: list[torch.Tensor] = []  # per-step losses not yet checked
+    while True:
+        lr = optim.lr_at(step, total_steps)
+        step_start = time.perf_counter()
+        pending.append(trial.train_step(lr))
+        step += 1
+        trial.after_step(time.perf_counter() - step_start, total_steps - step)
+        at_eval = step == total_steps or evaluates(step)
+        if len(pending) < DIVERGENCE_CHECK_STEPS and not at_eval:
+            continue
+        segment.loss_sum += checked_sum(pending, step, optim, total_steps)
+        segment.loss_steps += len(pending)
+        pending.clear()
+        if at_eval:
+            return step, lr
+
+
 def _train(
     trial: _Trial,
     reporter: Reporter,
@@ -320,25 +344,13 @@ def _train(
     peak = throughput.device_peak(trial.device, cfg.trainer.precision, torch.get_num_threads())
 
     branch_tokens = branch_tokens_before(cooldowns, step, tokens_per_step)
-    pending: list[torch.Tensor] = []  # per-step losses not yet checked for NaN/inf
     metrics: dict[str, float] = {}
     runtime.synchronize(trial.device)
     segment = Segment(step)
     while step < total_steps:
-        lr = cfg.optim.lr_at(step, total_steps)
-        step_start = time.perf_counter()
-        pending.append(trial.train_step(lr))
-        step += 1
-        trial.after_step(time.perf_counter() - step_start, total_steps - step)
-        at_eval = step % interval == 0 or step == total_steps or step in cooldowns
-        if len(pending) < DIVERGENCE_CHECK_STEPS and not at_eval:
-            continue
-        segment.loss_sum += checked_sum(pending, step, trial.cfg.optim, trial.total_steps)
-        segment.loss_steps += len(pending)
-        pending.clear()
-        if not at_eval:
-            continue
-
+        step, lr = _steps_to_eval(
+            trial, step, segment, lambda s: s % interval == 0 or s in cooldowns
+        )
         runtime.synchronize(trial.device)
         segment_s = time.perf_counter() - segment.started
         train_time_s += segment_s
