@@ -243,6 +243,12 @@ def budget_labels(table: pd.DataFrame, cfg: FrontierConfig) -> tuple[np.ndarray,
     return labels, centres
 
 
+class TooFewMinima(ValueError):
+    """Too few budgets with a located minimum for an IsoFLOP frontier. In a bootstrap resample
+    that draws a budget's runs with replacement this says the resample lost vertices the planned
+    design has, not that the frontier failed to fit."""
+
+
 def isoflop_frontier(table: pd.DataFrame, config: FrontierConfig | None = None) -> FrontierFit:
     """Approach 2: per-budget minima of loss vs log N and log D, then power laws in C."""
     cfg = config or FrontierConfig()
@@ -276,12 +282,12 @@ def isoflop_frontier(table: pd.DataFrame, config: FrontierConfig | None = None) 
             "the data are not an IsoFLOP sweep"
         )
     if len(rows) < 2:
-        raise ValueError(
+        raise TooFewMinima(
             f"isoflop: {len(rows)} usable FLOP budgets; need 2+ budgets with "
             f"{cfg.min_points_per_budget}+ model sizes each"
         )
     if len(rows) < len(groups) / 2:
-        raise ValueError(
+        raise TooFewMinima(
             f"isoflop: only {len(rows)} of {len(groups)} FLOP budgets have a located minimum "
             f"({'; '.join(notes)})"
         )

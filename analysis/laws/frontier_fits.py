@@ -24,6 +24,7 @@ from analysis.fit.bootstrap import chunks, cluster_rows, groups_from_ids, run_jo
 from analysis.laws.annealed import annealed_points
 from analysis.laws.forms import Estimate
 from analysis.laws.frontier import (
+    TooFewMinima,
     budget_labels,
     envelope_frontier,
     isoflop_frontier,
@@ -79,16 +80,26 @@ def _resample(groups, strata, seed: int, i: int) -> np.ndarray:
 
 
 def _frontier_chunk(args: tuple) -> np.ndarray:
-    """Resamples [start, stop) of one approach; module level so worker processes can run it."""
+    """Resamples [start, stop) of one approach; module level so worker processes can run it.
+
+    Rows are the frontier's parameters and a last column that flags a resample in which too few
+    budgets kept a locatable minimum (``TooFewMinima``): drawing a budget's six runs with
+    replacement often leaves two or three distinct sizes and no vertex, which the planned design
+    never lacks, so such a resample is not applicable rather than failed (as the minima law's);
+    ``check_inapplicable`` warns when it is common. Any other error is a failure (NaN).
+    """
     start, stop, seed, table, approach, cfg, groups, strata = args
     fitter = envelope_frontier if approach == "envelope" else isoflop_frontier
-    out = np.full((stop - start, len(NAMES)), np.nan)
+    out = np.full((stop - start, len(NAMES) + 1), np.nan)
+    out[:, -1] = 0.0
     with threadpool_limits(limits=1, user_api="blas"):  # tiny solves; threads only cost here
         for row, i in enumerate(range(start, stop)):
             try:
-                out[row] = fitter(table.iloc[_resample(groups, strata, seed, i)], cfg).vector
+                out[row, :-1] = fitter(table.iloc[_resample(groups, strata, seed, i)], cfg).vector
+            except TooFewMinima:
+                out[row, -1] = 1.0
             except (ValueError, np.linalg.LinAlgError):
-                pass  # too few budgets or points in this resample: a NaN row, counted
+                pass  # too few points in this resample: a NaN row, counted as failed
     return out
 
 
@@ -115,11 +126,12 @@ def frontier_result(
         table, notes = planned_budgets(data.points.reset_index(drop=True))
     fitter = envelope_frontier if approach == "envelope" else isoflop_frontier
     fit = fitter(table, cfg.frontier)
-    draws = _frontier_draws(table, approach, cfg, progress)
+    draws, inapplicable = _frontier_draws(table, approach, cfg, progress)
     c_max = float(data.points["C"].max())
     est = _frontier_estimates(fit, draws, c_max, cfg.bootstrap.level)
     preds = _frontier_predictions(fit, draws, cfg)
     warns = diag.check_bootstrap(approach, draws.values, cfg.trust)
+    warns += diag.check_inapplicable(approach, inapplicable, cfg.trust)
     if len(fit.points) < 3:
         warns.append(f"{approach}: only {len(fit.points)} frontier points; exponents are fragile")
     warns += _dropped_warnings(fit, cfg)
@@ -149,8 +161,9 @@ def frontier_result(
 
 def _frontier_draws(
     table: pd.DataFrame, approach: str, cfg: AnalysisConfig, progress: Progress | None
-) -> Draws:
-    """The bootstrap over runs (within each budget for Approach 2) on ``--workers`` processes."""
+) -> tuple[Draws, np.ndarray]:
+    """(draws of the applicable resamples, a not-applicable flag per resample): the bootstrap
+    over runs (within each budget for Approach 2) on ``--workers`` processes."""
     ids = table.get(RUN_ID, None)
     groups = groups_from_ids(None if ids is None else ids.to_numpy(), len(table))
     strata = None
@@ -164,8 +177,10 @@ def _frontier_draws(
         for a, b in chunks(boot.n_resamples, boot.n_workers)
     ]
     if not jobs:
-        return Draws.empty(NAMES)
-    return Draws(np.vstack(run_jobs(_frontier_chunk, jobs, boot, progress)), NAMES)
+        return Draws.empty(NAMES), np.zeros(0, dtype=bool)
+    rows = np.vstack(run_jobs(_frontier_chunk, jobs, boot, progress))
+    inapplicable = rows[:, -1] == 1.0
+    return Draws(rows[~inapplicable, :-1], NAMES), inapplicable
 
 
 def _frontier_estimates(fit, draws: Draws, c_max: float, level: float) -> dict[str, Estimate]:

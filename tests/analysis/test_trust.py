@@ -200,3 +200,27 @@ def test_a_failed_backtest_warning_names_the_law_the_user_reads():
     pts = pd.DataFrame({"C": C, "loss": loss, "id": [f"r{i}" for i in range(12)]})
     _, _, _, warns = _backtests(pts, "compute", "C", AnalysisConfig(holdout=0.2))
     assert warns and warns[0].startswith("compute: backtest error")
+
+
+def test_a_resample_that_loses_its_vertices_is_not_applicable_not_failed(true_law):
+    # Five sizes a budget from its optimum up: drawing a budget's runs with replacement often
+    # leaves no size on the optimum's small side, so the vertex is lost on too many budgets,
+    # which the planned design never lacks. Such resamples are flagged not applicable (and kept
+    # out of the interval), not counted as failed fits (they were 21 % of them).
+    from analysis.laws.frontier import FrontierConfig, budget_labels
+    from analysis.laws.frontier_fits import _frontier_chunk, _strata
+
+    pts = _scattered_isoflop(true_law, spread=0.0)
+    pts = pts[pts.groupby("budget").cumcount().isin([2, 3, 4, 5, 6])].reset_index(drop=True)
+    groups = groups_from_ids(pts["id"].to_numpy(), len(pts))
+    cfg = FrontierConfig()
+    strata = _strata(budget_labels(pts, cfg)[0], groups)
+    rows = _frontier_chunk((0, 200, 0, pts, "isoflop", cfg, groups, strata))
+    flagged = rows[:, -1] == 1.0
+    failed = np.isnan(rows[~flagged, :-1]).any(axis=1)
+    assert flagged.sum() > 20 and failed.sum() <= 5 and np.isnan(rows[flagged, :-1]).all()
+    data = ScalingData(pts, NO_EXCLUDED, None, "mem")
+    boot = BootstrapConfig(n_resamples=200, workers=1, seed=0)
+    res = run_analysis(data, AnalysisConfig(laws=("frontier",), bootstrap=boot)).results
+    assert not any("failed to fit" in w for w in res["isoflop"].warnings)
+    assert 120 < len(res["isoflop"].samples) < 200  # the not-applicable resamples left out
