@@ -16,6 +16,7 @@ from sweeps.errors import SpecError
 from sweeps.new import main as new_main
 from sweeps.stages.forecast_stage import MORE_TOKENS, forecast_plan, forecast_sections
 from sweeps.stages.pipeline import load_pipeline
+from tests.sweeps.forecast_record import FORECAST_RECORD
 
 LOOP = {
     "name": "loop",
@@ -56,7 +57,7 @@ def test_forecast_source_is_validated(tmp_path: Path):
 
 
 def test_forecast_sections_take_hyperparameters_and_one_budget():
-    forecast = Forecast.from_json(json.dumps(_FORECAST))
+    forecast = Forecast.from_json(json.dumps(FORECAST_RECORD))
     raw = forecast_sections(
         forecast,
         {
@@ -78,29 +79,12 @@ def test_a_forecast_run_never_repeats_data_unless_its_grid_may(tmp_path: Path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(small))
     stage = load_pipeline(path).stages[1]
-    forecast = Forecast.from_json(json.dumps({**_FORECAST, "target_flops": 1e11}))
+    forecast = Forecast.from_json(json.dumps({**FORECAST_RECORD, "target_flops": 1e11}))
     with pytest.raises(SpecError, match="stage forecast: .* needs .* tokens") as err:
         forecast_plan(stage, forecast, neighbours=False, repeat_data=False)
     assert MORE_TOKENS in str(err.value) and "tests_bytes" in str(err.value)
     _, plan = forecast_plan(stage, forecast, neighbours=False, repeat_data=True)
     assert plan.trials[0].assignment["trainer.epochs"] > 1
-
-
-_IV = {"value": 2.0, "lo80": 1.9, "hi80": 2.1, "lo95": 1.8, "hi95": 2.2}
-_FORECAST = {
-    "forecast_id": "abc",
-    "source": "",
-    "metric": "eval/loss",
-    "target_flops": 4e10,
-    "chosen": "isoflop",
-    "reason": "",
-    "n_star": {**_IV, "value": 2e4},
-    "d_star": _IV,
-    "loss": _IV,
-    "shape": {},
-    "hyperparameters": {"optim.lr": 2e-3},
-    "provenance": {},
-}
 
 
 @pytest.mark.ray
@@ -166,7 +150,7 @@ def _source_sweep(folder: Path) -> Path:
 def test_new_forecast_writes_the_run_with_neighbours(tmp_path: Path, capsys):
     source = _source_sweep(tmp_path / "results" / "grid")
     (source / "fit").mkdir()
-    raw = dict(_FORECAST, source="grid")  # relative: found next to the forecast file
+    raw = dict(FORECAST_RECORD, source="grid")  # relative: found next to the forecast file
     (source / "fit" / FORECAST_FILE).write_text(json.dumps(raw))
     out = tmp_path / "run.yaml"
     argv = ["run", "--forecast", str(source / "fit" / FORECAST_FILE), "--out", str(out)]

@@ -17,22 +17,9 @@ import pytest
 from contract.forecast import FORECAST_FILE, LEDGER_COLUMNS, LEDGER_FILE, Forecast, score_row
 from sweeps.errors import SpecError
 from sweeps.stages import forecast_stage
+from tests.sweeps.forecast_record import FORECAST_RECORD
 
-_IV = {"value": 2.0, "lo80": 1.9, "hi80": 2.1, "lo95": 1.8, "hi95": 2.2}
-FORECAST = {
-    "forecast_id": "f00d",
-    "source": "grid",
-    "metric": "eval/loss",
-    "target_flops": 4e10,
-    "chosen": "isoflop",
-    "reason": "",
-    "n_star": {**_IV, "value": 2e4},
-    "d_star": _IV,
-    "loss": _IV,
-    "shape": {},
-    "hyperparameters": {"optim.lr": 2e-3},
-    "provenance": {},
-}
+FORECAST = {**FORECAST_RECORD, "forecast_id": "f00d", "source": "grid"}
 NOISE = "wrote 9 plots and forecast 0000: predicted 9.9999 (child's own words)"
 
 
