@@ -176,11 +176,8 @@ def _frontier_draws(
         (a, b, boot.seed, table, approach, cfg.frontier, groups, strata)
         for a, b in chunks(boot.n_resamples, boot.n_workers)
     ]
-    if not jobs:
-        return Draws.empty(NAMES), np.zeros(0, dtype=bool)
-    rows = np.vstack(run_jobs(_frontier_chunk, jobs, boot, progress))
-    inapplicable = rows[:, -1] == 1.0
-    return Draws(rows[~inapplicable, :-1], NAMES), inapplicable
+    rows = np.vstack(run_jobs(_frontier_chunk, jobs, boot, progress)) if jobs else np.empty(0)
+    return Draws.applicable(rows, NAMES)
 
 
 def _frontier_estimates(fit, draws: Draws, c_max: float, level: float) -> dict[str, Estimate]:

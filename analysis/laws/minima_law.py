@@ -199,6 +199,5 @@ def _minima_draws(
         (a, b, boot.seed, table, cfg.frontier, cfg.fit, fitted, resid, theta)
         for a, b in chunks(boot.n_resamples, boot.n_workers)
     ]
-    rows = np.vstack(run_jobs(_minima_chunk, jobs, boot, progress)) if jobs else np.empty((0, 4))
-    inapplicable = rows[:, 3] == 1.0  # column 3 of a chunk's rows: the law did not apply
-    return Draws(rows[~inapplicable, :3], NAMES), inapplicable
+    rows = np.vstack(run_jobs(_minima_chunk, jobs, boot, progress)) if jobs else np.empty(0)
+    return Draws.applicable(rows, NAMES)

@@ -44,6 +44,14 @@ class Draws:
         return cls(np.asarray(res.samples), tuple(res.sample_names))
 
     @classmethod
+    def applicable(cls, rows: np.ndarray, names: tuple[str, ...]) -> tuple[Draws, np.ndarray]:
+        """(draws of the resamples a law applied to, a flag per resample it did not) from a
+        bootstrap's rows whose last column flags the resample (1) as not applicable."""
+        rows = np.asarray(rows, dtype=float).reshape(-1, len(names) + 1)
+        flagged = rows[:, -1] == 1.0
+        return cls(rows[~flagged, :-1], names), flagged
+
+    @classmethod
     def empty(cls, names: tuple[str, ...]) -> Draws:
         return cls(np.empty((0, len(names))), names)
 
