@@ -91,6 +91,7 @@ def verdict_json(a: Analysis) -> dict:
                 "lo95": r.lo,
                 "hi95": r.hi,
                 "width": r.width,
+                "width_text": r.width_text(),
                 "grade": r.grade,
                 "target_flops": r.target,
             }

@@ -292,13 +292,11 @@ function fitHeadline(box) {
 function precisionTable(rows) {  // the verdict's second half: each headline quantity's 95 % interval and grade
   if (!rows.length) return el("span");
   const num = (q, v) => v === null || v === undefined ? "-" : (q === "a" || q === "b" ? v.toFixed(3) : si(v, 4));
-  const width = r => r.width === null || r.width === undefined ? "-" :
-    (r.quantity === "loss" ? `${(100 * r.width).toFixed(1)} %` : (r.quantity === "a" || r.quantity === "b" ? r.width.toFixed(3) : `${r.width.toFixed(2)}x`));
   const head = el("tr", {}, ...["quantity", "law", "value", "95 % interval", "width", "grade"].map(h => el("th", {}, h)));
   const body = rows.map(r => el("tr", { class: "grade", "data-grade": r.grade },
     el("td", {}, r.quantity + (r.target_flops ? ` @ C=${si(r.target_flops, 3)}` : "")), el("td", {}, r.law),
     el("td", {}, num(r.quantity, r.value)), el("td", {}, `${num(r.quantity, r.lo95)} to ${num(r.quantity, r.hi95)}`),
-    el("td", {}, width(r)), el("td", {}, r.grade)));
+    el("td", {}, r.width_text), el("td", {}, r.grade)));  // formatted by the fit, as its report
   return el("table", { id: "precision" }, el("caption", {}, "precision (graded, not warned about)"), head, ...body);
 }
 

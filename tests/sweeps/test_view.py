@@ -320,6 +320,7 @@ def test_fit_preview_writes_parabolas_frontier_and_the_laws(tmp_path):
     grades = re.findall(r'<tr class="grade" data-grade="([^"]+)"', dom)
     assert len(grades) == len(fit["precision"]) >= 3
     assert grades == [r["grade"] for r in fit["precision"]]
+    assert all(f"<td>{r['width_text']}</td>" in dom for r in fit["precision"])
 
 
 @pytest.mark.ray
