@@ -11,7 +11,8 @@ from pathlib import Path
 import yaml
 
 from contract.forecast import FORECAST_FILE
-from tests.sweeps.test_forecast_loop import _FORECAST, _source_sweep
+from tests.sweeps.forecast_record import FORECAST_RECORD
+from tests.sweeps.test_forecast_loop import _source_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_new_forecast_run_as_a_module(tmp_path: Path):
     source = _source_sweep(tmp_path / "results" / "grid")
     (source / "fit").mkdir()
-    (source / "fit" / FORECAST_FILE).write_text(json.dumps(dict(_FORECAST, source="grid")))
+    (source / "fit" / FORECAST_FILE).write_text(json.dumps(dict(FORECAST_RECORD, source="grid")))
     out = tmp_path / "big.yaml"
     argv = ["big", "--forecast", str(source / "fit" / FORECAST_FILE), "--out", str(out)]
     done = subprocess.run(
