@@ -93,6 +93,11 @@ RUN_ID = "run_id"
 NODE = "node"
 """IP of the node a trial last reported from: where a multi-node sweep ran it, and where a
 trial retried after a node was lost moved to."""
+RETRIES = "retries"
+"""Times the trial's process died (its node lost, the process killed) and Tune started it again
+from its latest checkpoint (`run.max_failures` allows it); empty when it never was."""
+RETRIED_AFTER = "retried_after"
+"""Why the trial's last restart was needed, one line (e.g. its node died); empty otherwise."""
 PLAN_COLUMNS: tuple[str, ...] = (
     MODEL_SIZE,
     DATA_FRACTION,
@@ -111,6 +116,8 @@ TRIALS_COLUMNS: tuple[str, ...] = (
     WALL_S,
     FULL_RUN,
     NODE,
+    RETRIES,
+    RETRIED_AFTER,
     BUDGET,
     RUN_ID,
 )

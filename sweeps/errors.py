@@ -38,10 +38,14 @@ def report_user_error(err: BaseException) -> int:
 
 def describe_crash(text: str) -> str:
     """One line for a trial whose process died, from what Ray recorded: an out-of-memory
-    kill, a signal or an exit code when Ray states one, else Ray's own exit detail."""
+    kill, its node's death, a signal or an exit code when Ray states one, else Ray's own exit
+    detail."""
     flat = " ".join(text.split())
     if re.search(r"running low on memory|OutOfMemoryError|out of memory", flat, re.I):
         return "trial process killed: out of memory"
+    node = re.search(r"its node has died\. Node Id: ([0-9a-f]+)", flat)
+    if node:  # a lost machine: its raylet missed its health checks, its processes are gone
+        return f"trial's node died (node {node.group(1)[:12]})"
     signal = re.search(r"(?:killed by|received|by) signal (SIG[A-Z0-9]+|\d+)", flat)
     if signal:
         return f"trial process killed by signal {signal.group(1)}"

@@ -52,6 +52,8 @@ from contract.results import (
     PENDING,
     POINT,
     POINTS_FILE,
+    RETRIED_AFTER,
+    RETRIES,
     ROW_FILE,
     RUNNING,
     STAGE,
@@ -164,6 +166,15 @@ class ResultTables:
             row[ERROR] = " ".join(error.split())[:500]
         self.flush()
         self._keep_row(trial_id)
+
+    def trial_retried(self, trial_id: str, cause: str) -> None:
+        """A trial whose process died (`cause`, one line) waits to start again from its latest
+        checkpoint: counted, so the table says which trials a lost node cost a restart."""
+        row = self.trials[trial_id]
+        row[STATUS] = PENDING
+        row[RETRIES] = int(row.get(RETRIES) or 0) + 1
+        row[RETRIED_AFTER] = cause
+        self.flush()
 
     def interrupt_running(self) -> int:
         """Mark this stage's RUNNING rows INTERRUPTED (the sweep was stopped); returns how many."""

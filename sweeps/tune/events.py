@@ -73,6 +73,16 @@ class TableEvents(tune.Callback):
             self.tables.flush()  # the background fit reads trials.csv
             self.view.trial_ended()
 
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        """Its process died and `run.max_failures` allows a retry: Tune starts it again (on any
+        live node) and the trial resumes from the latest checkpoint in its folder."""
+        point = point_of(trial)
+        _release(trial, point)
+        cause = _read_error(point, trial) or describe_crash(_tune_error_text(trial))
+        self.tables.trial_retried(point.trial_id, cause)
+        print(f"[{point.tag}] {cause}: started again from its latest checkpoint", flush=True)
+        self.progress.update(self.tables)
+
     def on_trial_error(self, iteration, trials, trial, **info):
         point = point_of(trial)
         _release(trial, point)

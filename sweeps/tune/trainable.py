@@ -201,3 +201,6 @@ class SweepTrial(wrap_function(trial_main)):
 TRAINABLE = tune.with_resources(SweepTrial, _resources)
 """The Tune trainable of every trial. Ray's API opens a finished sweep with it:
 `tune.Tuner.restore(f"{sweep}/tune/main-attempt-1", trainable=TRAINABLE).get_results()`."""
+# Ray names an actor's class by its qualified name, which with_resources leaves as
+# "with_resources.<locals>.ResourceTrainable": the dashboard's and the state API's class column.
+TRAINABLE.__qualname__ = SweepTrial.__qualname__

@@ -51,6 +51,11 @@ def test_rl_checkpoints_load_only_from_the_trials_own_folder(tmp_path: Path):
             "unexpectedly exits with a connection error code 2. End of file.",
             "connection error code 2",
         ),
+        (
+            "The actor is dead because its node has died. Node Id: 5e1f0c2a9b7d44aa "
+            "the node was inferred to be dead due to missing heartbeats.",
+            "node died (node 5e1f0c2a9b7d)",
+        ),
         ("", "no reason"),
     ],
 )

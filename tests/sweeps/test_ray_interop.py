@@ -55,9 +55,13 @@ def test_experiment_analysis_and_tuner_restore_read_a_finished_sweep(ray_session
 def test_trial_actors_are_named_by_their_trial_folder():
     from types import SimpleNamespace
 
+    from ray._raylet import PythonFunctionDescriptor
+
     from sweeps.tune.trainable import TRAINABLE, SweepTrial
 
-    assert TRAINABLE.__name__ == "SweepTrial"  # the dashboard's class column
+    assert TRAINABLE.__name__ == "SweepTrial"
+    # What Ray records as the actor's class: the dashboard's and the state API's class column.
+    assert PythonFunctionDescriptor.from_class(TRAINABLE).class_name == "SweepTrial"
     planned = SimpleNamespace(config={"trial": {"dirname": "gpt-10k-8315a4ebbc"}})
     assert SweepTrial.__repr__(planned) == "gpt-10k-8315a4ebbc"
     assert SweepTrial.__repr__(SimpleNamespace(config={})) == "SweepTrial"

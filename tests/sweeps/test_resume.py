@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from contract.results import RETRIED_AFTER, RETRIES
 from sweeps.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,6 +132,7 @@ while True:
     (trial_dir,) = (storage / "retry" / "trials").iterdir()
     attempts = (trial_dir / "attempts.log").read_text().splitlines()
     assert len(attempts) == 2 and "resumed from checkpoints/latest" in attempts[1]
+    assert trials[RETRIES].item() == 1 and "trial process" in trials[RETRIED_AFTER].item()
     assert trials["tokens"].item() == 40960
     assert curves["step"].is_monotonic_increasing and not curves["step"].duplicated().any()
 

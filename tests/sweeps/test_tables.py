@@ -26,6 +26,8 @@ from contract.results import (
     POINT,
     POINTS_COLUMNS,
     POINTS_FILE,
+    RETRIED_AFTER,
+    RETRIES,
     STOPPED,
     TRIAL_ID,
     TRIALS_FILE,
@@ -241,6 +243,26 @@ def test_interrupted_trials_are_marked_and_kept(tmp_path, points):
     rows = _trials(tmp_path)
     assert rows.loc[points[1].trial_id, "status"] == "INTERRUPTED"
     assert rows.loc[points[0].trial_id, "status"] == FINISHED
+
+
+def test_a_retried_trial_is_counted_and_says_why(tmp_path, points):
+    """A lost node's trial: pending with its count and cause until it starts again, then the
+    count stays beside its end; a trial never retried leaves the columns empty."""
+    tables = ResultTables(tmp_path, EVAL_LOSS, "min")
+    for point in points:
+        tables.trial_started(point)
+    lost, other = points[0].trial_id, points[1].trial_id
+    tables.trial_reported(lost, _report(8, 2.0))
+    tables.trial_retried(lost, "trial's node died (node 5e1f0c2a9b7d)")
+    rows = _trials(tmp_path)
+    assert rows.loc[lost, "status"] == "PENDING" and rows.loc[lost, RETRIES] == 1
+    tables.trial_started(points[0])
+    tables.trial_reported(lost, _report(16, 1.5, done=True))
+    tables.trial_ended(lost, FINISHED)
+    rows = _trials(tmp_path)
+    assert rows.loc[lost, "status"] == FINISHED and rows.loc[lost, RETRIES] == 1
+    assert rows.loc[lost, RETRIED_AFTER] == "trial's node died (node 5e1f0c2a9b7d)"
+    assert pd.isna(rows.loc[other, RETRIES]) and pd.isna(rows.loc[other, RETRIED_AFTER])
 
 
 def test_points_are_written_as_they_are_made_and_once(tmp_path, points):
