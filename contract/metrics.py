@@ -37,6 +37,9 @@ EPISODE_RETURN = "env/episode_return_mean"
 EVAL_ACCURACY = "eval/accuracy"
 DONE = "trial/finished"
 """1.0 on the report that ends a trial's full budget (Tune's own `done` means any end)."""
+THREADS = "trial/threads"
+"""Intra-op CPU threads the trial trained with when it reported: its reservation, or more while
+cores sat idle at its sweep's tail (resources.tail_threads)."""
 
 STANDARD_METRICS: tuple[str, ...] = (
     STEP,

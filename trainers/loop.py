@@ -27,15 +27,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from contract.metrics import (
-    DONE,
-    EVAL_LOSS,
-    STEP,
-    TOKENS,
-    TRAIN_TIME_S,
-)
+from contract.metrics import DONE, EVAL_LOSS, STEP, THREADS, TOKENS, TRAIN_TIME_S
 from contract.results import trial_checkpoints
-from trainers import compile_auto, runtime, throughput
+from trainers import compile_auto, runtime
 from trainers.checkpoint import CheckpointManager, load_state
 from trainers.config import TrialConfig
 from trainers.cooldown import (
@@ -51,6 +45,7 @@ from trainers.ema import EMA
 from trainers.method import Method, ModelCounts, build_optimizer, eval_mode
 from trainers.reporter import Context, Reporter
 from trainers.step_metrics import Segment, report_metrics
+from trainers.threads import TrialThreads
 
 
 def _check_resumable(
@@ -86,6 +81,8 @@ class _Trial:
     counts: ModelCounts
     total_steps: int
     tokens_per_step: int
+    threads: TrialThreads
+    """Its CPU threads: its own, or more at a sweep's tail (trainers.threads)."""
     model: nn.Module = field(init=False)
     """What training steps call: `raw`, DDP-wrapped and/or compiled by `prepare`."""
     params: list[nn.Parameter] = field(init=False)
@@ -118,7 +115,9 @@ class _Trial:
 
     def after_step(self, seconds: float, steps_left: int) -> None:
         """Let compile auto time the step, compile when it decides to, and run the module it
-        asks for next (compiled and eager in turn while it times the speed-up)."""
+        asks for next (compiled and eager in turn while it times the speed-up); follow the
+        sweep's thread grant."""
+        self.threads.after_step(seconds)
         auto = self.auto
         if auto is None:
             return
@@ -204,7 +203,7 @@ class _Trial:
 def _build(cfg: TrialConfig, ctx: Context, make_method: MethodFactory) -> _Trial:
     """Threads, device, data, a freshly initialised model (a function of cfg.seed alone),
     its optimizer, weight average and batch order."""
-    runtime.set_threads(ctx.num_threads)
+    threads = TrialThreads.start(ctx.num_threads, ctx.threads_file)
     device = runtime.pick_device(ctx.device, cfg.trainer.device)
     method = make_method(cfg, ctx, device)
     runtime.seed_everything(cfg.seed)
@@ -221,6 +220,7 @@ def _build(cfg: TrialConfig, ctx: Context, make_method: MethodFactory) -> _Trial
         counts=method.counts(raw),
         total_steps=cfg.num_steps(method.train_size, ctx.world_size),
         tokens_per_step=cfg.tokens_per_step(ctx.world_size),
+        threads=threads,
     )
 
 
@@ -340,9 +340,6 @@ def _train(
     cfg, total_steps, tokens_per_step = trial.cfg, trial.total_steps, trial.tokens_per_step
     interval = cfg.trainer.eval_interval_steps or max(1, total_steps // 10)
     cooldowns = plan_cooldowns(cfg.optim, total_steps)
-    # After set_threads: a CPU trial's peak is that of the threads it was given.
-    peak = throughput.device_peak(trial.device, cfg.trainer.precision, torch.get_num_threads())
-
     branch_tokens = branch_tokens_before(cooldowns, step, tokens_per_step)
     metrics: dict[str, float] = {}
     runtime.synchronize(trial.device)
@@ -368,12 +365,13 @@ def _train(
             lr,
             segment,
             segment_s,
-            peak.flops_per_s,
+            trial.threads.peak_flops(trial.device, cfg.trainer.precision),
             spent_tokens,
             train_time_s,
             evaluation,
         )
         metrics.update(point)
+        metrics[THREADS] = trial.threads.current
         if step == total_steps:
             metrics[DONE] = 1.0
         _report(trial, reporter, ckpts, trial_dir, metrics)

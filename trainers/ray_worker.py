@@ -29,6 +29,7 @@ from trainers import get_trainer
 from trainers.checkpoint import load_state, resume_folder
 from trainers.config import TrialConfig
 from trainers.reporter import Context
+from trainers.threads import THREADS_FILE
 
 PLACEMENT_GROUP_FILE = "placement_group.id"
 """The worker group's placement group, recorded so the runner can release it."""
@@ -108,6 +109,8 @@ def _train_loop(config: dict[str, Any]) -> None:
         device=config["device"] if local else str(ray.train.torch.get_device()),
         num_threads=config["num_threads"],
         trial_dir=str(trial_dir),
+        # A trial alone in its process may grow into cores idle at its sweep's tail.
+        threads_file=trial_dir / THREADS_FILE if local else None,
         **({"wrap_model": wrap} if wrap else {}),
     )
     if not local:  # where each worker ran, for placement checks and debugging

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from torch import nn
@@ -55,6 +56,9 @@ class Context:
     """Intra-op CPU threads for torch; None leaves torch's default."""
     trial_dir: str | None = None
     """Folder where checkpoints/ is written; None writes under a fresh temporary folder."""
+    threads_file: Path | None = None
+    """A file the sweep's driver writes a larger thread count into while cores idle at the
+    sweep's tail (trainers.threads); None: num_threads throughout."""
     wrap_model: Callable[[nn.Module], nn.Module] = field(default=identity)
     """Applied to the built model, e.g. ray.train.torch.prepare_model for DDP."""
 

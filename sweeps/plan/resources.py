@@ -80,6 +80,11 @@ class ResourcesConfig(WorkerResources):
     """Overrides keyed by model size name (a preset), e.g. larger models on GPUs."""
     max_concurrent_trials: int | Literal["auto"] = "auto"
     """Trials running at once; auto derives it from the cluster's resources."""
+    tail_threads: bool = True
+    """Once the last trials run and cores sit idle, single-worker CPU trials grow into them as
+    threads, and give them back if a trial waits again (a retry); a trial keeps extra threads
+    only while its steps get faster (sweeps.tune.tail_threads, trainers.threads). Losses
+    match those with fixed threads to float rounding."""
 
     @model_validator(mode="after")
     def _known_sizes(self) -> ResourcesConfig:

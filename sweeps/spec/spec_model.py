@@ -116,6 +116,7 @@ class SweepSpec(BaseModel):
             set_dotted(tree, path, "<axis>")
         for key in ("name", "description", "run", "logging"):  # where results go, not what runs
             tree.pop(key, None)
+        tree["resources"].pop("tail_threads", None)  # how fast the last trials run, not what
         if "compute" in tree:  # budgets and sizes grow a compute grid like axis values
             tree["compute"] = {**tree["compute"], "budgets": "<axis>", "sizes": "<axis>"}
             tree["compute"].pop("sizes_by_budget", None)  # sizes too (recentre writes them)

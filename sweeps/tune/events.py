@@ -27,9 +27,10 @@ from contract.results import (
     trial_checkpoints,
 )
 from sweeps.errors import describe_crash
-from sweeps.folder.tables import ResultTables
+from sweeps.folder.tables import TUNE_NODE_IP, ResultTables
 from sweeps.plan.trials import Plan, TrialPoint
 from sweeps.tune.interrupt import INTERRUPT
+from sweeps.tune.tail_threads import TailThreads
 from sweeps.tune.trainable import point_of
 from sweeps.watch.progress import Progress
 from sweeps.watch.server import LiveView
@@ -92,6 +93,34 @@ class TableEvents(tune.Callback):
             error = _read_error(point, trial) or describe_crash(_tune_error_text(trial))
             self.tables.trial_ended(point.trial_id, FAILED, error)
         self.progress.update(self.tables)
+
+
+class TailEvents(tune.Callback):
+    """Tune's trial events into the threads lent to the last trials (sweeps.tune.tail_threads)."""
+
+    def __init__(self, tail: TailThreads) -> None:
+        self.tail = tail
+
+    def setup(self, **info):
+        self.tail.clear()
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.tail.started(point_of(trial))
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.tail.reported(point_of(trial), result.get(TUNE_NODE_IP), result.get(TOKENS))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.tail.ended(point_of(trial))
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.tail.ended(point_of(trial))
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self.tail.recovered(point_of(trial))
+
+    def on_experiment_end(self, trials, **info):
+        self.tail.clear()
 
 
 def _say_fallback(point: TrialPoint, trial_dir: Path) -> None:

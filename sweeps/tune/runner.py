@@ -36,9 +36,16 @@ from sweeps.plan.trials import Plan, largest_first, make_plan
 from sweeps.spec.space import to_tune
 from sweeps.spec.sweep_spec import SweepSpec
 from sweeps.stages.pipeline import PipelineSpec, Stage, finish_stage, linked_plan
-from sweeps.tune.events import InterruptStopper, TableEvents, make_scheduler, optuna_search
+from sweeps.tune.events import (
+    InterruptStopper,
+    TableEvents,
+    TailEvents,
+    make_scheduler,
+    optuna_search,
+)
 from sweeps.tune.interrupt import INTERRUPT
 from sweeps.tune.ray_cluster import check_address, connect, end_leftover_ray
+from sweeps.tune.tail_threads import TailThreads
 from sweeps.tune.trackers import tracker_callbacks
 from sweeps.tune.trainable import PLANNED, TRAINABLE, point_of, swept_columns, trial_payload
 from sweeps.watch.progress import Progress
@@ -300,6 +307,7 @@ def run_stage(run: StageRun) -> None:
             failure_config=tune.FailureConfig(max_failures=run.plan.spec.run.max_failures),
             callbacks=[
                 TableEvents(run.tables, progress, run.view),
+                TailEvents(TailThreads.of_stage(run, tune_config.max_concurrent_trials)),
                 *tracker_callbacks(run.plan.spec.logging, run.sweep_dir, run.plan.spec.name),
             ],
             stop=InterruptStopper(),
