@@ -160,13 +160,13 @@ def run_analysis(
         if progress:
             progress(f"{law}: fitting {len(data.points)} runs")
         _fit_one(data, law, cfg, progress, results, skipped)
-    choice = choose_estimators(results, cfg.trust, _ineligible(results))
+    target = next((p["C"] for p in reversed(cfg.predict) if "C" in p), None)
+    choice = choose_estimators(results, cfg.trust, _ineligible(results), target, cfg.bootstrap.seed)
     unused = {n for n in LOSS_ONLY if n in results and n != choice.loss}
     for name, res in results.items():
         warnings += [] if name in unused else list(res.warnings)
     warnings += _across_laws(data, results, cfg)
     set_aside = tuple(w for n in sorted(unused) for w in results[n].warnings)
-    target = next((p["C"] for p in reversed(cfg.predict) if "C" in p), None)
     rows = headline_precision(results, choice, target, cfg.bootstrap.seed, cfg.precision)
     return Analysis(
         data, cfg, results, skipped, tuple(dict.fromkeys(warnings)), choice, rows, set_aside

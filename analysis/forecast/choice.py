@@ -6,10 +6,17 @@ Two choices, made once per analysis and shown in the terminal, ``report.md``, th
   each scored on the same question (refit on budgets 1..k, predict budget k + 1's lowest loss);
 - the allocation N*, D*: Approach 2 (IsoFLOP) or Approach 3, scored on N* at held-out budgets.
 A candidate is eligible when its forward backtests miss by at most ``max_backtest_error`` on
-average and it raised no calibration warning; the eligible one with the lowest mean |error|
-wins. When none is eligible the lowest still wins, and the verdict already says CAUTION.
+average and it raised no calibration warning. For the allocation the eligible one with the
+lowest mean |error| wins. For the loss at a forecast target, among the eligible laws the one
+with the narrowest 95 % predictive interval there wins: that interval is the law's bootstrap
+widened by its own held-out errors, so it already charges a law for what its backtests missed,
+and among forecasts that pass their calibration the sharpest is the most useful ("maximise
+sharpness subject to calibration", Gneiting, Balabdaoui & Raftery 2007). Backtest errors a few
+hundredths of a per cent apart over a handful of budgets do not tell laws apart; interval
+widths that differ by a third do. When none is eligible the lowest error still wins, and the
+verdict already says CAUTION.
 
-    choice = choose_estimators(results, TrustConfig())
+    choice = choose_estimators(results, TrustConfig(), target=1.6e13)
     choice.loss, choice.loss_reason, choice.scores["loss"]["minima"]["mean_abs_error"]
 """
 
@@ -157,13 +164,18 @@ def _pick(scores: dict[str, dict[str, float]], what: str) -> tuple[str | None, s
 
 
 def choose_estimators(
-    results: dict[str, LawResult], cfg: TrustConfig, ineligible: set[str] | None = None
+    results: dict[str, LawResult],
+    cfg: TrustConfig,
+    ineligible: set[str] | None = None,
+    target: float | None = None,
+    seed: int = 0,
 ) -> Choice:
-    """The loss and allocation estimators with the best forward backtests on this sweep.
+    """The loss and allocation estimators that earn the forecast on this sweep's backtests.
 
     ``ineligible``: laws with a warning of their own (a backtest that misses or is
     over-confident, a parameter not identified); they are chosen only when no other law is
-    eligible.
+    eligible. ``target``: the forecast's C; with it, the loss comes from the eligible law with
+    the narrowest predictive interval there (``_sharpest``), without it from the lowest error.
     """
     bad = ineligible or set()
     vertices = _vertices(results)
@@ -182,6 +194,8 @@ def choose_estimators(
         k: _score(e, cfg.max_frontier_backtest_error, k not in bad) for k, e in alloc_err.items()
     }
     loss, loss_why = _pick(loss_scores, "loss")
+    if target is not None:
+        loss, loss_why = _sharpest(results, loss_scores, target, seed) or (loss, loss_why)
     alloc, alloc_why = _pick(alloc_scores, "allocation")
     if loss is None and "chinchilla" in results:
         loss, loss_why = "chinchilla", "chinchilla: the only loss estimator (no forward backtest)"
@@ -190,6 +204,31 @@ def choose_estimators(
         alloc_why = f"{alloc}: the only allocation estimator (no forward backtest)" if alloc else ""
     return Choice(
         loss, loss_why, alloc, alloc_why, {"loss": loss_scores, "allocation": alloc_scores}
+    )
+
+
+def _sharpest(
+    results: dict[str, LawResult], scores: dict[str, dict[str, float]], C: float, seed: int
+) -> tuple[str, str] | None:
+    """(law, why) of the eligible loss law with the narrowest 95 % predictive interval at C;
+    None when fewer than two laws are eligible (then the lowest error stands)."""
+    eligible = [k for k, s in scores.items() if s["eligible"] and k in results]
+    if len(eligible) < 2:
+        return None
+    widths = {}
+    for k in eligible:
+        value, samples, _ = _predictive(k, results[k], scores[k], C, seed)
+        lo, hi = np.percentile(samples, [2.5, 97.5]) if len(samples) > 1 else (math.nan,) * 2
+        widths[k] = (hi - lo) / value if value > 0 and math.isfinite(hi - lo) else math.inf
+    best = min(eligible, key=lambda k: (widths[k], TIE_ORDER.get(k, 9)))
+    s = scores[best]
+    others = "; ".join(
+        f"{k} {widths[k]:.1%} ({scores[k]['mean_abs_error']:.2%})" for k in eligible if k != best
+    )
+    return best, (
+        f"{best}: the narrowest 95 % interval at C={C:.3g} ({widths[best]:.1%}) of the laws that "
+        f"pass their backtests (mean |error| {s['mean_abs_error']:.2%} over {s['n']} held-out "
+        f"budgets); against {others}"
     )
 
 
@@ -233,9 +272,20 @@ def predictive_loss(
     name = choice.loss
     if name is None or name not in results:
         raise ValueError("--forecast: no law predicts the loss (needs N, D and C or budgets)")
-    res = results[name]
+    return _predictive(name, results[name], choice.scores["loss"].get(name, {}), C, seed, N, D)
+
+
+def _predictive(
+    name: str,
+    res: LawResult,
+    score: dict[str, float],
+    C: float,
+    seed: int,
+    N: float | None = None,
+    D: float | None = None,
+) -> tuple[float, np.ndarray, str]:
+    """``predictive_loss`` of one law, given its backtest ``score``."""
     value, boot = _boot_at(name, res, C, N, D)
-    score = choice.scores["loss"].get(name, {})
     if score.get("n", 0) >= MIN_ERRORS:
         sigma = float(score["rms_log_error"])
         how = f"backtests' held-out scatter ({score['n']} errors, rms {sigma:.2%})"
