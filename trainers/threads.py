@@ -7,8 +7,8 @@ waits again. The loop calls `after_step` every step; once a second that looks at
 `stat`). A larger grant is kept only if it pays: the steps after it are timed against the steps
 before, and unless they are `KEEP_SPEEDUP` times faster the trial goes back to its own threads
 and tries again later. A host busy with work Ray does not see makes OpenMP threads wait on
-each other: two threads ran 7-100x slower than one on this project's 2-core machine under a
-load of 3, so a grant Ray's arithmetic allows can still be a grant to refuse.
+each other: two threads ran 15-21x slower than one on this project's 2-core machine at a load
+average of 3 (38x at 18), so a grant Ray's arithmetic allows can still be a grant to refuse.
 
     threads = TrialThreads.start(base=1, grant_file=Path("trials/t0/threads"))
     for each step: threads.after_step(step_seconds)
@@ -95,6 +95,8 @@ class TrialThreads:
     retry_at: float = field(init=False, default=0.0)
     backoff: float = field(init=False, default=RETRY_S)
     next_poll: float = field(init=False, default=0.0)
+    seen: int = field(init=False, default=0)
+    """The grant at the last look (after the cap): a new one is timed from steps after it."""
     peaks: dict[tuple[str, str, int], float] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -124,6 +126,11 @@ class TrialThreads:
 
     def _follow(self, now: float) -> None:
         granted = max(self.base, min(read_grant(self.grant_file) or self.base, usable_cores()))
+        if granted != self.seen:
+            self.seen = granted
+            if granted > self.current and self.trying is None:
+                # The grant came with a neighbour's end: the steps before it shared the host.
+                self.step_s, self.samples = None, 0
         if self.trying is not None and granted < self.trying.threads:
             self.trying = None  # the grant shrank mid-try: back to what was kept
             torch.set_num_threads(self.current)

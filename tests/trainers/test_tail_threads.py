@@ -36,8 +36,9 @@ def steps(threads: TrialThreads, seconds: float, count: int, now: float) -> floa
 
 
 def until_trying(threads: TrialThreads, seconds: float, now: float) -> float:
-    """Feed steps until the trial takes up its grant (within a second); returns the time."""
-    for _ in range(int(th.POLL_S / seconds) + 2):
+    """Feed steps until the trial takes up its grant: it times its own threads for a second
+    after it sees the grant, then tries it. Returns the time."""
+    for _ in range(2 * int(th.POLL_S / seconds) + 3):
         if threads.trying is not None:
             return now
         now = steps(threads, seconds, 1, now)
