@@ -43,9 +43,13 @@ def describe_crash(text: str) -> str:
     flat = " ".join(text.split())
     if re.search(r"running low on memory|OutOfMemoryError|out of memory", flat, re.I):
         return "trial process killed: out of memory"
-    node = re.search(r"its node has died\. Node Id: ([0-9a-f]+)", flat)
+    node = re.search(r"its node (?:has )?died\.? Node Id: ([0-9a-f]+)", flat)
     if node:  # a lost machine: its raylet missed its health checks, its processes are gone
         return f"trial's node died (node {node.group(1)[:12]})"
+    if re.search(r"is unavailable: .*(?:Socket closed|Connection reset|Connection refused)", flat):
+        # Its connection broke before Ray knew why: the first sign of a lost node (Ray declares
+        # the node dead only after its health checks fail) or of a killed process.
+        return "trial process unreachable (connection closed: its node lost or process killed)"
     signal = re.search(r"(?:killed by|received|by) signal (SIG[A-Z0-9]+|\d+)", flat)
     if signal:
         return f"trial process killed by signal {signal.group(1)}"

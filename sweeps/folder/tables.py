@@ -173,7 +173,8 @@ class ResultTables:
         row = self.trials[trial_id]
         row[STATUS] = PENDING
         row[RETRIES] = int(row.get(RETRIES) or 0) + 1
-        row[RETRIED_AFTER] = cause
+        where = row.get(NODE)  # the node it was lost on; NODE moves to where it runs next
+        row[RETRIED_AFTER] = f"{cause} on {where}" if where else cause
         self.flush()
 
     def interrupt_running(self) -> int:

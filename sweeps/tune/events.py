@@ -226,8 +226,13 @@ class InterruptStopper(tune.Stopper):
 
 
 def _tune_error_text(trial: Any) -> str:
-    """What Ray recorded about a trial whose process died."""
+    """What Ray recorded about a trial whose process died: the last failure in the driver's own
+    error file (written before the callbacks run; the storage copy `get_error` reads comes
+    later, so it is missing when a retry is being decided), else Tune's stored error."""
     try:
+        local = Path(trial.error_file) if trial.error_file else None
+        if local is not None and local.is_file():
+            return local.read_text(encoding="utf-8", errors="replace").split("Failure # ")[-1]
         return str(trial.get_error() or "")
     except Exception:  # the error file may be missing or unpicklable
         return ""

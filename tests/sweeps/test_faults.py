@@ -56,6 +56,12 @@ def test_rl_checkpoints_load_only_from_the_trials_own_folder(tmp_path: Path):
             "the node was inferred to be dead due to missing heartbeats.",
             "node died (node 5e1f0c2a9b7d)",
         ),
+        (
+            "The actor 54a63317e8f0 is unavailable: The actor is temporarily unavailable: "
+            "RpcError: RPC error: Socket closed rpc_code: 14. The task may or may not have "
+            "been executed on the actor.",
+            "unreachable (connection closed",
+        ),
         ("", "no reason"),
     ],
 )

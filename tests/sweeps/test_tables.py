@@ -23,6 +23,7 @@ from contract.results import (
     CURVES_FILE,
     FAILED,
     FINISHED,
+    NODE,
     POINT,
     POINTS_COLUMNS,
     POINTS_FILE,
@@ -33,7 +34,7 @@ from contract.results import (
     TRIALS_FILE,
 )
 from sweeps.folder import tables as tables_module
-from sweeps.folder.tables import ResultTables
+from sweeps.folder.tables import TUNE_NODE_IP, ResultTables
 from sweeps.plan.trials import make_plan
 from sweeps.spec.sweep_spec import spec_from_dict
 
@@ -252,16 +253,17 @@ def test_a_retried_trial_is_counted_and_says_why(tmp_path, points):
     for point in points:
         tables.trial_started(point)
     lost, other = points[0].trial_id, points[1].trial_id
-    tables.trial_reported(lost, _report(8, 2.0))
+    tables.trial_reported(lost, {**_report(8, 2.0), TUNE_NODE_IP: "10.0.0.2"})
     tables.trial_retried(lost, "trial's node died (node 5e1f0c2a9b7d)")
     rows = _trials(tmp_path)
     assert rows.loc[lost, "status"] == "PENDING" and rows.loc[lost, RETRIES] == 1
     tables.trial_started(points[0])
-    tables.trial_reported(lost, _report(16, 1.5, done=True))
+    tables.trial_reported(lost, {**_report(16, 1.5, done=True), TUNE_NODE_IP: "10.0.0.1"})
     tables.trial_ended(lost, FINISHED)
     rows = _trials(tmp_path)
     assert rows.loc[lost, "status"] == FINISHED and rows.loc[lost, RETRIES] == 1
-    assert rows.loc[lost, RETRIED_AFTER] == "trial's node died (node 5e1f0c2a9b7d)"
+    assert rows.loc[lost, RETRIED_AFTER] == "trial's node died (node 5e1f0c2a9b7d) on 10.0.0.2"
+    assert rows.loc[lost, NODE] == "10.0.0.1"  # where it ran to its end
     assert pd.isna(rows.loc[other, RETRIES]) and pd.isna(rows.loc[other, RETRIED_AFTER])
 
 
