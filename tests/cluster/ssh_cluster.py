@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import yaml
@@ -34,6 +35,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_FILE = REPO / "docs" / "cluster-onprem.yaml"
 SSHD = "/usr/sbin/sshd"
+HEAD, WORKER = "127.0.0.1", "127.0.0.2"
+"""The two "machines": the addresses `docs/cluster-onprem.yaml` names."""
 
 
 def unavailable() -> str | None:
@@ -74,6 +77,13 @@ class LoopbackCluster:
         self.checkout = self.dir / "checkout"
 
     def __enter__(self) -> LoopbackCluster:
+        try:
+            return self._enter()
+        except BaseException:
+            self._clean()  # no namespace or server left behind by a failed start
+            raise
+
+    def _enter(self) -> LoopbackCluster:
         self.dir.mkdir(mode=0o755)
         _run("ip", "netns", "add", self.ns)
         _run("ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up")
@@ -141,22 +151,31 @@ class LoopbackCluster:
         shutil.copy(self.key.with_suffix(".pub"), keys)
         keys.chmod(0o644)
         Path("/run/sshd").mkdir(exist_ok=True)
+        self._serve_ssh(HEAD, WORKER)
+
+    def _serve_ssh(self, *addresses: str) -> None:
+        """(Re)start the SSH server, answering on `addresses` only."""
         config = self.sshd_dir / "sshd_config"
         config.write_text(
-            "ListenAddress 127.0.0.1:22\nListenAddress 127.0.0.2:22\n"
-            f"HostKey {host_key}\nPidFile {self.sshd_dir / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {keys}\nAllowUsers {self.user}\nPasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\n"
+            "".join(f"ListenAddress {ip}:22\n" for ip in addresses)
+            + f"HostKey {self.sshd_dir / 'host_key'}\nPidFile {self.sshd_dir / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {self.sshd_dir / 'authorized_keys'}\nAllowUsers {self.user}\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nStrictModes no\n"
+            "UsePAM no\n"
         )
         log = str(self.sshd_dir / "sshd.log")
         _run("ip", "netns", "exec", self.ns, SSHD, "-f", str(config), "-E", log)
-        for ip in ("127.0.0.1", "127.0.0.2"):  # fail now, not after ray up's 5 min of retries
-            probe = subprocess.run(
-                ["ip", "netns", "exec", self.ns, "ssh", "-i", str(self.key), "-o", "BatchMode=yes",
-                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                 f"{self.user}@{ip}", "true"],
-                capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
+        for ip in addresses:  # fail now, not after ray up's 5 min of retries
+            for _ in range(10):  # the daemon may still be binding its addresses
+                probe = subprocess.run(
+                    ["ip", "netns", "exec", self.ns, "ssh", "-i", str(self.key), "-o",
+                     "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                     "UserKnownHostsFile=/dev/null", f"{self.user}@{ip}", "true"],
+                    capture_output=True, text=True, timeout=30,
+                )  # fmt: skip
+                if "Connection refused" not in probe.stderr:
+                    break
+                time.sleep(1)
             assert probe.returncode == 0, f"ssh to {ip}: {probe.stderr.strip()}; see {log}"
 
     def ray(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -183,6 +202,42 @@ class LoopbackCluster:
         text = "".join(p.read_text(errors="replace") for p in sorted(logs.glob("monitor.*")))
         return "\n".join(text.splitlines()[-lines:])
 
+    def in_namespace(self, *cmd: str, timeout: float = 120) -> str:
+        """Output of a command run as root inside the namespace (where the dashboard and the
+        nodes' ports are); raises if it failed."""
+        done = subprocess.run(
+            ["ip", "netns", "exec", self.ns, *cmd], capture_output=True, text=True,
+            timeout=timeout, cwd=REPO,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout
+
+    def lose(self, ip: str) -> list[int]:
+        """The machine at `ip` is gone, as if its power were cut: SIGKILL every Ray process of
+        its node (those started for its address and all they started) and stop answering SSH
+        there, so the head's autoscaler cannot start Ray on it again. Returns the pids."""
+        procs = {}  # pid -> (parent, command line) of everything in the namespace
+        for pid in self.pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            procs[pid] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline.decode(errors="replace"))
+        doomed = {p for p, (_, cmd) in procs.items() if f"={ip} " in cmd + " "}
+        while grown := {p for p, (parent, _) in procs.items() if parent in doomed} - doomed:
+            doomed |= grown
+        pid_file = self.sshd_dir / "sshd.pid"
+        os.kill(int(pid_file.read_text()), 9)  # the listener only: open sessions stay
+        pid_file.unlink(missing_ok=True)
+        for pid in doomed:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        self._serve_ssh(*[a for a in (HEAD, WORKER) if a != ip])
+        return sorted(doomed)
+
     def pids(self) -> list[int]:
         out = subprocess.run(["ip", "netns", "pids", self.ns], capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
@@ -191,10 +246,13 @@ class LoopbackCluster:
         try:
             self.ray("down", "-y", timeout=120)
         finally:
-            for pid in self.pids():  # the SSH server and anything the nodes left: ours
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
-            subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self._clean()
+
+    def _clean(self) -> None:
+        for pid in self.pids():  # the SSH server and anything the nodes left: ours
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
