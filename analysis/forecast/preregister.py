@@ -80,6 +80,14 @@ def rows_hash(data: ScalingData) -> str:
     return hashlib.sha256(table.encode()).hexdigest()[:16]
 
 
+def forecast_key(target_flops: float, rows: str, n_star: float, loss: float) -> str:
+    """A forecast's id: its target, its rows and what it states. The same rows fitted by
+    another version of the analysis that states another N* or loss get another id, so the
+    ledger (keyed by id and run) never files a second prediction under the first one's name."""
+    text = f"{target_flops:.6e}|{rows}|{n_star:.6e}|{loss:.6e}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def interval(samples: np.ndarray, value: float) -> Interval:
     """Central 80 % and 95 % percentile intervals of finite ``samples`` around ``value``."""
     s = np.asarray(samples, dtype=float)
@@ -196,7 +204,7 @@ def make_forecast(
         analysis, target_flops, n_star.value, d_run, seed
     )
     rh = rows_hash(analysis.data)
-    fid = hashlib.sha256(f"{target_flops:.6e}|{rh}".encode()).hexdigest()[:12]
+    fid = forecast_key(target_flops, rh, n_star.value, loss.value)
     alternatives = {
         k: {q: v[q].__dict__ for q in ("n_star", "d_star")} for k, v in estimates.items()
     }

@@ -11,7 +11,7 @@ import pytest
 
 from analysis.fit_scaling import main
 from analysis.forecast.ledger import read_ledger
-from analysis.forecast.preregister import parse_target, write_forecast
+from analysis.forecast.preregister import forecast_key, parse_target, write_forecast
 from analysis.laws.forms import ChinchillaFit
 from analysis.load.sweep_tables import load_scaling_data
 from contract.forecast import FORECAST_FILE, LEDGER_COLUMNS, LEDGER_FILE, Forecast
@@ -102,6 +102,10 @@ def test_forecast_is_written_with_intervals_provenance_and_a_report(forecasted):
     assert "backtests" in f.alternatives["loss_interval"]
     assert f.hyperparameters == {"optim.lr": 3e-3}
     assert len(f.provenance["rows_hash"]) == 16 and f.provenance["commit"]
+    # The id names what the forecast states: the same rows with another loss are another one.
+    key = (f.target_flops, f.provenance["rows_hash"], f.n_star.value)
+    assert f.forecast_id == forecast_key(*key, f.loss.value)
+    assert forecast_key(*key, f.loss.value * 1.01) != f.forecast_id
     report = (sweep / "fit" / "report.md").read_text()
     assert "## Forecast (preregistered)" in report and f.forecast_id in report
     raw = json.loads((sweep / "fit" / FORECAST_FILE).read_text())
