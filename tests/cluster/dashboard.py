@@ -33,6 +33,8 @@ def _get(url: str, cookie: str | None = None) -> tuple[int, Any]:
             return res.status, json.loads(res.read())
     except urllib.error.HTTPError as err:
         return err.code, None
+    except OSError:  # nothing answers (yet): status 0
+        return 0, None
 
 
 def sign_in(base: str, token: str) -> tuple[int, str | None]:
@@ -52,6 +54,8 @@ def actors(base: str, token: str) -> dict[str, Any]:
     """What a signed-in user reads from the state API: every actor with its class, repr name
     (Ray's "Repr" column), state and the IP of its node; and the status without signing in."""
     anonymous, _ = _get(f"{base}/api/v0/actors")
+    if anonymous == 0:
+        return {"anonymous": 0}
     status, cookie = sign_in(base, token)
     wrong, _ = sign_in(base, "not-the-token")
     out: dict[str, Any] = {"anonymous": anonymous, "sign_in": status, "wrong_token": wrong}

@@ -8,10 +8,12 @@ of its trials runs with a checkpoint on the shared storage, then times what foll
 from __future__ import annotations
 
 import csv
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contract.metrics import STEP
 from contract.results import (
     ATTEMPTS_FILE,
     NODE,
@@ -25,6 +27,7 @@ from contract.results import (
 )
 from tests.cluster.ssh_cluster import WORKER, LoopbackCluster
 from trainers.checkpoint import LATEST
+from trainers.ray_worker import REPORT_FILE
 
 RETRY_SETTING = "run.max_failures=2"
 """What lets Tune start a lost node's trials again (the default, 0, records them as failed)."""
@@ -70,6 +73,11 @@ class Loss:
     """Kill to Tune's recording the trial's failure (its retries column set)."""
     back_s: float = 0.0
     """Kill to the trial's next attempt starting (a new line in its attempts.log)."""
+    step: str = ""
+    """The lost trial's last reported step at the kill, and its checkpoint's (what it redoes)."""
+    checkpoint_step: str = ""
+    others: list[str] = field(default_factory=list)
+    """The other trials' statuses at the kill (RUNNING: the head's slot was taken)."""
 
 
 def _on_worker_with_checkpoint(sweep: Path) -> str | None:
@@ -92,6 +100,14 @@ def kill_worker_mid_trial(cluster: LoopbackCluster, sweep: Path, limit_s: float 
     loss.trial_id = found
     loss.kill_at = time.monotonic()
     loss.killed = cluster.lose(WORKER)
+    now = rows(sweep)
+    loss.step = next((r.get(STEP, "") for r in now if r[TRIAL_ID] == found), "")
+    loss.others = [r[STATUS] for r in now if r[TRIAL_ID] != found]
+    report = trial_checkpoints(find_trial_dir(sweep, found)) / LATEST / REPORT_FILE
+    try:
+        loss.checkpoint_step = str(json.loads(report.read_text()).get(STEP, ""))
+    except (OSError, ValueError):
+        pass
     while not loss.back_s:
         assert time.monotonic() < deadline, f"no retry of {found}: {rows(sweep)}"
         now = time.monotonic() - loss.kill_at

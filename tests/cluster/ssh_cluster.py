@@ -178,17 +178,28 @@ class LoopbackCluster:
                 time.sleep(1)
             assert probe.returncode == 0, f"ssh to {ip}: {probe.stderr.strip()}; see {log}"
 
-    def ray(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-        """`ray <args> <cluster file>` in the namespace, from the checkout's root, as the
-        nodes' user (the one who owns the key, like a user on their laptop)."""
+    def _ray_command(self, *args: str) -> list[str]:
         exe = self.home / "scalesweep-venv/bin/ray"  # the same Ray as the nodes'
         words = [str(exe), args[0], str(self.config), *args[1:]]
         # Ray 2.60's autoscaler v2 never starts the local provider's workers (the head logs
         # "Adding 1 node(s)" forever); `ray up` keeps v1 with this variable (README: same).
         env = f"RAY_TMPDIR={self.ray_tmp} RAY_UP_enable_autoscaler_v2=0"
         inner = f"cd {self.checkout} && {env} " + shlex.join(words)
-        cmd = ["ip", "netns", "exec", self.ns, "su", "-", self.user, "-c", inner]
+        return ["ip", "netns", "exec", self.ns, "su", "-", self.user, "-c", inner]
+
+    def ray(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+        """`ray <args> <cluster file>` in the namespace, from the checkout's root, as the
+        nodes' user (the one who owns the key, like a user on their laptop)."""
+        cmd = self._ray_command(*args)
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+    def ray_background(self, *args: str) -> subprocess.Popen:
+        """`ray <args> <cluster file>` left running (`ray dashboard`'s SSH forward), in a
+        process group of its own so that ending it ends what it started."""
+        cmd = self._ray_command(*args)
+        return subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
 
     def exec(self, command: str, timeout: float = 240) -> str:
         """Output of a command run on the head through `ray exec` (raises if it failed)."""

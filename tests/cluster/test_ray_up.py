@@ -1,8 +1,9 @@
 """The README's cluster commands for real, on one cluster started once for the module (`ray up`
 costs two minutes): `ray up docs/cluster-onprem.yaml` over SSH starts a head (127.0.0.1) and a
 worker (127.0.0.2) and `ray status` shows both; a sweep submitted with `ray exec ...
---address auto` runs trials on both nodes, and a signed-in user finds its trial actors, named
-by their trial folders, through the dashboard's API and on its Actors page; the worker machine
+--address auto` runs trials on both nodes, and a user signed in with the token through
+`ray dashboard`'s forward finds its trial actors, named by their trial folders, in the
+dashboard's API and on its Actors page; the worker machine
 is lost mid-sweep and its trial goes on on the head from its last checkpoint, nothing finished
 lost or run again; `ray down` stops every Ray process of the nodes. The tests run in this order
 and share the cluster."""
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,8 +49,10 @@ SWEEP = (
     "--storage ~/results --no-view"
 )
 """The README's sweep command on the smoke sweep (4 trials of a few seconds, 2 sizes)."""
-DASHBOARD = "http://127.0.0.1:8265"
-"""The head's dashboard, on its loopback (the cluster file's --dashboard-host)."""
+FORWARD_PORT = "8266"
+"""`ray dashboard --port`: the laptop's end of the SSH forward to the head's dashboard (8265 is
+taken here, where the "laptop" shares the head's loopback)."""
+DASHBOARD = f"http://127.0.0.1:{FORWARD_PORT}"
 DASHBOARD_SCRIPT = str(Path(__file__).with_name("dashboard.py"))
 """Run inside the cluster's namespace, where the dashboard is (tests/cluster/dashboard.py)."""
 SCREENSHOT_ENV = "SCALESWEEP_DASHBOARD_PNG"
@@ -93,6 +97,7 @@ def test_a_sweep_runs_on_both_nodes_and_the_dashboard_shows_its_trial_actors(
     token = cluster.home / ".ray" / "auth_token"
     picture = cluster.dir / "dashboard.png"
     seen: list[dict] = []
+    forward = cluster.ray_background("dashboard", "--port", FORWARD_PORT)
     with ThreadPoolExecutor(1) as pool:
         start = time.monotonic()
         sweep = pool.submit(cluster.exec, SWEEP, 300)
@@ -100,6 +105,10 @@ def test_a_sweep_runs_on_both_nodes_and_the_dashboard_shows_its_trial_actors(
         while not sweep.done():
             ask = (sys.executable, DASHBOARD_SCRIPT, "actors", DASHBOARD, str(token))
             got = json.loads(cluster.in_namespace(*ask))
+            if got["anonymous"] == 0:  # the forward is not up yet
+                assert forward.poll() is None, "ray dashboard ended"
+                time.sleep(1)
+                continue
             assert (got["anonymous"], got["wrong_token"], got["sign_in"]) == (401, 403, 200), got
             seen += [a for a in got["actors"] if a["class_name"] == "SweepTrial"]
             nodes = {a["node_ip"] for a in seen if a["state"] == "ALIVE"}
@@ -111,6 +120,8 @@ def test_a_sweep_runs_on_both_nodes_and_the_dashboard_shows_its_trial_actors(
             time.sleep(2)
         sweep.result()
         sweep_s = time.monotonic() - start
+    os.killpg(forward.pid, signal.SIGTERM)
+    forward.wait(30)
     smoke = cluster.home / "results/smoke"
     trials = pd.read_csv(smoke / TRIALS_FILE)  # the head's disk
     assert (trials[STATUS] == FINISHED).all() and len(trials) == 4, trials
@@ -162,7 +173,8 @@ def test_a_lost_worker_machine_costs_its_trial_a_restart_from_its_checkpoint(
     print(
         f"node loss: kill to failure recorded {loss.failed_s:.0f} s, to the trial running "
         f"again {loss.back_s:.0f} s; sweep {kept_s:.0f} s without the loss, {lost_s:.0f} s "
-        f"with it; killed {len(loss.killed)} processes"
+        f"with it; killed {len(loss.killed)} processes at step {loss.step} (checkpoint "
+        f"{loss.checkpoint_step}), the other trial {loss.others}"
     )
 
 
