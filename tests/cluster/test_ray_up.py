@@ -1,12 +1,11 @@
 """The README's cluster commands for real, on one cluster started once for the module (`ray up`
-costs two minutes): `ray up docs/cluster-onprem.yaml` over SSH starts a head (127.0.0.1) and a
-worker (127.0.0.2) and `ray status` shows both; a sweep submitted with `ray exec ...
---address auto` runs trials on both nodes, and a user signed in with the token through
-`ray dashboard`'s forward finds its trial actors, named by their trial folders, in the
-dashboard's API and on its Actors page; the worker machine
-is lost mid-sweep and its trial goes on on the head from its last checkpoint, nothing finished
-lost or run again; `ray down` stops every Ray process of the nodes. The tests run in this order
-and share the cluster."""
+costs one to two minutes): `ray up docs/cluster-onprem.yaml` over SSH starts a head (127.0.0.1)
+and a worker (127.0.0.2) and `ray status` shows both; a sweep submitted with `ray exec ...
+--address auto` runs trials on both nodes, and a user signed in with the token through `ray
+dashboard`'s forward finds its trial actors, named by their trial folders, in the dashboard's
+API and on its Actors page; the worker machine is lost mid-sweep and its trial goes on on the
+head from its last checkpoint, nothing finished lost or run again; `ray down` stops every Ray
+process of the nodes. The tests run in this order and share the cluster."""
 
 from __future__ import annotations
 
