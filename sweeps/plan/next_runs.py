@@ -36,7 +36,6 @@ SIMULATION_S = 20.0
 """Seconds the design check may spend on each design (before and after) for the header's
 expected widths; it fits at least 2 replicates."""
 KINDS = {
-    "budget below": "at a budget below the smallest",
     "budget above": "at budgets above the largest",
     "size": "at other sizes of the sweep's budgets",
     "repeat": "repeats (a new seed) of the runs the fit misses most",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.design.information import Candidate, choose, prediction_variance, run_information
-from analysis.design.proposal import log_loss_jacobian, target_gradient
+from analysis.design.proposal import candidates, log_loss_jacobian, target_gradient
 from analysis.laws.forms import ChinchillaFit, ComputeModel
 
 SIGMA = 0.01
@@ -77,3 +78,23 @@ def test_the_target_gradient_is_the_derivative_of_the_optimal_loss():
         for t in (theta + step * e for e in np.eye(5))
     ]
     assert jac == pytest.approx(point, rel=1e-3, abs=1e-6)
+
+
+def test_no_candidate_sits_below_the_sweeps_smallest_budget():
+    # The law is the sweep's own fit; below its smallest budget it was never measured (and on
+    # real text it broke there), so the candidates stay at and above the budgets it ran.
+    law = ChinchillaFit(E=0.82, A=42.8, B=315.5, alpha=0.4665, beta=0.4543)
+    law = law._replace(compute=ComputeModel(math.log(962.0), -0.506, 6.42, (1e11, 4e12)))
+    budgets = [1.25e11, 2.5e11, 5e11, 1e12]
+    rows = []
+    for b in budgets:
+        for step in (-1.0, 0.0, 1.0):
+            n = float(law.n_opt(b)) * 2.0**step
+            d = float(law.compute.tokens(b, n))
+            rows.append({"id": f"r{len(rows)}", "N": n, "D": d, "budget": b})
+    points = pd.DataFrame(rows).assign(loss=lambda t: law.predict(t["N"], t["D"]))
+    offered = candidates(law, points, 4e12, [1.0], cost_factor=1.0)
+    kinds = {run.kind for run, _ in offered}
+    assert kinds == {"size", "budget above", "repeat"}
+    assert min(run.budget for run, _ in offered) == pytest.approx(min(budgets))
+    assert max(run.budget for run, _ in offered) == pytest.approx(4e12)
