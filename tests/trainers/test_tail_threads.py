@@ -45,6 +45,15 @@ def until_trying(threads: TrialThreads, seconds: float, now: float) -> float:
     raise AssertionError("the grant was never tried")
 
 
+def trying(folder: Path, grant: int) -> tuple[TrialThreads, float]:
+    """A trial that ran 12 steps of 0.1 s on its one thread, then was granted ``grant`` threads
+    and has taken the grant up; returns it and the time."""
+    threads = TrialThreads.start(1, folder / THREADS_FILE)
+    now = steps(threads, 0.1, 12, now=0.0)
+    write_grant(folder / THREADS_FILE, grant)
+    return threads, until_trying(threads, 0.1, now)
+
+
 def log(folder: Path) -> str:
     path = folder / THREADS_LOG
     return path.read_text() if path.exists() else ""
@@ -58,10 +67,7 @@ def test_without_a_grant_the_trial_keeps_its_own_threads(tmp_path: Path) -> None
 
 
 def test_a_grant_that_makes_steps_faster_is_kept(tmp_path: Path) -> None:
-    threads = TrialThreads.start(1, tmp_path / THREADS_FILE)
-    now = steps(threads, 0.1, 12, now=0.0)  # the steps before, at one thread
-    write_grant(tmp_path / THREADS_FILE, 2)
-    now = until_trying(threads, 0.1, now)  # the next look at the file starts the try
+    threads, now = trying(tmp_path, 2)
     assert threads.trying is not None and torch.get_num_threads() == 2
     assert threads.current == 1  # not kept yet
     steps(threads, 0.06, th.TRY_STEPS + 2, now)
@@ -70,10 +76,7 @@ def test_a_grant_that_makes_steps_faster_is_kept(tmp_path: Path) -> None:
 
 
 def test_a_grant_that_does_not_pay_is_given_back_and_tried_later(tmp_path: Path) -> None:
-    threads = TrialThreads.start(1, tmp_path / THREADS_FILE)
-    now = steps(threads, 0.1, 12, now=0.0)
-    write_grant(tmp_path / THREADS_FILE, 2)
-    now = until_trying(threads, 0.1, now)
+    threads, now = trying(tmp_path, 2)
     now = steps(threads, 0.099, th.TRY_STEPS, now)  # 1 % faster: not worth a core
     assert threads.current == 1 == torch.get_num_threads()
     assert "gave back 2" in log(tmp_path)
@@ -86,20 +89,14 @@ def test_a_grant_that_does_not_pay_is_given_back_and_tried_later(tmp_path: Path)
 
 def test_a_crawling_grant_is_given_back_without_finishing_its_try(tmp_path: Path) -> None:
     """Threads fighting over busy cores can run many times slower: two such steps suffice."""
-    threads = TrialThreads.start(1, tmp_path / THREADS_FILE)
-    now = steps(threads, 0.1, 12, now=0.0)
-    write_grant(tmp_path / THREADS_FILE, 2)
-    now = until_trying(threads, 0.1, now)
+    threads, now = trying(tmp_path, 2)
     now = steps(threads, 1.0, 2, now)
     assert threads.trying is None and threads.current == 1 == torch.get_num_threads()
     assert "gave back 2: 2 steps" in log(tmp_path)
 
 
 def test_a_withdrawn_grant_gives_the_cores_back_at_the_next_look(tmp_path: Path) -> None:
-    threads = TrialThreads.start(1, tmp_path / THREADS_FILE)
-    now = steps(threads, 0.1, 12, now=0.0)
-    write_grant(tmp_path / THREADS_FILE, 3)
-    now = until_trying(threads, 0.1, now)
+    threads, now = trying(tmp_path, 3)
     now = steps(threads, 0.05, 12, now)  # half a second of faster steps
     assert threads.current == 3
     (tmp_path / THREADS_FILE).unlink()  # a trial waits again
@@ -109,10 +106,7 @@ def test_a_withdrawn_grant_gives_the_cores_back_at_the_next_look(tmp_path: Path)
 
 
 def test_a_grant_never_goes_past_the_cores_the_process_may_use(tmp_path: Path) -> None:
-    threads = TrialThreads.start(1, tmp_path / THREADS_FILE)
-    now = steps(threads, 0.1, 12, now=0.0)
-    write_grant(tmp_path / THREADS_FILE, 16)
-    until_trying(threads, 0.1, now)
+    threads, _ = trying(tmp_path, 16)
     assert threads.trying is not None and threads.trying.threads == 4
 
 
