@@ -217,9 +217,9 @@ def _sharpest(
         return None
     widths = {}
     for k in eligible:
-        value, samples, _ = _predictive(k, results[k], scores[k], C, seed)
-        lo, hi = np.percentile(samples, [2.5, 97.5]) if len(samples) > 1 else (math.nan,) * 2
-        widths[k] = (hi - lo) / value if value > 0 and math.isfinite(hi - lo) else math.inf
+        band = _Band.of(*_predictive(k, results[k], scores[k], C, seed)[:2])
+        width = (band.hi - band.lo) / band.value
+        widths[k] = width if band.value > 0 and math.isfinite(width) else math.inf
     best = min(eligible, key=lambda k: (widths[k], TIE_ORDER.get(k, 9)))
     s = scores[best]
     others = "; ".join(
@@ -333,9 +333,7 @@ def headline_precision(
             ):
                 rows.append(row(p.quantity[0] + "*", choice.allocation, p.estimate, target, cfg))
     if target is not None and choice.loss is not None:
-        value, samples, _ = predictive_loss(results, choice, target, seed)
-        lo, hi = np.percentile(samples, [2.5, 97.5]) if len(samples) > 1 else (math.nan,) * 2
-        est = _Band(value, float(lo), float(hi))
+        est = _Band.of(*predictive_loss(results, choice, target, seed)[:2])
         rows.append(row("loss", choice.loss, est, target, cfg))
     return tuple(rows)
 
@@ -344,3 +342,9 @@ class _Band(NamedTuple):
     value: float
     lo: float
     hi: float
+
+    @classmethod
+    def of(cls, value: float, samples: np.ndarray) -> _Band:
+        """``value`` with the central 95 % of ``samples`` (NaN bounds with fewer than two)."""
+        lo, hi = np.percentile(samples, [2.5, 97.5]) if len(samples) > 1 else (math.nan,) * 2
+        return cls(value, float(lo), float(hi))
