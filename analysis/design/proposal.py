@@ -9,9 +9,10 @@ cooldown points. No budget below the smallest is offered: the simulation takes t
 to hold there, and on real text it did not, twice (the main job's grid with a budget at 6.25e10
 added, once planned and once proposed by this module: the new budget's losses rose with size
 from its smallest shape on, and Approach 3's floor E lost its identification, though the
-simulation had promised the narrowest intervals per FLOP there). The expected 95 % widths before and after come from
-the design check (``analysis.checks.expected_precision``) with the fit as its prior and the sweep's scatter
-as its noise: what the real analysis reports on noisy replicates of each design.
+simulation had promised the narrowest intervals per FLOP there). The expected 95 % widths
+before and after come from the design check (``analysis.checks.expected_precision``) with the
+fit as its prior and the sweep's scatter as its noise: what the real analysis reports on noisy
+replicates of each design.
 
     python analysis/design/proposal.py results/scaling --target 4x --flops 1e13 --json p.json
     proposal = propose(load_scaling_data("results/scaling"), target=4e13, allowance=1e13)
