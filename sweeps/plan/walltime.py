@@ -3,10 +3,12 @@
 A trial's time is its optimizer steps times the time of one step, plus its evaluations, plus
 a fixed start-up; the probe times a few real training steps (forward, backward, AdamW) of the
 sweep's smallest and largest models at the trial's batch and thread count, and fits
-seconds per step = overhead + FLOPs per step / rate. Trials are then packed largest first
-onto the slots that run at once, as the runner starts them.
+seconds per step = overhead + FLOPs per step / rate. When several slots run at once, the
+largest model is timed again beside neighbours training in their own processes: hosts whose
+CPUs share a core slow a step by 1.6x, others by 1.1x, so the slowdown is measured, not assumed.
+Trials are then packed largest first onto the slots that run at once, as the runner starts them.
 
-    cost = probe(plan)                     # about 1-4 s of measured training, no Ray
+    cost = probe(plan)                     # about 2-6 s of measured training, no Ray
     est = estimate(plan, cost, slots=2)
     print(render(est))                     # "estimated wall time: 6 min 12 s (...)"
 """
@@ -15,7 +17,11 @@ from __future__ import annotations
 
 import heapq
 import os
+import pickle
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +35,10 @@ TRIAL_START_S = 1.5
 own cost per trial measured ~0 (bench/trial_overhead.py)."""
 EVALS_PER_TRIAL = 11
 """Evaluations of a trial without eval_interval_steps: every tenth of the run, plus the end."""
-SIDE_BY_SIDE_SLOWDOWN = 1.6
-"""Trials that share a machine run slower per step than the probe's lone steps: they share
-caches and memory bandwidth, and Ray's own processes, the driver and the live page run beside
-them. Measured on the main job (sweeps/scaling.yaml, 36 trials, 2 slots on 2 cores): 34.7 min
-of trial time against 21.8 min from the probe, 1.59x; applied whenever more than one slot runs."""
+RUNNER_SHARE = 1.05
+"""What Ray's own processes, the driver and the live page take from trials beside the probe's
+measured contention: on the main job (sweeps/scaling.yaml, 36 trials, 2 slots on 2 cores) the
+trials took 1.11x the probe's time on a host whose side-by-side probe measured 1.06x."""
 PROBE_S_PER_MODEL = 0.5
 """Measured training time per probed model; the first step (allocation, warm-up) is not timed."""
 
@@ -47,6 +52,9 @@ class StepCost:
     threads: int
     source: str
     """How the numbers were obtained, printed beside the estimate."""
+    side_by_side: float = 1.0
+    """How much slower a step is while the other slots train too (measured: hosts differ,
+    1.1x on one with a core per slot, 1.6x on one whose two CPUs share a core)."""
 
     def step_s(self, step_flops: float) -> float:
         return self.overhead_s + step_flops / self.flops_per_s
@@ -60,8 +68,9 @@ class Estimate:
     cost: StepCost
 
 
-def _time_steps(model_cfg: Any, batch: int, seq_len: int, threads: int) -> float:
-    """Seconds per training step of `model_cfg` on random tokens (after one untimed step)."""
+def _stepper(model_cfg: Any, batch: int, seq_len: int, threads: int) -> Callable[[], None]:
+    """One training step (forward, backward, AdamW) of `model_cfg` on random tokens, run once
+    untimed so allocation and warm-up are behind it."""
     import torch
 
     from trainers.config import OptimConfig
@@ -83,6 +92,10 @@ def _time_steps(model_cfg: Any, batch: int, seq_len: int, threads: int) -> float
         optimizer.zero_grad(set_to_none=True)
 
     step()
+    return step
+
+
+def _seconds_per_step(step: Callable[[], None]) -> float:
     count, started = 0, time.perf_counter()
     while count < 2 or time.perf_counter() - started < PROBE_S_PER_MODEL:
         step()
@@ -90,20 +103,81 @@ def _time_steps(model_cfg: Any, batch: int, seq_len: int, threads: int) -> float
     return (time.perf_counter() - started) / count
 
 
-def probe(plan: Any) -> StepCost:
-    """Measure the step time of the plan's smallest and largest models (GPT trials)."""
+def _time_steps(model_cfg: Any, batch: int, seq_len: int, threads: int) -> float:
+    """Seconds per training step of `model_cfg` on random tokens (after one untimed step)."""
+    return _seconds_per_step(_stepper(model_cfg, batch, seq_len, threads))
+
+
+def train_beside() -> None:
+    """A neighbour for the side-by-side probe (run as a child process): reads a pickled
+    (model config, batch, seq_len, threads) from stdin, says "ready" after its first step and
+    trains until its stdin closes."""
+    import threading
+
+    model_cfg, batch, seq_len, threads = pickle.load(sys.stdin.buffer)
+    step = _stepper(model_cfg, batch, seq_len, threads)
+    done = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    print("ready", flush=True)
+    while not done.is_set():
+        step()
+
+
+def side_by_side(model_cfg: Any, batch: int, seq_len: int, threads: int, slots: int) -> float:
+    """Seconds per step with `slots - 1` neighbours training the same model in their own
+    processes, over seconds per step alone: what sharing the machine costs a trial here."""
+    step = _stepper(model_cfg, batch, seq_len, threads)
+    alone = _seconds_per_step(step)
+    job = pickle.dumps((model_cfg, batch, seq_len, threads))
+    code = "from sweeps.plan.walltime import train_beside; train_beside()"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=False
+        )
+        for _ in range(slots - 1)
+    ]
+    try:
+        for child in children:
+            child.stdin.write(job)
+            child.stdin.flush()
+        if not all(child.stdout.readline().strip() == b"ready" for child in children):
+            raise RuntimeError("side-by-side probe: a neighbour process could not train")
+        together = _seconds_per_step(step)
+    finally:
+        for child in children:
+            child.stdin.close()
+            child.wait(timeout=30)
+    return max(1.0, together / alone)
+
+
+def _workload(trial: Any) -> tuple[Any, int, int, int]:
+    """(model config, batch, sequence length, threads) of one trial's training steps."""
+    cfg = trial.config
+    batch = cfg.trainer.batch_size * cfg.trainer.grad_accum_steps
+    threads = max(1, int(trial.resources.cpus_per_worker))
+    return cfg.model_config_resolved(), batch, cfg.seq_len, threads
+
+
+def _slots_used(plan: Any, slots: int | None) -> int:
+    """Slots that run at once: `slots` (default: the machine's), never more than the trials."""
+    return min(slots or default_slots(plan), max(1, len(plan.trials)))
+
+
+def probe(plan: Any, slots: int | None = None) -> StepCost:
+    """Measure the step time of the plan's smallest and largest models (GPT trials), and,
+    when several slots will run at once, how much slower the largest steps beside its
+    neighbours."""
     trials = [t for t in plan.trials if hasattr(t.config, "model")]
     by_cost = sorted(trials, key=lambda t: t.config.model_config_resolved().flops_per_token)
     picks = [by_cost[0], by_cost[-1]] if len(by_cost) > 1 else by_cost[:1]
     points = []
     for t in picks:
-        cfg = t.config
-        model_cfg = cfg.model_config_resolved()
-        threads = max(1, int(t.resources.cpus_per_worker))
-        batch = cfg.trainer.batch_size * cfg.trainer.grad_accum_steps
-        seconds = _time_steps(model_cfg, batch, cfg.seq_len, threads)
-        step_flops = training_flops(model_cfg.flops_per_token, cfg.tokens_per_step())
+        model_cfg = t.config.model_config_resolved()
+        seconds = _time_steps(*_workload(t))
+        step_flops = training_flops(model_cfg.flops_per_token, t.config.tokens_per_step())
         points.append((step_flops, seconds))
+    slots = _slots_used(plan, slots)
+    shared = side_by_side(*_workload(picks[-1]), slots) if slots > 1 else 1.0
     threads = max(1, int(picks[0].resources.cpus_per_worker))
     source = f"measured: {len(points)}-model probe, {threads} thread(s) per trial"
     (f0, s0), (f1, s1) = points[0], points[-1]
@@ -118,7 +192,7 @@ def probe(plan: Any) -> StepCost:
         # over-estimates the largest by at most one small step.
         rate = f1 / s1
         overhead = max(0.0, s0 - f0 / rate)
-    return StepCost(overhead, rate, threads, source)
+    return StepCost(overhead, rate, threads, source, shared)
 
 
 def trial_seconds(trial: Any, cost: StepCost) -> float:
@@ -146,9 +220,8 @@ def default_slots(plan: Any) -> int:
 
 def estimate(plan: Any, cost: StepCost, slots: int | None = None) -> Estimate:
     """Wall time with trials started largest first, each on the first free slot."""
-    slots = slots or default_slots(plan)
-    slots = min(slots, max(1, len(plan.trials)))  # a lone trial runs alone, whatever is free
-    shared = SIDE_BY_SIDE_SLOWDOWN if slots > 1 else 1.0
+    slots = _slots_used(plan, slots)  # a lone trial runs alone, whatever is free
+    shared = cost.side_by_side * RUNNER_SHARE if slots > 1 else 1.0
     times = sorted((shared * trial_seconds(t, cost) for t in plan.trials), reverse=True)
     finish = [0.0] * slots
     for seconds in times:
@@ -169,5 +242,9 @@ def render(est: Estimate) -> str:
         f"estimated wall time: {_clock(est.total_s)} ({_clock(busy)} of trial time on "
         f"{est.slots} slot(s), Ray start included; {c.flops_per_s / 1e9:.2f} GFLOP/s + "
         f"{c.overhead_s * 1e3:.1f} ms per step, {c.source}"
-        + (f"; x{SIDE_BY_SIDE_SLOWDOWN:g} for trials side by side)" if est.slots > 1 else ")")
+        + (
+            f"; x{c.side_by_side:.2f} measured side by side, x{RUNNER_SHARE:g} for the runner)"
+            if est.slots > 1
+            else ")"
+        )
     )

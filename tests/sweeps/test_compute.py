@@ -170,7 +170,7 @@ def test_spec_round_trip_keeps_the_compute_section_and_budgets_grow_like_an_axis
 
 def test_wall_time_packs_trials_largest_first_on_the_free_slots():
     plan = make_plan(_spec())
-    cost = walltime.StepCost(overhead_s=0.0, flops_per_s=1e9, threads=1, source="fixed")
+    cost = walltime.StepCost(0.0, 1e9, 1, "fixed", side_by_side=1.3)
     est = walltime.estimate(plan, cost, slots=2)
     assert len(est.trial_s) == 6 and est.trial_s == sorted(est.trial_s, reverse=True)
     busy = sum(est.trial_s)
@@ -179,8 +179,9 @@ def test_wall_time_packs_trials_largest_first_on_the_free_slots():
     one = walltime.estimate(plan, cost, slots=1)
     alone = sum(one.trial_s)
     assert one.total_s - walltime.RAY_START_S == pytest.approx(alone)
-    # Side by side each trial takes the measured slowdown longer than alone.
-    assert busy == pytest.approx(walltime.SIDE_BY_SIDE_SLOWDOWN * alone)
+    # Side by side each trial takes the measured slowdown (and the runner's share) longer.
+    assert busy == pytest.approx(1.3 * walltime.RUNNER_SHARE * alone)
+    assert "x1.30 measured side by side" in walltime.render(est)
     # Training time follows the FLOPs: 2e10 + 5e10 FLOPs x 3 sizes at 1 GFLOP/s, plus evals.
     train_s = sum(t.flops for t in plan.trials) / 1e9
     assert train_s < alone < train_s * 1.2 + 6 * walltime.TRIAL_START_S
@@ -219,8 +220,27 @@ def test_dry_run_prints_budget_n_d_ratio_flops_totals_and_time(monkeypatch, caps
 
 def test_probe_measures_a_positive_rate_for_the_plan():
     plan = make_plan(_spec())
-    cost = walltime.probe(plan)
+    cost = walltime.probe(plan, slots=1)
     assert cost.flops_per_s > 1e6 and cost.overhead_s >= 0 and cost.threads == 1
+    assert cost.side_by_side == 1.0  # one slot: nothing runs beside it
+
+
+def test_probe_times_the_largest_model_beside_a_neighbour_training_in_its_own_process(
+    monkeypatch,
+):
+    monkeypatch.setattr(walltime, "PROBE_S_PER_MODEL", 0.1)
+    seen = []
+    real_popen = walltime.subprocess.Popen
+
+    def popen(*args, **kwargs):
+        seen.append(real_popen(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(walltime.subprocess, "Popen", popen)
+    cost = walltime.probe(make_plan(_spec()), slots=2)
+    # The neighbour said it was training and left cleanly once told to stop.
+    assert len(seen) == 1 and seen[0].returncode == 0
+    assert 1.0 <= cost.side_by_side < 10.0
 
 
 @pytest.mark.ray
