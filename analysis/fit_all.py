@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from analysis.checks import trust as diag
+from analysis.checks.lack_of_fit import is_misfit
 from analysis.config import LAWS, AnalysisConfig, LawName
 from analysis.forecast.choice import choose_estimators, headline_precision
 from analysis.laws.frontier import on_budget_grid
@@ -195,8 +196,10 @@ while Approach 3 beside it is sound; bench/gate_check.py)."""
 def _ineligible(results: dict[str, LawResult]) -> set[str]:
     """Laws with a warning of their own (a backtest that misses or is over-confident, a
     parameter not identified, failed resamples...): not eligible to set the forecast while
-    another law without one is. Checks across laws (agreement, design) are not a law's own."""
-    return {n for n, r in results.items() if r.warnings}
+    another law without one is. Checks across laws (agreement, design) are not a law's own,
+    and a form that misses a pattern in the runs (``is_misfit``) is for the verdict: whether
+    that pattern spoils its forecasts is what its backtests measure."""
+    return {n for n, r in results.items() if any(not is_misfit(w) for w in r.warnings)}
 
 
 def agreement_table(a: Analysis) -> list[tuple[str, str, float, float, float]]:

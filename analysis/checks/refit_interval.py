@@ -25,7 +25,7 @@ RELATIVE_STEP = 1e-5
 """Central-difference step of each parameter, relative to its size (absolute below 1e-3)."""
 
 
-def _log_predict(fit, frame: pd.DataFrame, x: str) -> np.ndarray:
+def log_predict(fit, frame: pd.DataFrame, x: str) -> np.ndarray:
     if isinstance(fit, ChinchillaFit):
         out = fit.predict(frame["N"].to_numpy(float), frame["D"].to_numpy(float))
     else:
@@ -33,15 +33,15 @@ def _log_predict(fit, frame: pd.DataFrame, x: str) -> np.ndarray:
     return np.log(np.maximum(np.asarray(out, dtype=float), 1e-300))
 
 
-def _gradient(fit, frame: pd.DataFrame, x: str) -> np.ndarray:
+def log_gradient(fit, frame: pd.DataFrame, x: str) -> np.ndarray:
     """d log L / d parameter at each row of ``frame`` (rows x parameters)."""
     names = list(fit.params)
     cols = []
     for name in names:
         value = float(fit.params[name])
         h = RELATIVE_STEP * max(abs(value), 1e-3)
-        up = _log_predict(fit._replace(**{name: value + h}), frame, x)
-        down = _log_predict(fit._replace(**{name: value - h}), frame, x)
+        up = log_predict(fit._replace(**{name: value + h}), frame, x)
+        down = log_predict(fit._replace(**{name: value - h}), frame, x)
         cols.append((up - down) / (2 * h))
     return np.column_stack(cols)
 
@@ -53,8 +53,8 @@ def parameter_sd(fit, train: pd.DataFrame, test: pd.DataFrame, x: str, sigma: fl
     parameter is the identification check's to flag, not this one's."""
     if not np.isfinite(sigma):
         return np.full(len(test), np.nan)
-    J = _gradient(fit, train, x)
-    G = _gradient(fit, test, x)
+    J = log_gradient(fit, train, x)
+    G = log_gradient(fit, test, x)
     cov = sigma**2 * np.linalg.pinv(J.T @ J, rcond=1e-10, hermitian=True)
     var = np.einsum("ij,jk,ik->i", G, cov, G)
     return np.sqrt(np.maximum(var, 0.0))

@@ -75,6 +75,9 @@ class TrustConfig(BaseModel):
     wider A and B intervals are noted, not warned about (a prefactor moves with its exponent)."""
     min_tokens_per_param: float = 1.0
     """Design: runs with fewer training tokens per parameter are named as under-trained."""
+    max_lack_of_fit_p: float = 0.01
+    """Form: a law whose residuals curve in its log inputs with a p-value below this is
+    flagged (``analysis.checks.lack_of_fit``; probability)."""
     max_dropped_budgets: float = 0.2
     """Design: largest share of IsoFLOP budgets dropped before Approach 2 is flagged."""
 

@@ -25,6 +25,7 @@ from analysis.checks.backtest import (
     rolling_backtest,
 )
 from analysis.checks.calibration import check_backtest_errors, check_calibration
+from analysis.checks.lack_of_fit import check_lack_of_fit
 from analysis.config import AnalysisConfig
 from analysis.fit.bootstrap import bootstrap_theta, summarize
 from analysis.fit.power_sums import bounds, fit_chinchilla, fit_power_law, to_natural
@@ -295,5 +296,6 @@ def _trust_checks(
     return [
         *diag.check_design_points(law, fit, pts[variables], cfg.trust),
         *diag.check_identification(law, fit, est, samples, raw, box, cfg.trust),
+        *check_lack_of_fit(law, fit, pts, variables, run_ids(pts), cfg.trust),
         *diag.check_horizon(law, [p.inputs for p in preds], pts, cfg.trust),
     ]

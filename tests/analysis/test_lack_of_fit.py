@@ -1,0 +1,70 @@
+"""The lack-of-fit check: residuals that curve in log N or log D beyond chance are flagged."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from analysis.checks.lack_of_fit import check_lack_of_fit, structure_p_value
+from analysis.checks.trust import TrustConfig
+from analysis.fit.bootstrap import BootstrapConfig
+from analysis.fit.power_sums import fit_chinchilla
+from analysis.fit_all import AnalysisConfig, run_analysis
+from analysis.load.sweep_tables import ScalingData
+
+NO_EXCLUDED = pd.DataFrame(columns=["id", "reason"])
+
+
+def _kinked(points: pd.DataFrame, law) -> pd.DataFrame:
+    """The same points with the N exponent doubled over the largest quarter of log N (a free
+    floor absorbs much of a kink; this one it cannot)."""
+    N, D = points["N"].to_numpy(float), points["D"].to_numpy(float)
+    nk = float(np.exp(np.quantile(np.log(N), 0.75)))
+    term = np.where(N < nk, N**-law.alpha, nk**-law.alpha * (N / nk) ** (-law.alpha * 2))
+    noise = points["loss"].to_numpy(float) / law.predict(N, D)
+    return points.assign(loss=(law.E + law.A * term + law.B * D**-law.beta) * noise)
+
+
+def _p(points: pd.DataFrame) -> float:
+    fit = fit_chinchilla(points["N"], points["D"], points["loss"])
+    return structure_p_value(fit, points, ["N", "D"], points["id"].to_numpy())
+
+
+def test_a_law_of_the_fitted_form_shows_no_pattern(grid_points):
+    assert _p(grid_points) > 0.05
+
+
+def test_a_kinked_exponent_is_flagged_by_the_gate(grid_points, true_law):
+    kinked = _kinked(grid_points, true_law)
+    assert _p(kinked) < 1e-3
+    data = ScalingData(kinked, NO_EXCLUDED, None, "mem")
+    cfg = AnalysisConfig(laws=("chinchilla",), bootstrap=BootstrapConfig(n_resamples=0))
+    warnings = run_analysis(data, cfg).warnings
+    assert any("chinchilla: its residuals curve in log N and log D" in w for w in warnings)
+    # The same data fitted with its own form is not flagged.
+    clean = run_analysis(ScalingData(grid_points, NO_EXCLUDED, None, "mem"), cfg).warnings
+    assert not any("residuals curve" in w for w in clean)
+
+
+def test_points_of_one_run_count_as_one_piece_of_evidence(grid_points, true_law):
+    """Each run's point three times over (its cooldown branches, say) is no new evidence: the
+    clustered test's p-value stays where one point per run puts it, within sampling noise of
+    its small-sample corrections, and never turns significant."""
+    kinked = _kinked(grid_points, true_law)
+    mild = kinked.assign(loss=np.sqrt(kinked["loss"] * grid_points["loss"]))  # half the kink
+    once = _p(mild)
+    thrice = pd.concat([mild] * 3, ignore_index=True)
+    fit = fit_chinchilla(thrice["N"], thrice["D"], thrice["loss"])
+    clustered = structure_p_value(fit, thrice, ["N", "D"], thrice["id"].to_numpy())
+    as_if_independent = structure_p_value(fit, thrice, ["N", "D"], None)
+    assert as_if_independent < clustered
+    assert math.isclose(clustered, once, rel_tol=0.5, abs_tol=0.02)
+
+
+def test_too_few_runs_are_not_judged(grid_points):
+    few = grid_points.head(10)
+    fit = fit_chinchilla(few["N"], few["D"], few["loss"])
+    assert math.isnan(structure_p_value(fit, few, ["N", "D"], few["id"].to_numpy()))
+    assert check_lack_of_fit("chinchilla", fit, few, ["N", "D"], None, TrustConfig()) == []
