@@ -35,10 +35,6 @@ TRIAL_START_S = 1.5
 own cost per trial measured ~0 (bench/trial_overhead.py)."""
 EVALS_PER_TRIAL = 11
 """Evaluations of a trial without eval_interval_steps: every tenth of the run, plus the end."""
-RUNNER_SHARE = 1.05
-"""What Ray's own processes, the driver and the live page take from trials beside the probe's
-measured contention: on the main job (sweeps/scaling.yaml, 36 trials, 2 slots on 2 cores) the
-trials took 1.11x the probe's time on a host whose side-by-side probe measured 1.06x."""
 PROBE_S_PER_MODEL = 0.5
 """Measured training time per probed model; the first step (allocation, warm-up) is not timed."""
 
@@ -53,8 +49,9 @@ class StepCost:
     source: str
     """How the numbers were obtained, printed beside the estimate."""
     side_by_side: float = 1.0
-    """How much slower a step is while the other slots train too (measured: hosts differ,
-    1.1x on one with a core per slot, 1.6x on one whose two CPUs share a core)."""
+    """How much slower a step is while the other slots train too, measured here: hosts differ
+    (the main job's trials ran 1.59x slower than the lone probe on one host, 1.11x and 1.00x on
+    another; the probe read 1.18x there)."""
 
     def step_s(self, step_flops: float) -> float:
         return self.overhead_s + step_flops / self.flops_per_s
@@ -221,7 +218,7 @@ def default_slots(plan: Any) -> int:
 def estimate(plan: Any, cost: StepCost, slots: int | None = None) -> Estimate:
     """Wall time with trials started largest first, each on the first free slot."""
     slots = _slots_used(plan, slots)  # a lone trial runs alone, whatever is free
-    shared = cost.side_by_side * RUNNER_SHARE if slots > 1 else 1.0
+    shared = cost.side_by_side if slots > 1 else 1.0
     times = sorted((shared * trial_seconds(t, cost) for t in plan.trials), reverse=True)
     finish = [0.0] * slots
     for seconds in times:
@@ -242,9 +239,5 @@ def render(est: Estimate) -> str:
         f"estimated wall time: {_clock(est.total_s)} ({_clock(busy)} of trial time on "
         f"{est.slots} slot(s), Ray start included; {c.flops_per_s / 1e9:.2f} GFLOP/s + "
         f"{c.overhead_s * 1e3:.1f} ms per step, {c.source}"
-        + (
-            f"; x{c.side_by_side:.2f} measured side by side, x{RUNNER_SHARE:g} for the runner)"
-            if est.slots > 1
-            else ")"
-        )
+        + (f"; x{c.side_by_side:.2f} measured side by side)" if est.slots > 1 else ")")
     )
