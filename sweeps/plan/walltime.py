@@ -206,7 +206,29 @@ def trial_seconds(trial: Any, cost: StepCost) -> float:
         evals = steps // cfg.trainer.eval_interval_steps + 1 + len(branches)
     steps += sum(c.decay_steps for c in branches)
     eval_s = evals * training_flops(fwd, cfg.trainer.eval_tokens) / 3 / cost.flops_per_s
-    return TRIAL_START_S + steps * cost.step_s(step_flops) + eval_s
+    return TRIAL_START_S + training_seconds(trial, steps, cost.step_s(step_flops)) + eval_s
+
+
+def training_seconds(trial: Any, steps: int, step_s: float) -> float:
+    """Seconds of `steps` training steps of `step_s` eager seconds, as trainer.compile will run
+    them on a CPU: `auto` times its first eager steps and compiles when the steps left repay
+    this host's recorded compile cost at its recorded speed-up (trainers.compile_auto; the
+    defaults where nothing is recorded yet). The main job's forecast run compiles: 21 s cold,
+    1.32x, 234 s of training where eager steps would take 282."""
+    from trainers import compile_auto
+
+    setting, workers = trial.config.trainer.compile, trial.resources.workers
+    eager = steps * step_s
+    if setting is False or (setting == "auto" and workers > 1):
+        return eager
+    costs = compile_auto.HostCosts.load(compile_auto.record_path())
+    key = compile_auto.shape_key(trial.config, workers, "cpu")
+    timed = compile_auto.WARMUP_STEPS + compile_auto.PROBE_STEPS if setting == "auto" else 0
+    left = max(0, steps - timed)
+    if setting == "auto" and not costs.should_compile(key, step_s, left):
+        return eager
+    compile_s = costs.warm_s if costs.is_warm(key) else costs.cold_s
+    return timed * step_s + compile_s + left * step_s / costs.speedup
 
 
 def default_slots(plan: Any) -> int:
