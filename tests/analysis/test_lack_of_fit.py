@@ -68,3 +68,21 @@ def test_too_few_runs_are_not_judged(grid_points):
     fit = fit_chinchilla(few["N"], few["D"], few["loss"])
     assert math.isnan(structure_p_value(fit, few, ["N", "D"], few["id"].to_numpy()))
     assert check_lack_of_fit("chinchilla", fit, few, ["N", "D"], None, TrustConfig()) == []
+
+
+def test_a_misfit_alone_does_not_bar_a_law_from_setting_the_forecast(grid_points, true_law):
+    """Whether the pattern spoils extrapolation is for the law's backtests to say; any other
+    warning of its own still bars it."""
+    from types import SimpleNamespace
+
+    from analysis.fit_all import _ineligible
+
+    kinked = _kinked(grid_points, true_law)
+    fit = fit_chinchilla(kinked["N"], kinked["D"], kinked["loss"])
+    misfit = check_lack_of_fit("chinchilla", fit, kinked, ["N", "D"], None, TrustConfig())
+    assert len(misfit) == 1
+    laws = {
+        "chinchilla": SimpleNamespace(warnings=tuple(misfit)),
+        "minima": SimpleNamespace(warnings=("minima: E is not identified (interval 0 to 1)",)),
+    }
+    assert _ineligible(laws) == {"minima"}
