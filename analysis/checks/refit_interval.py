@@ -26,6 +26,7 @@ RELATIVE_STEP = 1e-5
 
 
 def log_predict(fit, frame: pd.DataFrame, x: str) -> np.ndarray:
+    """Log of the law's loss at each row of ``frame`` (N and D for Approach 3, else ``x``)."""
     if isinstance(fit, ChinchillaFit):
         out = fit.predict(frame["N"].to_numpy(float), frame["D"].to_numpy(float))
     else:

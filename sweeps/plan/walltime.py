@@ -4,8 +4,9 @@ A trial's time is its optimizer steps times the time of one step, plus its evalu
 a fixed start-up; the probe times a few real training steps (forward, backward, AdamW) of the
 sweep's smallest and largest models at the trial's batch and thread count, and fits
 seconds per step = overhead + FLOPs per step / rate. When several slots run at once, the
-largest model is timed again beside neighbours training in their own processes: hosts whose
-CPUs share a core slow a step by 1.6x, others by 1.1x, so the slowdown is measured, not assumed.
+largest model is timed again beside neighbours training in their own processes: hosts differ
+(the main job's trials ran 1.0-1.1x slower than the lone probe on one, 1.6x on another), so the
+slowdown is measured, not assumed.
 Trials are then packed largest first onto the slots that run at once, as the runner starts them.
 
     cost = probe(plan)                     # about 2-6 s of measured training, no Ray
@@ -49,9 +50,9 @@ class StepCost:
     source: str
     """How the numbers were obtained, printed beside the estimate."""
     side_by_side: float = 1.0
-    """How much slower a step is while the other slots train too, measured here: hosts differ
-    (the main job's trials ran 1.59x slower than the lone probe on one host, 1.11x and 1.00x on
-    another; the probe read 1.18x there)."""
+    """How much slower a step is while the other slots train too, measured here (1.00-1.19 in
+    four dry-runs within an hour on one host, where the main job's trials ran 1.00-1.11x slower
+    than the lone probe; they ran 1.59x slower on another host)."""
 
     def step_s(self, step_flops: float) -> float:
         return self.overhead_s + step_flops / self.flops_per_s
@@ -143,7 +144,10 @@ def side_by_side(model_cfg: Any, batch: int, seq_len: int, threads: int, slots: 
     finally:
         for child in children:
             child.stdin.close()
-            child.wait(timeout=30)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
     return max(1.0, together / alone)
 
 
