@@ -101,11 +101,6 @@ def _seconds_per_step(step: Callable[[], None]) -> float:
     return (time.perf_counter() - started) / count
 
 
-def _time_steps(model_cfg: Any, batch: int, seq_len: int, threads: int) -> float:
-    """Seconds per training step of `model_cfg` on random tokens (after one untimed step)."""
-    return _seconds_per_step(_stepper(model_cfg, batch, seq_len, threads))
-
-
 def train_beside() -> None:
     """A neighbour for the side-by-side probe (run as a child process): reads a pickled
     (model config, batch, seq_len, threads) from stdin, says "ready" after its first step and
@@ -121,12 +116,13 @@ def train_beside() -> None:
         step()
 
 
-def side_by_side(model_cfg: Any, batch: int, seq_len: int, threads: int, slots: int) -> float:
-    """Seconds per step with `slots - 1` neighbours training the same model in their own
-    processes, over seconds per step alone: what sharing the machine costs a trial here."""
-    step = _stepper(model_cfg, batch, seq_len, threads)
-    alone = _seconds_per_step(step)
-    job = pickle.dumps((model_cfg, batch, seq_len, threads))
+def side_by_side(
+    step: Callable[[], None], alone: float, workload: tuple[Any, int, int, int], slots: int
+) -> float:
+    """Seconds per `step` with `slots - 1` neighbours training the same `workload` in their own
+    processes, over `alone` (its seconds per step just measured without them): what sharing
+    the machine costs a trial here."""
+    job = pickle.dumps(workload)
     code = "from sweeps.plan.walltime import train_beside; train_beside()"
     children = [
         subprocess.Popen(
@@ -174,11 +170,13 @@ def probe(plan: Any, slots: int | None = None) -> StepCost:
     points = []
     for t in picks:
         model_cfg = t.config.model_config_resolved()
-        seconds = _time_steps(*_workload(t))
+        step = _stepper(*_workload(t))
+        seconds = _seconds_per_step(step)
         step_flops = training_flops(model_cfg.flops_per_token, t.config.tokens_per_step())
         points.append((step_flops, seconds))
     slots = _slots_used(plan, slots)
-    shared = side_by_side(*_workload(picks[-1]), slots) if slots > 1 else 1.0
+    # The largest model, timed alone just above, is timed again beside its neighbours.
+    shared = side_by_side(step, seconds, _workload(picks[-1]), slots) if slots > 1 else 1.0
     threads = max(1, int(picks[0].resources.cpus_per_worker))
     source = f"measured: {len(points)}-model probe, {threads} thread(s) per trial"
     (f0, s0), (f1, s1) = points[0], points[-1]
