@@ -24,10 +24,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract.compute import training_flops
 from trainers.cooldown import plan_cooldowns
+
+if TYPE_CHECKING:
+    from trainers.compile_auto import HostCosts
 
 RAY_START_S = 12.0
 """Local Ray and Tune start-up before the first trial trains (smoke.yaml: 16 s in all)."""
@@ -53,6 +56,9 @@ class StepCost:
     """How much slower a step is while the other slots train too, measured here (1.00-1.19 in
     four dry-runs within an hour on one host, where the main job's trials ran 1.00-1.11x slower
     than the lone probe; they ran 1.59x slower on another host)."""
+    compile: HostCosts | None = None
+    """This host's recorded compile cost and speed-up (trainers.compile_auto), read once by the
+    probe; None: compile auto's defaults."""
 
     def step_s(self, step_flops: float) -> float:
         return self.overhead_s + step_flops / self.flops_per_s
@@ -191,7 +197,9 @@ def probe(plan: Any, slots: int | None = None) -> StepCost:
         # over-estimates the largest by at most one small step.
         rate = f1 / s1
         overhead = max(0.0, s0 - f0 / rate)
-    return StepCost(overhead, rate, threads, source, shared)
+    from trainers.compile_auto import HostCosts, record_path
+
+    return StepCost(overhead, rate, threads, source, shared, HostCosts.load(record_path()))
 
 
 def trial_seconds(trial: Any, cost: StepCost) -> float:
@@ -208,14 +216,16 @@ def trial_seconds(trial: Any, cost: StepCost) -> float:
         evals = steps // cfg.trainer.eval_interval_steps + 1 + len(branches)
     steps += sum(c.decay_steps for c in branches)
     eval_s = evals * training_flops(fwd, cfg.trainer.eval_tokens) / 3 / cost.flops_per_s
-    return TRIAL_START_S + training_seconds(trial, steps, cost.step_s(step_flops)) + eval_s
+    from trainers.compile_auto import HostCosts
+
+    train_s = training_seconds(trial, steps, cost.step_s(step_flops), cost.compile or HostCosts())
+    return TRIAL_START_S + train_s + eval_s
 
 
-def training_seconds(trial: Any, steps: int, step_s: float) -> float:
+def training_seconds(trial: Any, steps: int, step_s: float, costs: HostCosts) -> float:
     """Seconds of `steps` training steps of `step_s` eager seconds, as trainer.compile will run
     them on a CPU: `auto` times its first eager steps and compiles when the steps left repay
-    this host's recorded compile cost at its recorded speed-up (trainers.compile_auto; the
-    defaults where nothing is recorded yet). The main job's forecast run compiles: 21 s cold,
+    the host's compile cost `costs` at its speed-up (trainers.compile_auto). The main job's forecast run compiles: 21 s cold,
     1.32x, 234 s of training where eager steps would take 282."""
     from trainers import compile_auto
 
@@ -223,7 +233,6 @@ def training_seconds(trial: Any, steps: int, step_s: float) -> float:
     eager = steps * step_s
     if setting is False or (setting == "auto" and workers > 1):
         return eager
-    costs = compile_auto.HostCosts.load(compile_auto.record_path())
     key = compile_auto.shape_key(trial.config, workers, "cpu")
     timed = compile_auto.WARMUP_STEPS + compile_auto.PROBE_STEPS if setting == "auto" else 0
     left = max(0, steps - timed)

@@ -225,16 +225,19 @@ def test_wall_time_counts_the_compile_that_compile_auto_will_make(monkeypatch, t
     record.write_text('{"cold_s": [20.0], "speedup": [1.25]}')
     monkeypatch.setattr(compile_auto, "record_path", lambda cache_dir=None: record)
     monkeypatch.setattr(compile_auto, "compiler_available", lambda: True)
-    trial = make_plan(_spec()).trials[0]
+    plan = make_plan(_spec())
+    costs = walltime.probe(plan, slots=1).compile  # the host's record, read once by the probe
+    assert (costs.cold_s, costs.speedup) == (20.0, 1.25)
+    trial = plan.trials[0]
     timed = compile_auto.WARMUP_STEPS + compile_auto.PROBE_STEPS
     # Long enough to repay 20 s at 1.25x: timed eager steps, the compile, the rest 1.25x faster.
-    assert walltime.training_seconds(trial, 40_000, 0.01) == pytest.approx(
+    assert walltime.training_seconds(trial, 40_000, 0.01, costs) == pytest.approx(
         timed * 0.01 + 20.0 + (40_000 - timed) * 0.01 / 1.25
     )
     # Too short to repay it (break-even: 20 s / 2 ms saved per step): eager throughout.
-    assert walltime.training_seconds(trial, 9_000, 0.01) == pytest.approx(90.0)
+    assert walltime.training_seconds(trial, 9_000, 0.01, costs) == pytest.approx(90.0)
     off = make_plan(_spec(**{"trainer.compile": False})).trials[0]
-    assert walltime.training_seconds(off, 10_000, 0.01) == pytest.approx(100.0)
+    assert walltime.training_seconds(off, 10_000, 0.01, costs) == pytest.approx(100.0)
 
 
 def test_probe_measures_a_positive_rate_for_the_plan():
