@@ -20,6 +20,7 @@ from analysis.fit.bootstrap import BootstrapConfig
 from analysis.fit.power_sums import FitConfig
 from analysis.laws.frontier import FrontierConfig
 from contract.config import FROZEN
+from contract.fit_settings import SweepFitSettings
 
 LawName = Literal["power", "chinchilla", "frontier", "minima", "compute"]
 LAWS: tuple[str, ...] = ("power", "chinchilla", "frontier", "minima", "compute")
@@ -41,6 +42,12 @@ class AnalysisConfig(BaseModel):
     """Points to extrapolate to, e.g. {"N": 1e9, "D": 2e10} or {"C": 1e24} (counts, FLOPs)."""
     holdout: float | None = None
     """Backtest size: K largest runs (>= 1), a fraction (< 1), 0 for none, None for automatic."""
+    approach3_min_tokens_per_param: float | None = None
+    """Approach 3 (L(N, D)) fits only the points trained on at least this many tokens per
+    parameter; None fits every point. Its form misses heavily under-trained points (a WSD run's
+    early cooldown branches, Chinchilla's largest models at the smallest budgets): the
+    lack-of-fit check finds the pattern there, and it tilts the exponents. The points left out
+    are counted in a note; the other laws still fit them."""
     compute_floor: float | None = None
     """L_inf of the compute law L(C) = L_inf + A C^-alpha; None fits it (loss units)."""
     fit: FitConfig = Field(default_factory=FitConfig)
@@ -61,6 +68,19 @@ class AnalysisConfig(BaseModel):
         for point in self.predict:
             if not point or any(k not in ("N", "D", "C") or not v > 0 for k, v in point.items()):
                 raise ValueError(f"predict: {point} must map N, D or C to positive numbers")
+        floor = self.approach3_min_tokens_per_param
+        if floor is not None and not floor > 0:
+            raise ValueError(f"approach3_min_tokens_per_param must be > 0, got {floor}")
         if self.compute_floor is not None and not self.compute_floor > 0:
             raise ValueError(f"compute_floor must be > 0, got {self.compute_floor}")
         return self
+
+    def with_sweep_settings(self, settings: SweepFitSettings) -> AnalysisConfig:
+        """This config with every setting it leaves unset taken from the sweep's own
+        (`analysis:` in its YAML): a flag given to the fit command wins."""
+        unset = {
+            k: v
+            for k, v in settings.model_dump().items()
+            if v is not None and getattr(self, k) is None
+        }
+        return self.model_copy(update=unset) if unset else self

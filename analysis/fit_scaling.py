@@ -26,6 +26,7 @@ from pydantic import ValidationError  # noqa: E402
 
 from analysis.checks.backtest import holdout_count  # noqa: E402
 from analysis.checks.precision import parse_require, unmet  # noqa: E402
+from analysis.config import SweepFitSettings  # noqa: E402
 from analysis.fit.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fit.power_sums import FitConfig  # noqa: E402
 from analysis.fit_all import LAWS, AnalysisConfig, run_analysis  # noqa: E402
@@ -114,6 +115,13 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
         "--compute-floor", type=float, help="fix L_inf of the compute law (default: fitted)"
     )
     p.add_argument(
+        "--approach3-min-tokens-per-param",
+        type=float,
+        metavar="X",
+        help="fit Approach 3 only to points trained on X+ tokens per parameter (default: the "
+        "sweep's analysis section, else every point)",
+    )
+    p.add_argument(
         "--require",
         metavar="LIMITS",
         help='precision the fit must reach, e.g. "a<=0.1,loss<=5%%,N*<=2x" (95 %% widths at '
@@ -151,9 +159,13 @@ def _config(args: argparse.Namespace) -> AnalysisConfig:
         holdout_count(100, args.holdout_largest)  # validates the value, names the flag
     if args.compute_floor is not None and not args.compute_floor > 0:
         raise ValueError(f"--compute-floor must be > 0, got {args.compute_floor}")
+    floor = args.approach3_min_tokens_per_param
+    if floor is not None and not floor > 0:
+        raise ValueError(f"--approach3-min-tokens-per-param must be > 0, got {floor}")
     return AnalysisConfig(
         laws=None if args.law == "all" else (args.law,),
         compute_floor=args.compute_floor,
+        approach3_min_tokens_per_param=floor,
         x=args.x,
         predict=tuple(parse_point(p) for p in args.predict),
         holdout=args.holdout_largest,
@@ -199,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         required = parse_require(args.require) if args.require is not None else []
         columns = parse_columns(args.columns) if args.columns else None
         data = load_sources(args.source, columns=columns, where=args.where)
+        config = config.with_sweep_settings(SweepFitSettings.of_spec(data.spec))
         if args.forecast:
             config = with_target(config, data, args.forecast)
             args.out = args.out or default_out(args.source[0])

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from analysis.checks.expected_precision import SHIPPED_PRIOR, synthetic, warning_kind  # noqa: E402
 from analysis.fit.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fit_all import AnalysisConfig, run_analysis  # noqa: E402
+from contract.fit_settings import SweepFitSettings  # noqa: E402
 from contract.results import BUDGET, RUN_ID  # noqa: E402
 
 LAW = SHIPPED_PRIOR.law
@@ -60,6 +62,13 @@ KINKS = {"kink": 0.5, "plateau": 0.0}
 """The N exponent's share over the largest quarter of the design's sizes: halved (a misfit of
 0.34 % rms that Approach 3, its floor free, cannot fit; a third of the noise), or none at all
 (the N term stops falling: 0.83 % rms)."""
+
+
+SETTINGS = SweepFitSettings.model_validate(
+    yaml.safe_load((ROOT / "sweeps/scaling.yaml").read_text()).get("analysis") or {}
+)
+"""The main job's own fit settings (its `analysis:` section): each replicate is fitted as its
+results are."""
 
 
 def design_points() -> pd.DataFrame:
@@ -124,7 +133,8 @@ def replicate(args: tuple) -> Replicate:
     case, points, seed, resamples = args
     data, target, truth = case_data(case, points, seed)
     boot = BootstrapConfig(n_resamples=resamples, seed=seed, workers=1)
-    result = run_analysis(data, AnalysisConfig(predict=({"C": target},), bootstrap=boot))
+    cfg = AnalysisConfig(predict=({"C": target},), bootstrap=boot).with_sweep_settings(SETTINGS)
+    result = run_analysis(data, cfg)
     loss = next((r for r in result.precision if r.quantity == "loss"), None)
     nan = math.nan
     return Replicate(

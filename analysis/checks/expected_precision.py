@@ -41,6 +41,7 @@ from analysis.forecast.preregister import parse_target
 from analysis.laws.forms import ChinchillaFit, ComputeModel
 from analysis.load.sweep_tables import ScalingData, load_scaling_data
 from analysis.outcome import Analysis
+from contract.fit_settings import SweepFitSettings
 from contract.metrics import EVAL_LOSS, FLOPS, PARAMS, TOKENS
 from contract.results import BUDGET, RUN_ID
 
@@ -87,6 +88,7 @@ def prior_from_sweep(folder: str | Path) -> Prior:
         raise ValueError(f"--prior: {folder}: no such sweep folder")
     data = load_scaling_data(folder)
     cfg = AnalysisConfig(laws=("chinchilla",), bootstrap=BootstrapConfig(n_resamples=0))
+    cfg = cfg.with_sweep_settings(SweepFitSettings.of_spec(data.spec))
     result = run_analysis(data, cfg).results.get("chinchilla")
     if result is None or not isinstance(result.fit, ChinchillaFit):
         raise ValueError(f"--prior: {folder}: Approach 3 cannot be fitted to its runs")
@@ -178,14 +180,16 @@ def expected_precision(
     resamples: int = 60,
     on_replicate: Callable[[int, Analysis], None] | None = None,
     shared: float = SHARED,
+    settings: SweepFitSettings | None = None,
 ) -> Expected:
-    """Fit noisy replicates of the design until ``seconds`` are spent (at least ``min_reps``);
+    """Fit noisy replicates of the design until ``seconds`` are spent (at least ``min_reps``),
+    each as the sweep's own fit will be (``settings``: its `analysis:` section);
     ``on_replicate(rep, analysis)`` sees each replicate's full analysis."""
     first = synthetic(points, prior.law, sigma, 0, shared)
     target_c = parse_target(target, first)
     cfg = AnalysisConfig(
         predict=({"C": target_c},), bootstrap=BootstrapConfig(n_resamples=resamples)
-    )
+    ).with_sweep_settings(settings or SweepFitSettings())
     exp = Expected(prior, sigma, target_c, truth=_truth(prior.law, first.compute, target_c))
     started = time.perf_counter()
     for rep in range(max_reps):
@@ -282,9 +286,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="time to spend on replicates")
     p.add_argument("--reps", type=int, default=2, help="replicates at least")
     p.add_argument("--resamples", type=int, default=60, help="bootstrap resamples per replicate")
+    p.add_argument(
+        "--approach3-min-tokens-per-param",
+        type=float,
+        metavar="X",
+        help="fit Approach 3 only to points at X+ tokens per parameter, as the sweep will",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     args = p.parse_args(argv)
     try:
+        floor = args.approach3_min_tokens_per_param
+        if floor is not None and not floor > 0:
+            raise ValueError(f"--approach3-min-tokens-per-param must be > 0, got {floor}")
         prior = prior_from_sweep(args.prior) if args.prior else SHIPPED_PRIOR
         sigma = args.noise if args.noise is not None else seed_noise(args.eval_tokens)
         if not 0 <= sigma < 1:
@@ -298,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             min_reps=args.reps,
             max_reps=max(args.reps, 8),
             resamples=args.resamples,
+            settings=SweepFitSettings(approach3_min_tokens_per_param=floor),
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"design: error: {' '.join(str(err).split())}", file=sys.stderr)

@@ -200,11 +200,34 @@ def under_trained(pts: pd.DataFrame, cfg: AnalysisConfig) -> pd.Series:
     return pts["D"] / pts["N"] < cfg.trust.min_tokens_per_param
 
 
+def approach3_points(pts: pd.DataFrame, cfg: AnalysisConfig) -> tuple[pd.DataFrame, list[str]]:
+    """The points Approach 3 fits, and a note counting those below its tokens-per-parameter
+    floor (none without one). Fewer than the law can be fitted on is a ValueError naming it."""
+    floor = cfg.approach3_min_tokens_per_param
+    if floor is None:
+        return pts, []
+    low = pts["D"] / pts["N"] < floor
+    if not low.any():
+        return pts, []
+    kept = pts[~low]
+    if len(kept) < 5:
+        raise ValueError(
+            f"chinchilla: only {len(kept)} points at {floor:g}+ tokens per parameter "
+            "(approach3_min_tokens_per_param); the law needs 5+"
+        )
+    note = (
+        f"fitted to the {len(kept)} points at {floor:g}+ tokens per parameter; "
+        f"{int(low.sum())} under it left out (approach3_min_tokens_per_param)"
+    )
+    return kept.reset_index(drop=True), [note]
+
+
 def chinchilla_result(
     data: ScalingData, cfg: AnalysisConfig, progress: Progress | None = None
 ) -> LawResult:
-    """Approach 3 with allocations under the data's own C(N, D) and run-clustered intervals."""
-    pts = data.points
+    """Approach 3 with allocations under the data's own C(N, D) and run-clustered intervals,
+    on the points inside its domain (``approach3_min_tokens_per_param``)."""
+    pts, domain_note = approach3_points(data.points, cfg)
     fit = fit_chinchilla(pts["N"], pts["D"], pts["loss"], cfg.fit)._replace(compute=data.compute)
     _require_falling(
         "chinchilla",
@@ -228,7 +251,7 @@ def chinchilla_result(
     warns += _trust_checks(
         "chinchilla", fit, pts, ["N", "D"], est, draws.values, raw, box, preds, cfg
     )
-    notes = diag.width_notes(est, cfg.trust)
+    notes = [*domain_note, *diag.width_notes(est, cfg.trust)]
     variants = _without_under_trained(pts, cfg, data.compute, warns, notes)
     return law_result(
         "chinchilla",

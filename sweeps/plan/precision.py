@@ -86,6 +86,9 @@ def expected_precision(
         argv += ["--prior", os.path.abspath(os.path.expanduser(prior))]
     if noise is not None:
         argv += ["--noise", repr(noise)]
+    floor = plan.spec.analysis.approach3_min_tokens_per_param
+    if floor is not None:  # the replicates are fitted as the sweep's own results will be
+        argv += ["--approach3-min-tokens-per-param", repr(floor)]
     proc = subprocess.run(
         [sys.executable, "-m", DESIGN_MODULE, "-", *argv],
         input=points_csv(design_points(plan)),

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contract.fit_settings import SweepFitSettings
 from rl.config import RL_TASK, RLTask, RLTrialConfig
 from sweeps.plan.resources import ResourcesConfig
 from sweeps.spec.compute_spec import ComputeConfig
@@ -80,7 +81,8 @@ def spec_json_schema() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     sections = dict(_merge_defs(defs, TrialConfig, allow_axes=True).get("properties", {}))
     _add_rl_task(sections["task"], defs)
-    for model in (SearchConfig, ResourcesConfig, RunOptions, ComputeConfig, LoggingConfig):
+    models = (SearchConfig, ResourcesConfig, RunOptions, ComputeConfig, LoggingConfig)
+    for model in (*models, SweepFitSettings):
         defs[model.__name__] = _merge_defs(defs, model, allow_axes=False)
     _allow_objective_lists(defs["SearchConfig"]["properties"])
     sections.update(
@@ -106,6 +108,7 @@ def spec_json_schema() -> dict[str, Any]:
         "name": {"type": "string", "description": "Sweep name: the folder under the storage root."},
         "description": {"type": "string"},
         **sections,
+        "analysis": {"$ref": f"#/$defs/{SweepFitSettings.__name__}"},
         "stages": {"type": "array", "minItems": 1, "items": stage},
     }
     return {

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contract.fit_settings import SweepFitSettings
 from rl.config import RL_TASK, RLTrialConfig
 from sweeps.errors import SpecError, format_validation_error
 from sweeps.plan.resources import ResourcesConfig
@@ -27,7 +28,16 @@ from sweeps.spec.tracker_spec import LoggingConfig
 from trainers.config import AnyTrialConfig, TrialConfig
 from trainers.tasks import TASKS
 
-SWEEP_KEYS = ("name", "description", "search", "resources", "run", "compute", "logging")
+SWEEP_KEYS = (
+    "name",
+    "description",
+    "search",
+    "resources",
+    "run",
+    "compute",
+    "logging",
+    "analysis",
+)
 TRIAL_KEYS = ("model", "data", "optim", "trainer", "task", "seed")
 SWEEP_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 """A sweep's name: it names a folder and a Ray experiment, so no slashes, no leading dot."""
@@ -65,6 +75,9 @@ class SweepSpec(BaseModel):
     """FLOP budgets x sizes (sweeps.spec.compute_spec, planned by sweeps.plan.compute); each trial's tokens spend its budget."""
     logging: LoggingConfig = LoggingConfig()
     """Experiment trackers (TensorBoard, W&B, MLflow) that see every trial."""
+    analysis: SweepFitSettings = SweepFitSettings()
+    """How the sweep's results are fitted (analysis.config.SweepFitSettings); no trial
+    depends on it."""
     base: Any
     """The trial config with every axis at its first value (an `AnyTrialConfig`: TrialConfig
     or RLTrialConfig)."""
@@ -106,6 +119,9 @@ class SweepSpec(BaseModel):
         head = self.model_dump(mode="json", include=set(SWEEP_KEYS))
         if head.get("compute") is None:
             head.pop("compute", None)
+        head["analysis"] = self.analysis.model_dump(mode="json", exclude_defaults=True)
+        if not head["analysis"]:
+            head.pop("analysis")
         return {**head, **tree}
 
     def fingerprint(self) -> str:
@@ -114,7 +130,8 @@ class SweepSpec(BaseModel):
         tree = self.to_dict(defaults=True)
         for path in self.axes:
             set_dotted(tree, path, "<axis>")
-        for key in ("name", "description", "run", "logging"):  # where results go, not what runs
+        # Where results go and how they are fitted, not what runs.
+        for key in ("name", "description", "run", "logging", "analysis"):
             tree.pop(key, None)
         tree["resources"].pop("tail_threads", None)  # how fast the last trials run, not what
         if "compute" in tree:  # budgets and sizes grow a compute grid like axis values

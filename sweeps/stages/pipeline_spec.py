@@ -221,6 +221,11 @@ def pipeline_from_dict(raw: dict[str, Any], source: str, name: str | None = None
                 raise SpecError(f"{where}.from.stage: {src.stage!r} is not an earlier stage")
             if src.forecast is not None and src.forecast not in {s.name for s in stages}:
                 raise SpecError(f"{where}.from.forecast: {src.forecast!r} is not an earlier stage")
+        if "analysis" in stage_raw:
+            raise SpecError(
+                f"{where}.analysis: set it at the top of the file; every fit of the sweep's "
+                "folder reads that one section"
+            )
         body = {k: v for k, v in stage_raw.items() if k not in STAGE_KEYS}
         spec = spec_from_dict(_merge(defaults, body), source=f"{where} ({stage_name})", name=name)
         if src is not None and src.forecast is None:  # a forecast run starts from scratch

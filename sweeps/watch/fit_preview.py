@@ -25,6 +25,7 @@ from analysis.laws.forms import allocation
 from analysis.laws.frontier import budget_parabolas
 from analysis.report.render import to_json
 from contract.fit_outputs import CHARTS_JSON, FIT_JSON
+from contract.fit_settings import SweepFitSettings
 from contract.results import BUDGET
 
 GRID_POINTS = 60
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     _write(args.out / CHARTS_JSON, charts)
     config = AnalysisConfig(bootstrap=BootstrapConfig(n_resamples=args.bootstrap, workers=1))
     try:
+        config = config.with_sweep_settings(SweepFitSettings.of_spec(data.spec))
         analysis = run_analysis(data, config)
     except ValueError as err:
         print(f"fit_preview: error: {' '.join(str(err).split())}", file=sys.stderr)
