@@ -4,6 +4,7 @@ reaches the dry-run's simulated fits."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,18 @@ def test_the_main_job_sets_it_and_its_dry_run_simulates_fits_that_use_it(monkeyp
     precision.expected_precision(make_plan(grid), "4x")
     (cmd,) = seen
     assert cmd[cmd.index("--approach3-min-tokens-per-param") + 1] == "10.0"
+
+
+def test_the_live_pages_fit_reads_the_section(tmp_path):
+    """The page's fit of a folder whose spec.yaml sets the floor leaves out of Approach 3 the
+    same points the fit command would."""
+    from sweeps.watch import fit_preview
+    from tests.sweeps.fake_sweep import write_sweep
+
+    folder = write_sweep(tmp_path / "scaling", finished=30)
+    spec = yaml.safe_load((folder / "spec.yaml").read_text())
+    (folder / "spec.yaml").write_text(yaml.safe_dump({**spec, **FLOOR}))
+    out = tmp_path / "fit"
+    assert fit_preview.main([str(folder), "--out", str(out), "--bootstrap", "0"]) == 0
+    chinchilla = json.loads((out / "fit.json").read_text())["chinchilla"]
+    assert any("10+ tokens per parameter" in n for n in chinchilla["notes"])
