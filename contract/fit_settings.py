@@ -1,9 +1,10 @@
 """How a sweep's own results are fitted: its YAML's `analysis:` section.
 
 The sweep writes it into its folder's spec.yaml, so every fit of the folder reads the same: the
-fit command, the forecast stage's fit, the live page's and the dry-run's expected precision
-(``AnalysisConfig.with_sweep_settings``). A flag given to the fit command wins over it. It is
-not part of the folder's identity: no trial depends on it.
+fit command, the forecast stage's fit, the live page's, the dry-run's expected precision
+(``AnalysisConfig.with_sweep_settings``) and the proposer of the next runs, whose sweep
+carries it on. A flag given to the fit command wins over it. It is not part of the folder's
+identity: no trial depends on it.
 
     settings = SweepFitSettings.of_spec(read_spec(folder))
     settings.approach3_min_tokens_per_param    # 10.0, or None: every point

@@ -145,6 +145,8 @@ class Expected:
     """The prior law's own a, b, N*, D* and loss at the target, under the design's C(N, D)."""
     skipped: dict[str, str] = field(default_factory=dict)
     """Law -> why the analysis did not fit it to this design (from the last replicate)."""
+    approach3_floor: float | None = None
+    """The sweep's ``approach3_min_tokens_per_param``, which every replicate's fit used."""
 
     def mean_width(self, law: str, quantity: str) -> float:
         values = self.widths.get((law, quantity), [])
@@ -191,6 +193,7 @@ def expected_precision(
         predict=({"C": target_c},), bootstrap=BootstrapConfig(n_resamples=resamples)
     ).with_sweep_settings(settings or SweepFitSettings())
     exp = Expected(prior, sigma, target_c, truth=_truth(prior.law, first.compute, target_c))
+    exp.approach3_floor = cfg.approach3_min_tokens_per_param
     started = time.perf_counter()
     for rep in range(max_reps):
         data = first if rep == 0 else synthetic(points, prior.law, sigma, rep, shared)
@@ -262,7 +265,9 @@ def render(exp: Expected) -> list[str]:
         if math.isfinite(w):
             parts.append(f"loss at target {w:.1%} wide")
         if parts:
-            lines.append(f"  {law}: " + ", ".join(parts))
+            floor = exp.approach3_floor if law == "chinchilla" else None
+            label = f"{law} (its points at {floor:g}+ tokens per parameter)" if floor else law
+            lines.append(f"  {label}: " + ", ".join(parts))
     if not exp.widths:
         why = "; ".join(f"{k}: {v}" for k, v in exp.skipped.items()) or "no interval"
         lines.append(f"  no law gives an interval on this design ({why[:200]})")

@@ -12,7 +12,10 @@ from its smallest shape on, and Approach 3's floor E lost its identification, th
 simulation had promised the narrowest intervals per FLOP there). The expected 95 % widths
 before and after come from the design check (``analysis.checks.expected_precision``) with the
 fit as its prior and the sweep's scatter as its noise: what the real analysis reports on noisy
-replicates of each design.
+replicates of each design. A sweep whose `analysis:` section fits Approach 3 from a number of
+tokens per parameter on (``approach3_min_tokens_per_param``) is planned the same way: the fit,
+its scatter, the information of old and new runs and the simulated widths count only the points
+at or above it.
 
     python analysis/design/proposal.py results/scaling --target 4x --flops 1e13 --json p.json
     proposal = propose(load_scaling_data("results/scaling"), target=4e13, allowance=1e13)
@@ -35,11 +38,14 @@ if not __package__:  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from analysis.checks.expected_precision import SHARED, Prior, expected_precision  # noqa: E402
+from analysis.config import AnalysisConfig  # noqa: E402
 from analysis.design.information import Candidate, choose, run_information  # noqa: E402
 from analysis.fit.power_sums import FitConfig, fit_chinchilla  # noqa: E402
 from analysis.laws.forms import ChinchillaFit  # noqa: E402
+from analysis.laws.loss_laws import approach3_points  # noqa: E402
 from analysis.load.sweep_tables import ScalingData, load_scaling_data  # noqa: E402
 from analysis.load.where import apply_where  # noqa: E402
+from contract.fit_settings import SweepFitSettings  # noqa: E402
 from contract.metrics import FLOPS, PARAMS  # noqa: E402
 from contract.results import BUDGET, FINISHED, RUN_ID, STATUS, TRIALS_FILE, WALL_S  # noqa: E402
 
@@ -137,6 +143,12 @@ def run_points(fit: ChinchillaFit, budget: float, N: float, fractions: list[floa
     return np.full(len(fractions), N), D * np.asarray(fractions)
 
 
+def in_domain(N: np.ndarray, D: np.ndarray, floor: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The points Approach 3 is fitted to: those at ``floor`` or more tokens per parameter."""
+    keep = np.ones(len(N), bool) if floor is None else D / N >= floor
+    return N[keep], D[keep]
+
+
 def candidates(
     fit: ChinchillaFit,
     points: pd.DataFrame,
@@ -144,9 +156,11 @@ def candidates(
     fractions: list[float],
     cost_factor: float,
     min_params: float = 0.0,
+    floor: float | None = None,
 ) -> list[tuple[Run, Candidate]]:
-    """Every candidate run with its Jacobian rows and cost (budget x the sweep's FLOPs per
-    budget, cooldown branches included)."""
+    """Every candidate run with its Jacobian rows (of its points at ``floor`` or more tokens
+    per parameter) and cost (budget x the sweep's FLOPs per budget, cooldown branches
+    included)."""
     runs, _ = sweep_runs(points)
     budgets = sorted({float(f"{b:.6g}") for b in runs[BUDGET]})
     new = [(budgets[-1] * k, "budget above") for k in ABOVE if budgets[-1] * k <= target * 1.001]
@@ -159,23 +173,28 @@ def candidates(
             N = float(f"{n_star * 2.0**step:.3g}")
             if len(ran) and np.min(np.abs(np.log(ran / N))) < math.log(2.0) / 4:
                 continue  # as good as a repeat of that run, which is offered below
-            out.append(_candidate(fit, Run(budget, N, kind), fractions, cost_factor, min_params))
-    residual = np.log(points["loss"]) - np.log(fit.predict(points["N"], points["D"]))
-    run = points[RUN_ID] if RUN_ID in points.columns else points["id"]
+            run = Run(budget, N, kind)
+            out.append(_candidate(fit, run, fractions, cost_factor, min_params, floor))
+    fitted = points if floor is None else points[points["D"] / points["N"] >= floor]
+    residual = np.log(fitted["loss"]) - np.log(fit.predict(fitted["N"], fitted["D"]))
+    run = fitted[RUN_ID] if RUN_ID in fitted.columns else fitted["id"]
     worst = residual.abs().groupby(run.to_numpy()).mean().sort_values(ascending=False)
     by_id = runs.set_index("run")
     for run_id in worst.index[:REPEATS]:
         r = by_id.loc[run_id]
         cand = Run(float(r[BUDGET]), float(r["N"]), "repeat", str(run_id))
-        out.append(_candidate(fit, cand, fractions, cost_factor, min_params))
+        out.append(_candidate(fit, cand, fractions, cost_factor, min_params, floor))
     return [c for c in out if c is not None]
 
 
-def _candidate(fit, run: Run, fractions, cost_factor, min_params):
+def _candidate(fit, run: Run, fractions, cost_factor, min_params, floor=None):
     N, D = run_points(fit, run.budget, run.N, fractions)
     ratio = D[-1] / N[-1]
     if run.N < min_params or not TOKENS_PER_PARAM[0] <= ratio <= TOKENS_PER_PARAM[1]:
         return None
+    N, D = in_domain(N, D, floor)
+    if not len(N):
+        return None  # none of its points would be fitted
     jac = log_loss_jacobian(fit, N, D)
     return run, Candidate((run.budget, run.N, run.kind), jac, run.budget * cost_factor)
 
@@ -209,12 +228,20 @@ def design_points(runs: list[tuple[str, float, np.ndarray, np.ndarray]], fit) ->
 
 
 def expected_widths(
-    fit: ChinchillaFit, sigma: float, points: pd.DataFrame, target: float, seconds: float
+    fit: ChinchillaFit,
+    sigma: float,
+    points: pd.DataFrame,
+    target: float,
+    seconds: float,
+    settings: SweepFitSettings | None = None,
 ) -> tuple[float, float, int]:
     """The design check's expected 95 % widths of Approach 3's predicted loss at ``target`` (a
-    fraction) and of a, with the replicates it fitted: the widths the real fit would report."""
+    fraction) and of a, with the replicates it fitted: the widths the real fit would report
+    (fitted as the sweep's ``settings`` say)."""
     prior = Prior(fit, "the sweep's own Approach-3 fit")
-    exp = expected_precision(points, prior, sigma, f"C={target!r}", seconds=seconds)
+    exp = expected_precision(
+        points, prior, sigma, f"C={target!r}", seconds=seconds, settings=settings
+    )
     return exp.mean_width("chinchilla", "loss"), exp.mean_width("chinchilla", "a"), exp.reps
 
 
@@ -228,10 +255,13 @@ def propose(
 ) -> Proposal:
     """The runs to buy within ``allowance`` FLOPs, with the expected widths before and after."""
     pts = data.points
-    fit = fit_chinchilla(pts["N"], pts["D"], pts["loss"], FitConfig())._replace(
+    settings = SweepFitSettings.of_spec(data.spec)
+    floor = settings.approach3_min_tokens_per_param
+    fitted, _ = approach3_points(pts, AnalysisConfig(approach3_min_tokens_per_param=floor))
+    fit = fit_chinchilla(fitted["N"], fitted["D"], fitted["loss"], FitConfig())._replace(
         compute=data.compute
     )
-    sigma = noise(fit, pts)
+    sigma = noise(fit, fitted)
     runs, fractions = sweep_runs(pts)
     run_of = pts[RUN_ID] if RUN_ID in pts.columns else pts["id"]
     old = [
@@ -243,9 +273,13 @@ def propose(
         )
         for r, b in zip(runs["run"], runs[BUDGET], strict=True)
     ]
-    info = sum(run_information(log_loss_jacobian(fit, N, D), sigma, SHARED) for _, _, N, D in old)
+    info = sum(
+        run_information(log_loss_jacobian(fit, *in_domain(N, D, floor)), sigma, SHARED)
+        for _, _, N, D in old
+        if len(in_domain(N, D, floor)[0])
+    )
     g = target_gradient(fit, target)
-    offered = candidates(fit, pts, target, fractions, cost_factor, min_params)
+    offered = candidates(fit, pts, target, fractions, cost_factor, min_params, floor)
     choice = choose(info, g, [c for _, c in offered], allowance, sigma, SHARED)
     by_key = {c.key: r for r, c in offered}
     picked = [by_key[c.key] for c in choice.picked]
@@ -256,8 +290,9 @@ def propose(
             (f"new{i}", r.budget, *run_points(fit, r.budget, r.N, fractions))
             for i, r in enumerate(picked)
         ]
-        loss0, a0, n0 = expected_widths(fit, sigma, design_points(old, fit), target, seconds)
-        loss1, a1, n1 = expected_widths(fit, sigma, design_points(old + new, fit), target, seconds)
+        before, after = design_points(old, fit), design_points(old + new, fit)
+        loss0, a0, n0 = expected_widths(fit, sigma, before, target, seconds, settings)
+        loss1, a1, n1 = expected_widths(fit, sigma, after, target, seconds, settings)
         simulated, a_widths, reps = (loss0, loss1), (a0, a1), (n0, n1)
     return Proposal(
         target,

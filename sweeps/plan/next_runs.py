@@ -148,7 +148,7 @@ def proposal_raw(
         "compute": compute,
         **_sections(section),
         "search": {"metric": spec.search.metric, "mode": spec.search.mode, "seeds": [seed]},
-        **({"resources": section["resources"]} if "resources" in section else {}),
+        **{k: section[k] for k in ("resources", "analysis") if k in section},
     }
 
 

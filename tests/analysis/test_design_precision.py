@@ -60,6 +60,28 @@ def test_widths_shrink_with_noise_and_the_prior_itself_is_reported():
     assert "chinchilla: a " in text and "loss at target" in text
 
 
+def test_replicates_are_fitted_as_the_sweeps_analysis_section_says():
+    """With the main job's floor, Approach 3 sees fewer points in every replicate (so wider
+    intervals), and the lines say which points it was given."""
+    from contract.fit_settings import SweepFitSettings
+
+    points = grid()
+    floor = float(np.median(points["D"] / points["N"]))
+    kwargs = {"min_reps": 1, "max_reps": 1, "resamples": 20, "seconds": 0}
+    plain = expected_precision(points, SHIPPED_PRIOR, 0.01, "4x", **kwargs)
+    floored = expected_precision(
+        points,
+        SHIPPED_PRIOR,
+        0.01,
+        "4x",
+        settings=SweepFitSettings(approach3_min_tokens_per_param=floor),
+        **kwargs,
+    )
+    assert floored.mean_width("chinchilla", "a") > plain.mean_width("chinchilla", "a")
+    assert floored.mean_width("isoflop", "a") == plain.mean_width("isoflop", "a")
+    assert f"chinchilla (its points at {floor:g}+ tokens per parameter): a " in render(floored)[2]
+
+
 def test_run_noise_is_shared_by_a_runs_points():
     points = pd.concat([grid(), grid().assign(id=lambda f: f["id"] + "@half")])
     data = synthetic(points, SHIPPED_PRIOR.law, 0.01, seed=1, shared=1.0)

@@ -98,3 +98,25 @@ def test_no_candidate_sits_below_the_sweeps_smallest_budget():
     assert kinds == {"size", "budget above", "repeat"}
     assert min(run.budget for run, _ in offered) == pytest.approx(min(budgets))
     assert max(run.budget for run, _ in offered) == pytest.approx(4e12)
+
+
+def test_a_floor_keeps_the_points_approach_3_will_not_fit_out_of_the_plan():
+    """With the sweep's `approach3_min_tokens_per_param`, a candidate's points under it carry
+    no information (Approach 3 will not fit them), and a run with none left is not offered."""
+    law = ChinchillaFit(E=0.82, A=42.8, B=315.5, alpha=0.4665, beta=0.4543)
+    rows = []
+    for b in (1e11, 2e11, 4e11, 8e11):
+        for step in (-1.0, 0.0, 1.0):
+            n = float(law.n_opt(b)) * 2.0**step
+            rows.append({"id": f"r{len(rows)}", "N": n, "D": float(law.compute.tokens(b, n))})
+            rows[-1]["budget"] = b
+    points = pd.DataFrame(rows).assign(loss=lambda t: law.predict(t["N"], t["D"]))
+    every = candidates(law, points, 3.2e12, [0.5, 1.0], cost_factor=1.0)
+    ratios = [float(law.compute.tokens(r.budget, r.N)) / r.N for r, _ in every]
+    floor = float(np.median(ratios))
+    floored = candidates(law, points, 3.2e12, [0.5, 1.0], cost_factor=1.0, floor=floor)
+    rows_of = {run: len(c.jacobian) for run, c in floored}
+    for run, c in every:
+        end = float(law.compute.tokens(run.budget, run.N)) / run.N
+        expected = 2 if end / 2 >= floor else 1 if end >= floor else 0
+        assert rows_of.get(run, 0) == expected and len(c.jacobian) == 2

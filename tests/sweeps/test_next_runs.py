@@ -104,3 +104,17 @@ def test_bad_proposals_are_one_line_errors(tmp_path: Path, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_the_proposal_keeps_the_sweeps_analysis_section(tmp_path: Path, monkeypatch, capsys):
+    """Runs proposed for a sweep whose fits start Approach 3 at 10 tokens per parameter are
+    fitted the same way, on their own and together with the sweep."""
+    monkeypatch.setattr(next_runs, "SIMULATION_S", 0.0)
+    folder = finished_sweep(tmp_path / "results" / "grid", pipeline=False)
+    raw = yaml.safe_load((folder / SPEC_FILE).read_text())
+    raw["analysis"] = {"approach3_min_tokens_per_param": 10}
+    (folder / SPEC_FILE).write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    out = tmp_path / "grid-next.yaml"
+    argv = ["grid-next", "--propose", str(folder), "--target", "4x", "--flops", "3e11"]
+    assert main([*argv, "--out", str(out)]) == 0, capsys.readouterr().err
+    assert load_spec(out).analysis.approach3_min_tokens_per_param == 10
