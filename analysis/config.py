@@ -44,7 +44,7 @@ class AnalysisConfig(BaseModel):
     """Backtest size: K largest runs (>= 1), a fraction (< 1), 0 for none, None for automatic."""
     approach3_min_tokens_per_param: float | None = None
     """Approach 3 (L(N, D)) fits only the points trained on at least this many tokens per
-    parameter; None fits every point. Its form misses heavily under-trained points (a WSD run's
+    parameter; None (the sweep's own setting, else every point) or 0 fits every point. Its form misses heavily under-trained points (a WSD run's
     early cooldown branches, Chinchilla's largest models at the smallest budgets): the
     lack-of-fit check finds the pattern there, and it tilts the exponents. The points left out
     are counted in a note; the other laws still fit them."""
@@ -69,8 +69,8 @@ class AnalysisConfig(BaseModel):
             if not point or any(k not in ("N", "D", "C") or not v > 0 for k, v in point.items()):
                 raise ValueError(f"predict: {point} must map N, D or C to positive numbers")
         floor = self.approach3_min_tokens_per_param
-        if floor is not None and not floor > 0:
-            raise ValueError(f"approach3_min_tokens_per_param must be > 0, got {floor}")
+        if floor is not None and not floor >= 0:
+            raise ValueError(f"approach3_min_tokens_per_param must be >= 0, got {floor}")
         if self.compute_floor is not None and not self.compute_floor > 0:
             raise ValueError(f"compute_floor must be > 0, got {self.compute_floor}")
         return self

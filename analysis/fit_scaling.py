@@ -26,7 +26,6 @@ from pydantic import ValidationError  # noqa: E402
 
 from analysis.checks.backtest import holdout_count  # noqa: E402
 from analysis.checks.precision import parse_require, unmet  # noqa: E402
-from analysis.config import SweepFitSettings  # noqa: E402
 from analysis.fit.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fit.power_sums import FitConfig  # noqa: E402
 from analysis.fit_all import LAWS, AnalysisConfig, run_analysis  # noqa: E402
@@ -44,6 +43,7 @@ from analysis.report.plots import write_plots  # noqa: E402
 from analysis.report.render import format_table, to_json, to_markdown  # noqa: E402
 from contract.errors import validation_line  # noqa: E402
 from contract.fit_outputs import REPORT_MD  # noqa: E402
+from contract.fit_settings import SweepFitSettings  # noqa: E402
 from contract.forecast import FORECAST_FILE  # noqa: E402
 from contract.version import command_name, version_line  # noqa: E402
 
@@ -118,8 +118,8 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
         "--approach3-min-tokens-per-param",
         type=float,
         metavar="X",
-        help="fit Approach 3 only to points trained on X+ tokens per parameter (default: the "
-        "sweep's analysis section, else every point)",
+        help="fit Approach 3 only to points trained on X+ tokens per parameter (0: every "
+        "point; default: the sweep's analysis section, else every point)",
     )
     p.add_argument(
         "--require",
@@ -160,8 +160,8 @@ def _config(args: argparse.Namespace) -> AnalysisConfig:
     if args.compute_floor is not None and not args.compute_floor > 0:
         raise ValueError(f"--compute-floor must be > 0, got {args.compute_floor}")
     floor = args.approach3_min_tokens_per_param
-    if floor is not None and not floor > 0:
-        raise ValueError(f"--approach3-min-tokens-per-param must be > 0, got {floor}")
+    if floor is not None and not floor >= 0:
+        raise ValueError(f"--approach3-min-tokens-per-param must be >= 0, got {floor}")
     return AnalysisConfig(
         laws=None if args.law == "all" else (args.law,),
         compute_floor=args.compute_floor,

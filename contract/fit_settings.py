@@ -25,7 +25,7 @@ class SweepFitSettings(BaseModel):
 
     model_config = FROZEN
 
-    approach3_min_tokens_per_param: float | None = Field(default=None, gt=0)
+    approach3_min_tokens_per_param: float | None = Field(default=None, ge=0)
     """Approach 3 (L(N, D)) fits only the points trained on at least this many tokens per
     parameter (``AnalysisConfig.approach3_min_tokens_per_param``); None: every point."""
 

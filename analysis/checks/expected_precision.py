@@ -301,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         floor = args.approach3_min_tokens_per_param
-        if floor is not None and not floor > 0:
-            raise ValueError(f"--approach3-min-tokens-per-param must be > 0, got {floor}")
+        if floor is not None and not floor >= 0:
+            raise ValueError(f"--approach3-min-tokens-per-param must be >= 0, got {floor}")
         prior = prior_from_sweep(args.prior) if args.prior else SHIPPED_PRIOR
         sigma = args.noise if args.noise is not None else seed_noise(args.eval_tokens)
         if not 0 <= sigma < 1:

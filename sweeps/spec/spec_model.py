@@ -76,8 +76,7 @@ class SweepSpec(BaseModel):
     logging: LoggingConfig = LoggingConfig()
     """Experiment trackers (TensorBoard, W&B, MLflow) that see every trial."""
     analysis: SweepFitSettings = SweepFitSettings()
-    """How the sweep's results are fitted (analysis.config.SweepFitSettings); no trial
-    depends on it."""
+    """How the sweep's results are fitted (contract.fit_settings); no trial depends on it."""
     base: Any
     """The trial config with every axis at its first value (an `AnyTrialConfig`: TrialConfig
     or RLTrialConfig)."""

@@ -72,9 +72,9 @@ def test_a_floor_that_leaves_too_few_points_skips_the_law_and_says_why(grid_poin
     assert "approach3_min_tokens_per_param" in reason and "needs 5+" in reason
 
 
-def test_the_config_refuses_a_floor_that_is_not_positive():
-    with pytest.raises(ValueError, match="approach3_min_tokens_per_param must be > 0"):
-        AnalysisConfig(approach3_min_tokens_per_param=0)
+def test_the_config_refuses_a_negative_floor():
+    with pytest.raises(ValueError, match="approach3_min_tokens_per_param must be >= 0"):
+        AnalysisConfig(approach3_min_tokens_per_param=-1)
 
 
 def test_a_sweeps_settings_fill_what_the_command_left_unset():
@@ -118,9 +118,12 @@ def test_the_fit_command_reads_the_sweeps_section_and_its_flag_wins(floored_swee
     assert main([*args, "--approach3-min-tokens-per-param", "1"]) == 0
     out = capsys.readouterr().out
     assert "(15 runs)" in out and "fitted to the 15 points at 1+ tokens per parameter" in out
+    assert main([*args, "--approach3-min-tokens-per-param", "0"]) == 0  # every point
+    out = capsys.readouterr().out
+    assert "(16 runs)" in out and "tokens per parameter;" not in out
 
 
-def test_the_flag_refuses_a_floor_that_is_not_positive(sweep_dir, capsys):
-    assert main([str(sweep_dir), "--approach3-min-tokens-per-param", "0"]) == 2
+def test_the_flag_refuses_a_negative_floor(sweep_dir, capsys):
+    assert main([str(sweep_dir), "--approach3-min-tokens-per-param", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["fit_scaling: error: --approach3-min-tokens-per-param must be > 0, got 0.0"]
+    assert err == ["fit_scaling: error: --approach3-min-tokens-per-param must be >= 0, got -1.0"]

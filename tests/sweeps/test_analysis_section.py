@@ -43,7 +43,7 @@ def test_the_section_is_kept_and_changes_no_trial_nor_the_folders_identity():
 @pytest.mark.parametrize(
     ("section", "expected"),
     [
-        ({"approach3_min_tokens_per_param": 0}, "analysis.approach3_min_tokens_per_param"),
+        ({"approach3_min_tokens_per_param": -1}, "analysis.approach3_min_tokens_per_param"),
         ({"approach3_min_tokens": 10}, "analysis.approach3_min_tokens"),
     ],
 )
