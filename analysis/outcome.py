@@ -54,6 +54,9 @@ class LawResult:
     """FLOPs at which ``estimates["tokens_per_param"]`` is given (the largest run's)."""
     used_ids: tuple[str, ...] = ()
     """Runs (ids) the law was fitted to."""
+    used_point_ids: tuple[str, ...] | None = None
+    """The points (ids) it was fitted to when it left some of its runs' points out (Approach 3
+    under ``approach3_min_tokens_per_param``); None: every point of its runs."""
     notes: tuple[str, ...] = ()
     """What the reader should know that is not a warning (dropped budgets, method caveats)."""
     rolling: tuple[BacktestResult | FrontierBacktest, ...] = ()

@@ -265,6 +265,7 @@ def chinchilla_result(
         backtests=Backtests(bt, rolling, lobo),
         reference_c=c_max,
         variants=variants,
+        some_points=bool(domain_note),
     )
 
 

@@ -122,9 +122,11 @@ def law_result(
     reference_c: float = math.nan,
     variants: dict[str, dict[str, float]] | None = None,
     points: pd.DataFrame | None = None,
+    some_points: bool = False,
 ) -> LawResult:
     """The ``LawResult`` of law ``name``: ``runs`` is the table the law was fitted to (its run
-    ids become ``used_ids``), ``reference_c`` the FLOPs of ``est["tokens_per_param"]``."""
+    ids become ``used_ids``; with ``some_points``, a subset of its runs' points, whose ids
+    become ``used_point_ids``), ``reference_c`` the FLOPs of ``est["tokens_per_param"]``."""
     backtests = backtests or Backtests()
     return LawResult(
         name,
@@ -137,6 +139,7 @@ def law_result(
         tuple(warnings),
         reference_c,
         used_ids=used_runs(runs),
+        used_point_ids=tuple(map(str, runs["id"])) if some_points else None,
         notes=tuple(notes),
         rolling=backtests.rolling,
         variants=variants or {},

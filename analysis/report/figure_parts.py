@@ -80,9 +80,13 @@ def draw_fit(ax, x: np.ndarray, y: np.ndarray, bounds, top: float, label: str, c
 
 
 def used_mask(res: LawResult, table) -> np.ndarray:
-    """Which rows of ``table`` belong to runs the law was fitted to."""
+    """Which rows of ``table`` the law was fitted to: its runs' rows, or just the points it
+    kept of them (``used_point_ids``)."""
     key = RUN_ID if RUN_ID in table.columns else "id"
-    return table[key].astype(str).isin(set(map(str, res.used_ids))).to_numpy()
+    used = table[key].astype(str).isin(set(map(str, res.used_ids))).to_numpy()
+    if res.used_point_ids is not None and "id" in table.columns:
+        used = used & table["id"].astype(str).isin(set(res.used_point_ids)).to_numpy()
+    return used
 
 
 def scatter_used(ax, x, y, used: np.ndarray, color="C0", label="runs") -> None:

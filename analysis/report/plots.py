@@ -114,15 +114,26 @@ def _optimal_loss(fig: Figure, ax, a: Analysis, res: LawResult) -> tuple[str, fl
     pts = a.data.points
     extra = [p.inputs["C"] for p in res.predictions if "C" in p.inputs]
     x, top = log_grid(pts["C"].to_numpy(float), extra)
+    used = used_mask(res, pts)
     sc = ax.scatter(
-        pts["C"],
-        pts["loss"],
+        pts["C"][used],
+        pts["loss"][used],
         s=16,
-        c=np.log10(pts["N"]),
+        c=np.log10(pts["N"][used]),
         cmap="viridis",
         zorder=3,
-        label="runs (all used)",
+        label="points used by the fit" if (~used).any() else "runs (all used)",
     )
+    if (~used).any():
+        ax.scatter(
+            pts["C"][~used],
+            pts["loss"][~used],
+            s=16,
+            facecolors="none",
+            edgecolors="0.4",
+            zorder=3,
+            label="points not used",
+        )
     fig.colorbar(sc, ax=ax, label="log10 non-embedding parameters")
     bounds = None
     if len(res.samples):
@@ -250,7 +261,8 @@ def residual_figure(a: Analysis) -> Figure | None:
         var = fit.x if law == "power" else "C"
         resid = (np.log(pts["loss"]) - np.log(pred)).to_numpy(float)
         used = used_mask(res, pts)
-        scatter_used(ax, pts[var].to_numpy(float), resid, used)
+        label = "runs" if res.used_point_ids is None else "points"
+        scatter_used(ax, pts[var].to_numpy(float), resid, used, label=label)
         ax.axhline(0, color="k", lw=1)
         ax.set(
             xscale="log",

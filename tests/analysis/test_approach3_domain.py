@@ -127,3 +127,16 @@ def test_the_flag_refuses_a_negative_floor(sweep_dir, capsys):
     assert main([str(sweep_dir), "--approach3-min-tokens-per-param", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["fit_scaling: error: --approach3-min-tokens-per-param must be >= 0, got -1.0"]
+
+
+def test_the_figures_mark_the_points_left_out(grid_points, tmp_path):
+    """Approach 3's figures draw the points under the floor hollow, point by point (a run whose
+    end it fitted may have a cooldown point it did not)."""
+    from analysis.report.figure_parts import used_mask
+    from analysis.report.plots import write_plots
+
+    analysis = _chinchilla(grid_points, 10)
+    used = used_mask(analysis.results["chinchilla"], grid_points)
+    assert (used == (grid_points["D"] / grid_points["N"] >= 10).to_numpy()).all()
+    assert used_mask(_chinchilla(grid_points, None).results["chinchilla"], grid_points).all()
+    assert {p.stem for p in write_plots(analysis, tmp_path)} >= {"loss_vs_C", "residuals"}
