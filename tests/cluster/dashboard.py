@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -127,12 +130,14 @@ def screenshot(base: str, token: str, out: Path, size: tuple[int, int] = (1600, 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         raise RuntimeError("chromium is not installed: run `make browser`")
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes can still be writing the profile when the browser itself
+    # has been killed: the whole group is killed, and a file left behind is not an error.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
              "--no-first-run", "--disable-background-networking", "--disable-sync",
              "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -145,7 +150,8 @@ def screenshot(base: str, token: str, out: Path, size: tuple[int, int] = (1600, 
             ws_url = next(t["webSocketDebuggerUrl"] for t in tabs if t["type"] == "page")
             return asyncio.run(_page(ws_url, base, token, out, size))
         finally:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
