@@ -38,11 +38,10 @@ if not __package__:  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from analysis.checks.expected_precision import SHARED, Prior, expected_precision  # noqa: E402
-from analysis.config import AnalysisConfig  # noqa: E402
 from analysis.design.information import Candidate, choose, run_information  # noqa: E402
 from analysis.fit.power_sums import FitConfig, fit_chinchilla  # noqa: E402
 from analysis.laws.forms import ChinchillaFit  # noqa: E402
-from analysis.laws.loss_laws import approach3_points  # noqa: E402
+from analysis.laws.loss_laws import approach3_points, in_approach3_domain  # noqa: E402
 from analysis.load.sweep_tables import ScalingData, load_scaling_data  # noqa: E402
 from analysis.load.where import apply_where  # noqa: E402
 from contract.fit_settings import SweepFitSettings  # noqa: E402
@@ -145,7 +144,7 @@ def run_points(fit: ChinchillaFit, budget: float, N: float, fractions: list[floa
 
 def in_domain(N: np.ndarray, D: np.ndarray, floor: float | None) -> tuple[np.ndarray, np.ndarray]:
     """The points Approach 3 is fitted to: those at ``floor`` or more tokens per parameter."""
-    keep = np.ones(len(N), bool) if floor is None else D / N >= floor
+    keep = in_approach3_domain(N, D, floor)
     return N[keep], D[keep]
 
 
@@ -175,7 +174,7 @@ def candidates(
                 continue  # as good as a repeat of that run, which is offered below
             run = Run(budget, N, kind)
             out.append(_candidate(fit, run, fractions, cost_factor, min_params, floor))
-    fitted = points if floor is None else points[points["D"] / points["N"] >= floor]
+    fitted = points[in_approach3_domain(points["N"], points["D"], floor)]
     residual = np.log(fitted["loss"]) - np.log(fit.predict(fitted["N"], fitted["D"]))
     run = fitted[RUN_ID] if RUN_ID in fitted.columns else fitted["id"]
     worst = residual.abs().groupby(run.to_numpy()).mean().sort_values(ascending=False)
@@ -257,7 +256,7 @@ def propose(
     pts = data.points
     settings = SweepFitSettings.of_spec(data.spec)
     floor = settings.approach3_min_tokens_per_param
-    fitted, _ = approach3_points(pts, AnalysisConfig(approach3_min_tokens_per_param=floor))
+    fitted, _ = approach3_points(pts, floor)
     fit = fit_chinchilla(fitted["N"], fitted["D"], fitted["loss"], FitConfig())._replace(
         compute=data.compute
     )
@@ -273,10 +272,9 @@ def propose(
         )
         for r, b in zip(runs["run"], runs[BUDGET], strict=True)
     ]
+    domains = [in_domain(N, D, floor) for _, _, N, D in old]
     info = sum(
-        run_information(log_loss_jacobian(fit, *in_domain(N, D, floor)), sigma, SHARED)
-        for _, _, N, D in old
-        if len(in_domain(N, D, floor)[0])
+        run_information(log_loss_jacobian(fit, N, D), sigma, SHARED) for N, D in domains if len(N)
     )
     g = target_gradient(fit, target)
     offered = candidates(fit, pts, target, fractions, cost_factor, min_params, floor)

@@ -200,13 +200,17 @@ def under_trained(pts: pd.DataFrame, cfg: AnalysisConfig) -> pd.Series:
     return pts["D"] / pts["N"] < cfg.trust.min_tokens_per_param
 
 
-def approach3_points(pts: pd.DataFrame, cfg: AnalysisConfig) -> tuple[pd.DataFrame, list[str]]:
-    """The points Approach 3 fits, and a note counting those below its tokens-per-parameter
-    floor (none without one). Fewer than the law can be fitted on is a ValueError naming it."""
-    floor = cfg.approach3_min_tokens_per_param
-    if floor is None:
-        return pts, []
-    low = pts["D"] / pts["N"] < floor
+def in_approach3_domain(N, D, floor: float | None) -> np.ndarray:
+    """Which points (token and parameter counts) Approach 3 fits under its tokens-per-parameter
+    ``floor`` (``approach3_min_tokens_per_param``; None: every one)."""
+    N, D = np.asarray(N, float), np.asarray(D, float)
+    return np.ones(N.shape, bool) if floor is None else D / N >= floor
+
+
+def approach3_points(pts: pd.DataFrame, floor: float | None) -> tuple[pd.DataFrame, list[str]]:
+    """The points Approach 3 fits under ``floor``, and a note counting those below it (none
+    without one). Fewer than the law can be fitted on is a ValueError naming it."""
+    low = ~in_approach3_domain(pts["N"], pts["D"], floor)
     if not low.any():
         return pts, []
     kept = pts[~low]
@@ -227,7 +231,7 @@ def chinchilla_result(
 ) -> LawResult:
     """Approach 3 with allocations under the data's own C(N, D) and run-clustered intervals,
     on the points inside its domain (``approach3_min_tokens_per_param``)."""
-    pts, domain_note = approach3_points(data.points, cfg)
+    pts, domain_note = approach3_points(data.points, cfg.approach3_min_tokens_per_param)
     fit = fit_chinchilla(pts["N"], pts["D"], pts["loss"], cfg.fit)._replace(compute=data.compute)
     _require_falling(
         "chinchilla",
