@@ -165,7 +165,7 @@ class TrainerConfig(BaseModel):
     """Evaluate (and report and checkpoint) every this many steps; null = 10 times a trial."""
     eval_tokens: int = Field(65_536, gt=0)
     """Held-out tokens (samples for regression and diffusion) scored at each evaluation (the
-    same ones every time)."""
+    same ones every time; for token data, windows spread evenly over the held-out split)."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """bf16 runs the forward and backward under torch.autocast; weights stay fp32."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"

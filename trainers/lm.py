@@ -19,7 +19,7 @@ from torch import nn
 
 from contract.metrics import EVAL_LOSS
 from data import build as build_data
-from data import random_windows, sequential_windows, shard
+from data import random_windows, shard, spread_windows
 from models import GPT
 from trainers import runtime
 from trainers.checkpoint import load_state, upstream_checkpoint
@@ -67,8 +67,8 @@ def evaluate(
 
 
 class LMMethod(Method):
-    """Token windows of the trial's corpus: this worker's shard for training, a fixed
-    held-out slice (trainer.eval_tokens) for evaluation."""
+    """Token windows of the trial's corpus: this worker's shard for training, fixed held-out
+    windows (trainer.eval_tokens of them, spread over the held-out split) for evaluation."""
 
     def __init__(self, cfg: TrialConfig, ctx: Context, device: torch.device) -> None:
         super().__init__(cfg, ctx, device)
@@ -83,13 +83,14 @@ class LMMethod(Method):
             )
         self.vocab_size = splits.vocab_size
         self.seq_len = self.model_cfg.seq_len
-        tokens = splits.eval[: cfg.trainer.eval_tokens]
-        if len(tokens) < self.seq_len + 1:
+        held_out = min(len(splits.eval), cfg.trainer.eval_tokens)
+        if held_out < self.seq_len + 1:
             raise ValueError(
-                f"trainer.eval_tokens: the held-out split gives {len(tokens)} tokens, "
+                f"trainer.eval_tokens: the held-out split gives {held_out} tokens, "
                 f"fewer than one sequence of {self.seq_len + 1}"
             )
-        windows = sequential_windows(tokens, self.seq_len, cfg.trainer.batch_size)
+        num_windows = cfg.trainer.eval_tokens // self.seq_len
+        windows = spread_windows(splits.eval, self.seq_len, num_windows, cfg.trainer.batch_size)
         self.eval_batches = [(x.to(device), y.to(device)) for x, y in windows]
         init_from = cfg.task.init_from
         self.init_weights: dict[str, torch.Tensor] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from data import random_windows, sequential_windows, shard
+from data import random_windows, sequential_windows, shard, spread_windows
 
 
 def test_random_windows_shapes_and_shift():
@@ -38,6 +38,19 @@ def test_sequential_windows_cover_the_stream_once():
     assert torch.equal(y, x + 1)
     strided = list(sequential_windows(tokens, seq_len=10, batch_size=100, stride=5))
     assert strided[0][0][:, 0].tolist() == list(range(0, 95, 5))
+
+
+def test_spread_windows_sample_the_whole_stream_evenly():
+    tokens = torch.arange(1001)  # 100 whole windows of 10, each with its next-token targets
+    batches = list(spread_windows(tokens, seq_len=10, num_windows=4, batch_size=3))
+    assert [b[0].shape[0] for b in batches] == [3, 1]
+    x = torch.cat([b[0] for b in batches])
+    assert x[:, 0].tolist() == [0, 250, 500, 750]  # not the stream's first 40 tokens
+    assert torch.equal(torch.cat([b[1] for b in batches]), x + 1)
+    every = torch.cat([b[0] for b in spread_windows(tokens, 10, num_windows=500, batch_size=64)])
+    assert torch.equal(every.flatten(), torch.arange(1000))  # asked for more: each window once
+    with pytest.raises(ValueError, match="num_windows"):
+        next(spread_windows(tokens, 10, num_windows=0, batch_size=2))
 
 
 def test_windows_need_enough_tokens():

@@ -193,3 +193,19 @@ def test_keep_checkpoints_false_keeps_only_latest(make_cfg, tmp_path):
 def test_eval_tokens_shorter_than_one_window_is_rejected(make_cfg, tmp_path):
     with pytest.raises(ValueError, match="trainer.eval_tokens"):
         train(make_cfg(2, eval_tokens=8), ListReporter(), Context(trial_dir=str(tmp_path)))
+
+
+def test_evaluation_scores_windows_spread_over_the_held_out_split(make_cfg):
+    from data import build
+    from trainers.lm import LMMethod
+
+    cfg = make_cfg(2, eval_tokens=4 * 32)  # four windows of 32 tokens
+    method = LMMethod(cfg, Context(), torch.device("cpu"))
+    held_out = build(cfg.data).eval
+    windows = [row for x, _ in method.eval_batches for row in x]
+    assert len(windows) == 4
+    available = (len(held_out) - 1) // 32
+    starts = [i * available // 4 * 32 for i in range(4)]
+    assert starts[-1] > len(held_out) // 2  # the split's last half is scored, not only its start
+    for start, row in zip(starts, windows, strict=True):
+        assert torch.equal(row, held_out[start : start + 32].long())
