@@ -13,9 +13,11 @@ import pytest
 
 from analysis.checks.expected_precision import (
     SEED_NOISE,
+    SHAPE_SCATTER,
     SHIPPED_PRIOR,
     expected_precision,
     render,
+    run_noise,
     seed_noise,
     synthetic,
     warning_kind,
@@ -40,6 +42,9 @@ def test_noise_model_goes_through_both_measurements():
     for tokens, sigma in SEED_NOISE:
         assert seed_noise(tokens) == pytest.approx(sigma)
     assert seed_noise(10**9) < seed_noise(262_144) < seed_noise(65_536) < seed_noise(16_384)
+    # A design is simulated at the runs' whole scatter about the main job's fit (1.50 %).
+    assert run_noise(16_384) == pytest.approx(0.0150, abs=1e-4)
+    assert run_noise(16_384) ** 2 == pytest.approx(seed_noise(16_384) ** 2 + SHAPE_SCATTER**2)
 
 
 def test_widths_shrink_with_noise_and_the_prior_itself_is_reported():
