@@ -1,7 +1,8 @@
 """Score a forecast against the run it predicted and keep the ledger of every forecast.
 
 The forecast run's folder is loaded like any sweep; the run at N* on the target budget gives
-the realised final loss; with neighbours (smaller and larger sizes on the same budget) the score
+the realised final loss (with seeds, their mean: a law predicts the mean loss, and one seed's
+draw would be scored as the forecast's error); with neighbours (smaller and larger sizes on the same budget) the score
 also says whether N* was the best of its budget. One row per forecast goes to ``forecasts.csv``
 at the storage root (the run folder's parent), never twice for the same forecast and run.
 
@@ -35,6 +36,8 @@ from contract.results import BUDGET, CONFIG_FILE, find_trial_dir, read_trial_rec
 SHAPE_KEYS = ("d_model", "n_layers", "n_heads", "d_ff")
 BUDGET_TOLERANCE = 0.05
 """Runs within this relative distance of the target FLOPs count as on its budget."""
+RUN_SEPARATOR = "+"
+"""Joins the ids of the runs at N* (its seeds) in a ledger row's ``run``: their mean is scored."""
 
 __all__ = ["LEDGER_FILE", "append_row", "read_ledger", "score_run"]
 
@@ -65,19 +68,21 @@ def score_run(folder: Path, forecast: Forecast, where: str | None = None) -> dic
             f"--score: {folder}: no finished run near the target C={forecast.target_flops:.3g}"
         )
     miss = np.abs(np.log(on_budget["N"].to_numpy(float) / forecast.n_star.value))
-    run = on_budget.iloc[int(np.argmin(miss))]
+    nearest = float(on_budget["N"].iloc[int(np.argmin(miss))])
+    by_size = on_budget.groupby("N")["loss"].mean()  # seeds of one size: their mean
+    at_n_star = on_budget[on_budget["N"] == nearest].sort_values("id")
     best = None
-    if len(on_budget) > 1:  # neighbours: was N* the best of its budget?
-        best = bool(run["loss"] <= on_budget["loss"].min())
+    if len(by_size) > 1:  # neighbours: was N* the best of its budget?
+        best = bool(by_size[nearest] <= by_size.min())
     row = score_row(
         forecast,
-        realised_loss=float(run["loss"]),
+        realised_loss=float(by_size[nearest]),
         scored_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        run=f"{Path(folder).name}/{run['id']}",
+        run=f"{Path(folder).name}/{RUN_SEPARATOR.join(at_n_star['id'].astype(str))}",
         best_of_budget=best,
-        shape=_run_shape(Path(folder), str(run["id"]), float(run["N"])),
+        shape=_run_shape(Path(folder), str(at_n_star["id"].iloc[0]), nearest),
     )
-    row["n_star"] = float(run["N"])  # the count the run really had (the shape rule's nearest)
+    row["n_star"] = nearest  # the count the run really had (the shape rule's nearest)
     return row
 
 
@@ -111,9 +116,11 @@ def verdict(row: dict[str, Any]) -> str:
     """One line for the terminal and the report."""
     best = row.get("best_of_budget")
     tail = "" if best in ("", None) else f"; N* {'was' if best else 'was NOT'} best of its budget"
+    runs = str(row.get("run", "")).count(RUN_SEPARATOR) + 1
+    seeds = f" (mean of {runs} seeds)" if runs > 1 else ""
     return (
         f"forecast {row['forecast_id']}: predicted {row['predicted_loss']:.4f} "
-        f"(95 %: {row['lo95']:.4f}-{row['hi95']:.4f}), realised {row['realised_loss']:.4f}, "
+        f"(95 %: {row['lo95']:.4f}-{row['hi95']:.4f}), realised {row['realised_loss']:.4f}{seeds}, "
         f"error {row['error_pct']:+.2f} %, inside 80 %: {row['inside80']}, "
         f"inside 95 %: {row['inside95']}{tail}"
     )

@@ -41,7 +41,11 @@ def forecast_run_lines(
     # Planned with repetition allowed so the dry-run can say how far short the data falls.
     plan = make_plan(stage_run_spec(stage.spec, report["target"], run_sizes, {}, True))
     lines = [render_plan(plan)]
+    seen: set[str] = set()
     for trial in plan.trials:
+        if trial.config.model.label in seen:  # another seed of a size already listed
+            continue
+        seen.add(trial.config.model.label)
         held = trial.config.train_size()
         need = trial.tokens
         verdict = "fits" if need <= held else f"needs {need / held:.2f} passes over the data"

@@ -55,9 +55,16 @@ def isoflop_sweep(folder, seed=0, budgets=(1e18, 1e19, 1e20, 1e21)):
     return _write(folder, rows)
 
 
-def forecast_run(folder, forecast: Forecast, neighbours=(1.0,), noise=1.0):
+def forecast_run(folder, forecast: Forecast, neighbours=(1.0,), noise=1.0, seeds=(1.0,)):
+    """The forecast's run(s): each size in ``neighbours`` (factors of N*) once per seed, each
+    seed's loss the law's times its factor in ``seeds`` and ``noise``."""
     C = forecast.target_flops
-    rows = [_row(i, forecast.n_star.value * f, C, C, noise) for i, f in enumerate(neighbours)]
+    sizes = [forecast.n_star.value * f for f in neighbours]
+    rows = [
+        _row(len(sizes) * k + i, n, C, C, noise * s)
+        for k, s in enumerate(seeds)
+        for i, n in enumerate(sizes)
+    ]
     return _write(folder, rows)
 
 
@@ -148,6 +155,18 @@ def test_score_appends_one_ledger_row_and_draws_the_plot(forecasted, tmp_path, c
         == 0
     )
     assert len(read_ledger(tmp_path / "results" / LEDGER_FILE)) == 1
+
+
+def test_seeds_at_n_star_are_scored_by_their_mean(forecasted, tmp_path, capsys):
+    """A law predicts the mean loss: one seed's draw is not the forecast's error."""
+    f, ledger = _score(
+        forecasted, tmp_path / "results" / "seeds", neighbours=(0.5, 1.0), seeds=(0.98, 1.04)
+    )
+    truth = float(LAW.predict(f.n_star.value, f.target_flops / (6 * f.n_star.value)))
+    row = ledger.iloc[0]
+    assert row["realised_loss"] == pytest.approx(truth * 1.01)
+    assert row["run"].split("/")[1].split("+") == ["t001", "t003"]  # the two seeds at N*
+    assert "(mean of 2 seeds)" in capsys.readouterr().out
 
 
 def test_a_miss_is_recorded_as_outside(forecasted, tmp_path):

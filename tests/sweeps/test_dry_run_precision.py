@@ -22,7 +22,11 @@ LOOP = {
     "trainer": {"batch_size": 8, "eval_tokens": 2048},
     "stages": [
         {"name": "grid", "compute": {"budgets": [3e9, 1e10, 3e10], "sizes": [1e4, 2.5e4, 6e4]}},
-        {"name": "forecast", "from": {"forecast": "grid", "target": "10x"}},
+        {
+            "name": "forecast",
+            "from": {"forecast": "grid", "target": "10x"},
+            "search": {"seeds": [0, 1]},  # N* twice, scored by the two seeds' mean
+        },
     ],
 }
 
@@ -54,6 +58,8 @@ def test_pipeline_dry_run_sizes_the_forecast_run(tmp_path: Path, capsys):
     # 400k synthetic tokens hold less than the run at 3e11 needs, and the grid may not
     # repeat data: the dry-run says so, and how to give it more
     assert "training tokens, the data holds" in out and "never repeated silently" in out
+    assert out.count("training tokens, the data holds") == 1  # once per size, not per seed
+    assert "sweep loop: 2 trials" in out.split("== stage forecast ==")[1]
     assert "tests_bytes" in out and "pipeline: estimated wall time" in out
 
 
