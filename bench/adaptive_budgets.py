@@ -32,6 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from analysis.checks.expected_precision import PREFIX_EVAL_LAW  # noqa: E402
 from analysis.laws.forms import ChinchillaFit, ComputeModel  # noqa: E402
 from contract.metrics import BRANCH_FLOPS, BRANCH_FRACTION, BRANCH_TOKENS  # noqa: E402
 from contract.results import BUDGET, CURVES_FILE, SPEC_FILE, TRIALS_FILE  # noqa: E402
@@ -40,7 +41,7 @@ from sweeps.plan.trials import make_plan  # noqa: E402
 from sweeps.spec.sweep_spec import read_with_overrides, spec_from_dict  # noqa: E402
 from sweeps.stages.pipeline import is_pipeline, pipeline_from_raw  # noqa: E402
 
-MAIN_JOB_LAW = ChinchillaFit(E=0.82, A=42.8, B=315.5, alpha=0.4665, beta=0.4543)
+MAIN_JOB_LAW = PREFIX_EVAL_LAW
 
 
 class SimulatedTables:

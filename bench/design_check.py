@@ -38,7 +38,8 @@ from sweeps.spec.sweep_spec import read_with_overrides, spec_from_dict  # noqa: 
 from sweeps.stages.pipeline import is_pipeline, pipeline_from_raw  # noqa: E402
 
 MAIN_JOB_LAW = tuple(SHIPPED_PRIOR.law.params[k] for k in ("E", "A", "alpha", "B", "beta"))
-"""E, A, alpha, B, beta of the shipped prior (Approach 3 on the main job's 72 points)."""
+"""E, A, alpha, B, beta of the shipped prior (Approach 3 on the main job's points at 10+ tokens
+per parameter); ``--law`` takes another, e.g. the earlier fit the README's tables used."""
 
 
 def design_points(yaml: str, overrides: list[str]) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """Does the trust gate tell good fits from bad? Replicates of known laws through the real analysis.
 
 Good cases: the main job's design (every planned run end and cooldown branch, at its own N, D,
-C and nominal budget) with losses from the shipped prior law at 1 % and 1.5 % run-to-run noise;
-the verdict should be OK in at least 90 % of replicates and the forecast's 95 % interval for
+C and nominal budget) with losses from a known law (the main job's earlier fit) at 1 % and
+1.5 % run-to-run noise; the verdict should be OK in at least 90 % of replicates and the forecast's 95 % interval for
 the loss at 4x the largest budget should cover the law's true optimum in 90-98 % of them.
 Cases that must fail, each for its own reason: a loss whose exponent in N changes part-way
 along the sizes (a law the fit cannot model), budgets spanning half a decade, a floor the runs
@@ -31,13 +31,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.checks.expected_precision import SHIPPED_PRIOR, synthetic, warning_kind  # noqa: E402
+from analysis.checks.expected_precision import PREFIX_EVAL_LAW, synthetic, warning_kind  # noqa: E402
 from analysis.fit.bootstrap import BootstrapConfig  # noqa: E402
 from analysis.fit_all import AnalysisConfig, run_analysis  # noqa: E402
 from contract.fit_settings import SweepFitSettings  # noqa: E402
 from contract.results import BUDGET, RUN_ID  # noqa: E402
 
-LAW = SHIPPED_PRIOR.law
+LAW = PREFIX_EVAL_LAW
+"""The known law every replicate is drawn from (the one docs/analysis.md's figures used)."""
 
 
 class Case(NamedTuple):

@@ -65,6 +65,11 @@ SHIPPED_PRIOR = Prior(
 )
 """Shipped with the project so a dry-run needs no finished sweep."""
 
+PREFIX_EVAL_LAW = ChinchillaFit(E=0.82, A=42.8, B=315.5, alpha=0.4665, beta=0.4543)
+"""The main job's Approach-3 fit (72 points) when evaluation scored the held-out split's first
+tokens: the known law the bench figures in the docs (the gate, adaptive budgets) were measured
+with, kept so those commands still reproduce them."""
+
 SEED_NOISE = ((16_384, 0.01046), (262_144, 0.01024))
 """Measured seed-to-seed noise of the main job's final loss: eight seeds of one trial
 (gpt-n19.2k at 2.5e11 FLOPs), relative standard deviation, by evaluation tokens (windows spread
