@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.shapes import MIN_PARAMS
 from sweeps.plan import precision, walltime
 from sweeps.plan.trials import make_plan, render_plan
 
@@ -35,12 +36,20 @@ def forecast_run_lines(
     the data holds, and its wall time (the real N* is known once the grid is fitted)."""
     from sweeps.stages.forecast_stage import NEIGHBOUR_FACTOR, stage_run_spec
 
-    n = float(f"{report['truth']['n_star']:.4g}")
+    prior_n = float(f"{report['truth']['n_star']:.4g}")
+    n = max(prior_n, float(MIN_PARAMS))
     run_sizes = [n / NEIGHBOUR_FACTOR, n, n * NEIGHBOUR_FACTOR] if neighbours else [n]
+    run_sizes = list(dict.fromkeys(max(size, float(MIN_PARAMS)) for size in run_sizes))
     repeat = bool(grid_spec.compute is not None and grid_spec.compute.repeat_data)
     # Planned with repetition allowed so the dry-run can say how far short the data falls.
     plan = make_plan(stage_run_spec(stage.spec, report["target"], run_sizes, {}, True))
     lines = [render_plan(plan)]
+    if n > prior_n:
+        lines.append(
+            f"forecast run sized at {MIN_PARAMS:,} parameters, the smallest model the shape rule "
+            f"builds: the prior law's N* at the target is {prior_n:.3g} (the grid's own fit "
+            "will place it)"
+        )
     seen: set[str] = set()
     for trial in plan.trials:
         if trial.config.model.label in seen:  # another seed of a size already listed

@@ -86,3 +86,21 @@ def test_a_lone_trial_is_not_slowed_as_if_it_shared_the_machine():
     est = walltime.estimate(lone, cost, slots=2)
     assert est.slots == 1
     assert est.total_s == walltime.RAY_START_S + walltime.trial_seconds(lone.trials[0], cost)
+
+
+def test_a_prior_optimum_below_the_smallest_model_is_sized_at_it(tmp_path: Path, capsys):
+    """Budgets so small that the prior law's N* at the target is under the shape rule's
+    smallest model: the dry-run sizes the forecast run there and says so, rather than fail."""
+    tiny = {
+        **LOOP,
+        "stages": [
+            {"name": "grid", "compute": {"budgets": [4e8, 8e8, 1.6e9], "sizes": [6e3, 1.2e4]}},
+            {"name": "forecast", "from": {"forecast": "grid", "target": "2x"}},
+        ],
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny))
+    assert main([str(path), "--dry-run", "--noise", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "forecast run sized at 2,000 parameters, the smallest model" in out
+    assert "pipeline: estimated wall time" in out
