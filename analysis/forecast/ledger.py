@@ -2,8 +2,8 @@
 
 The forecast run's folder is loaded like any sweep; the run at N* on the target budget gives
 the realised final loss (with seeds, their mean: a law predicts the mean loss, and one seed's
-draw would be scored as the forecast's error); with neighbours (smaller and larger sizes on the same budget) the score
-also says whether N* was the best of its budget. One row per forecast goes to ``forecasts.csv``
+draw would be scored as the forecast's error); with neighbours (smaller and larger sizes on
+the same budget) the score also says whether N* was the best of its budget. One row per forecast goes to ``forecasts.csv``
 at the storage root (the run folder's parent), never twice for the same forecast and run.
 
     forecast = read_forecast("results/scaling/fit/forecast.json", "--score")

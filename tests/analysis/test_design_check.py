@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.bench_script import load_bench
 
 from analysis.laws.forms import ChinchillaFit
 
@@ -15,10 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def design_check():
-    spec = importlib.util.spec_from_file_location("design_check", ROOT / "bench/design_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("design_check")
 
 
 def test_points_are_every_trial_end_and_cooldown_branch_of_the_plan(design_check):

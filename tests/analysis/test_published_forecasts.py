@@ -11,22 +11,15 @@ under 10 % wide.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench_script import load_bench
 
 
 @pytest.fixture(scope="module")
 def published():
-    path = ROOT / "bench/published_forecasts.py"
-    spec = importlib.util.spec_from_file_location("published_forecasts", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("published_forecasts")
 
 
 @pytest.mark.parametrize(

@@ -3,21 +3,15 @@ so its tokens-per-second ratio compares like with like."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench_script import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("batched", ROOT / "bench/batched_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("batched_models")
 
 
 def test_stacked_models_step_like_plain_ones(bench):
