@@ -191,6 +191,9 @@ def _minima_draws(
 ) -> tuple[Draws, np.ndarray]:
     """(draws of the resamples the law applied to, which resamples it did not apply to)."""
     theta = np.array([np.log(fit.E), np.log(fit.A), fit.alpha])
+    # Residuals are drawn by position: in the points' own order (sorted by id), the interval is
+    # the data's, not that of the order in which the runs happened to finish.
+    table = table.sort_values("id", kind="stable").reset_index(drop=True)
     fitted, resid = parabola_residuals(table, cfg.frontier)
     boot = cfg.bootstrap
     if progress and boot.n_resamples:
