@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.bench_script import load_bench
 
 from analysis.laws.forms import ChinchillaFit
+from tests.bench_script import load_bench
 
 ROOT = Path(__file__).resolve().parents[2]
 
