@@ -123,15 +123,19 @@ class LoopbackCluster:
             shutil.rmtree(self.home / leftover, ignore_errors=True)
         # Ray's temporary folder of the nodes, apart from the test's and the laptop's.
         (self.home / ".bashrc").write_text(f"export RAY_TMPDIR={self.ray_tmp}\n")
+        # The image's venv holds nothing of its own: pip, setuptools and the rest come from the
+        # test's site-packages, as the setup's dependency step would have installed them (a
+        # venv's own bundled setuptools is older than the project's build needs).
         venv = self.home / "scalesweep-venv"
-        if not (venv / "bin/python").exists():
-            self._as_user(f"python3 -m venv {venv}")
+        shutil.rmtree(venv, ignore_errors=True)
+        self._as_user(f"python3 -m venv --without-pip {venv}")
         site = sysconfig.get_paths()["purelib"]
         version = f"python{sys.version_info.major}.{sys.version_info.minor}"
         (venv / f"lib/{version}/site-packages/test-image.pth").write_text(site + "\n")
-        ray = venv / "bin/ray"
-        ray.write_text(f"#!{venv}/bin/python\nfrom ray.scripts.scripts import main\nmain()\n")
-        ray.chmod(0o755)
+        for name, entry in (("ray", "ray.scripts.scripts"), ("pip", "pip._internal.cli.main")):
+            script = venv / "bin" / name
+            script.write_text(f"#!{venv}/bin/python\nfrom {entry} import main\nmain()\n")
+            script.chmod(0o755)
         shutil.copy(REPO / "constraints.txt", venv / ".constraints-installed")
         _run("chown", "-R", f"{self.user}:{self.user}", str(self.home))
         for parent in Path(site).parents:  # the image reads the test's packages
