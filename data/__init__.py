@@ -8,7 +8,7 @@ synthetic Markov language with a known entropy rate serves scaling-law checks.
     x, y = random_windows(splits.train, 128, 16, torch.Generator().manual_seed(0))
 """
 
-from data.batching import random_windows, sequential_windows, shard, spread_windows
+from data.batching import random_windows, shard, spread_windows
 from data.config import (
     DataConfig,
     DatasetConfig,
@@ -35,7 +35,6 @@ __all__ = [
     "load_token_stream",
     "load_tokenizer",
     "random_windows",
-    "sequential_windows",
     "spread_windows",
     "shard",
     "synthetic_entropy_rate",

@@ -6,7 +6,6 @@ so a prefix would score a few neighbouring files (on the stdlib corpus the first
 tokens put a run 5 % off its loss on the whole split, and tripled the spread between seeds).
 
     x, y = random_windows(splits.train, seq_len=256, batch_size=16, generator=g)  # (16, 256) each
-    for x, y in sequential_windows(splits.eval, seq_len=256, batch_size=16): ...
     for x, y in spread_windows(splits.eval, seq_len=256, num_windows=64, batch_size=16): ...
     local = shard(splits.train, rank=1, world_size=4)
 """
@@ -50,23 +49,6 @@ def random_windows(
     high = tokens.numel() - seq_len  # last valid start is numel - seq_len - 1
     starts = torch.randint(0, high, (batch_size,), generator=generator)  # (B,)
     return _gather(tokens, starts.to(tokens.device), seq_len)
-
-
-def sequential_windows(
-    tokens: torch.Tensor, seq_len: int, batch_size: int, stride: int | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Deterministic (x, y) batches of windows starting at 0, stride, 2*stride, ...
-
-    stride defaults to seq_len (non-overlapping windows, each token predicted once). Every
-    window is whole; the last batch may hold fewer than batch_size windows.
-    """
-    _check_length(tokens, seq_len)
-    stride = seq_len if stride is None else stride
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    starts = torch.arange(0, tokens.numel() - seq_len, stride, device=tokens.device)  # (W,)
-    for i in range(0, starts.numel(), batch_size):
-        yield _gather(tokens, starts[i : i + batch_size], seq_len)
 
 
 def spread_windows(

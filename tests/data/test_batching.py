@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from data import random_windows, sequential_windows, shard, spread_windows
+from data import random_windows, shard, spread_windows
 
 
 def test_random_windows_shapes_and_shift():
@@ -28,18 +28,6 @@ def test_random_windows_reach_the_last_token():
     assert torch.equal(y, torch.arange(1, 10).expand(4, 9))
 
 
-def test_sequential_windows_cover_the_stream_once():
-    tokens = torch.arange(105)
-    batches = list(sequential_windows(tokens, seq_len=10, batch_size=4))
-    assert [b[0].shape[0] for b in batches] == [4, 4, 2]
-    x = torch.cat([b[0] for b in batches])
-    y = torch.cat([b[1] for b in batches])
-    assert torch.equal(x.flatten(), torch.arange(100))
-    assert torch.equal(y, x + 1)
-    strided = list(sequential_windows(tokens, seq_len=10, batch_size=100, stride=5))
-    assert strided[0][0][:, 0].tolist() == list(range(0, 95, 5))
-
-
 def test_spread_windows_sample_the_whole_stream_evenly():
     tokens = torch.arange(1001)  # 100 whole windows of 10, each with its next-token targets
     batches = list(spread_windows(tokens, seq_len=10, num_windows=4, batch_size=3))
@@ -56,8 +44,8 @@ def test_spread_windows_sample_the_whole_stream_evenly():
 def test_windows_need_enough_tokens():
     with pytest.raises(ValueError, match="seq_len \\+ 1 = 11 tokens"):
         random_windows(torch.arange(10), 10, 2, torch.Generator())
-    with pytest.raises(ValueError, match="stride"):
-        next(sequential_windows(torch.arange(100), 10, 2, stride=0))
+    with pytest.raises(ValueError, match="seq_len \\+ 1 = 11 tokens"):
+        next(spread_windows(torch.arange(10), 10, num_windows=1, batch_size=2))
 
 
 def test_shard_is_contiguous_equal_and_disjoint():
