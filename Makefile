@@ -58,7 +58,7 @@ cluster-deps:
 		{ $(PYTHON) -m venv $(MOTO_VENV) && $(MOTO_VENV)/bin/pip install --quiet "$(MOTO)"; }
 
 test: lint browser cluster-deps
-	SCALESWEEP_MOTO_SERVER=$(MOTO_VENV)/bin/moto_server $(VENV)/bin/pytest -q
+	SCALESWEEP_MOTO_SERVER=$(MOTO_VENV)/bin/moto_server $(VENV)/bin/pytest -q --durations=15
 
 # The newest releases the bounds in pyproject.toml allow, without the constraints: a manual
 # check before raising a pin (never the default install).
