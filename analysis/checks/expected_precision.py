@@ -290,6 +290,8 @@ def render(exp: Expected) -> list[str]:
     if exp.warnings:
         lines.append("warnings to expect (replicates showing each):")
         lines += [f"  {n}/{exp.reps}  {kind}" for kind, n in exp.warnings.most_common()]
+    elif not exp.widths:  # nothing was fitted, so nothing could warn: not a clean bill
+        lines.append("warnings to expect: none, because no law is fitted (above)")
     else:
         lines.append(f"warnings to expect: none in {exp.reps} replicates")
     return lines

@@ -87,6 +87,17 @@ def test_replicates_are_fitted_as_the_sweeps_analysis_section_says():
     assert f"chinchilla (its points at {floor:g}+ tokens per parameter): a " in render(floored)[2]
 
 
+def test_a_design_no_law_can_fit_does_not_read_as_free_of_warnings():
+    """One size at one budget: nothing is fitted, so no warning comes up, and the lines say
+    why rather than 'none'."""
+    points = grid(budgets=(1e11,), per_budget=1)
+    exp = expected_precision(points, SHIPPED_PRIOR, 0.01, "4x", min_reps=1, max_reps=1, seconds=0)
+    text = "\n".join(render(exp))
+    assert "no law gives an interval on this design" in text
+    assert "warnings to expect: none, because no law is fitted" in text
+    assert "none in 1 replicates" not in text
+
+
 def test_run_noise_is_shared_by_a_runs_points():
     points = pd.concat([grid(), grid().assign(id=lambda f: f["id"] + "@half")])
     data = synthetic(points, SHIPPED_PRIOR.law, 0.01, seed=1, shared=1.0)
