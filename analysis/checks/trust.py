@@ -18,18 +18,19 @@ import math
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from analysis.checks.frontier_backtest import FrontierBacktest
 from analysis.laws.forms import ChinchillaFit, Estimate, PowerLawFit
 from analysis.laws.frontier import FrontierConfig, _budget_fit
+from contract.config import FROZEN
 from contract.results import BUDGET, RUN_ID
 
 
 class TrustConfig(BaseModel):
     """Thresholds of the reliability checks (precision is graded apart, never warned about)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = FROZEN
 
     min_points_per_param: float = 3.0
     """Design: runs needed per fitted parameter before a fit counts as supported (ratio)."""
