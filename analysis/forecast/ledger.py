@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
 from pathlib import Path
 from typing import Any
 
@@ -89,22 +90,31 @@ def score_run(folder: Path, forecast: Forecast, where: str | None = None) -> dic
 def read_ledger(path: Path) -> pd.DataFrame:
     """The ledger as a table (empty with the ledger's columns when absent)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_size == 0:  # absent, or created but not yet written
         return pd.DataFrame(columns=list(LEDGER_COLUMNS))
     return pd.read_csv(path, dtype={"forecast_id": str, "rows_hash": str, "commit": str})
 
 
 def append_row(path: Path, row: dict[str, Any]) -> bool:
     """Append ``row`` to the ledger; False (nothing written) when this forecast and run are
-    already scored, so a resumed pipeline does not count a run twice."""
+    already scored, so a resumed pipeline does not count a run twice.
+
+    Sweeps sharing a storage root share its ledger and may score at the same moment: the
+    read, the check and the write happen under an exclusive lock on the file (without it,
+    simultaneous first writers each wrote a header, and a reader of a file created but not yet
+    written failed on it)."""
     path = Path(path)
-    existing = read_ledger(path)
-    done = set(zip(existing["forecast_id"].astype(str), existing["run"].astype(str), strict=True))
-    if (str(row["forecast_id"]), str(row["run"])) in done:
-        return False
-    new = not path.is_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", newline="", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        new = path.stat().st_size == 0
+        if not new:
+            existing = read_ledger(path)
+            done = zip(
+                existing["forecast_id"].astype(str), existing["run"].astype(str), strict=True
+            )
+            if (str(row["forecast_id"]), str(row["run"])) in set(done):
+                return False
         writer = csv.DictWriter(f, fieldnames=list(LEDGER_COLUMNS), extrasaction="ignore")
         if new:
             writer.writeheader()
