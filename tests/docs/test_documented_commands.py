@@ -118,11 +118,10 @@ MAIN_JOB: list[tuple[str, int]] = [
     ("python -m sweeps.run sweeps/big.yaml", 0),
     ("python analysis/fit_scaling.py results/big --score results/scaling/fit/forecast.json", 0),
     ("python -m sweeps.new scaling-next --propose results/scaling --target 4x --minutes 20", 0),
-    ("python -m sweeps.run sweeps/scaling.yaml --set optim.lr=1e-3 --name scaling-lr1e-3", 0),
 ]
 EVERYTHING_ELSE: list[tuple[str, int]] = [
-    # Commands that share no folder with the main job's (their storage is /tmp/..., their
-    # specs their own): they run beside it.
+    # Commands that share no folder with the main job's (their own storage or sweep name):
+    # they run beside it.
     (". .venv/bin/activate", 0),
     (".venv/bin/scalesweep-run", 2),  # no spec: one line saying how to call it
     (".venv/bin/scalesweep-new", 2),
@@ -134,6 +133,9 @@ EVERYTHING_ELSE: list[tuple[str, int]] = [
     ("python -m sweeps.run --schema > sweep.schema.json", 0),
     ("python -m sweeps.run bad.yaml", 2),
     ("python -m sweeps.new my-sweep --from sweeps/scaling.yaml", 0),
+    # A folder of its own; its score joins the main job's in results/forecasts.csv (the
+    # ledger takes simultaneous writers).
+    ("python -m sweeps.run sweeps/scaling.yaml --set optim.lr=1e-3 --name scaling-lr1e-3", 0),
     ("python -m sweeps.run sweeps/smoke.yaml --storage /tmp/r", 0),
     ("python -m sweeps.run sweeps/smoke.yaml --storage /tmp/results", 0),
     ("python -m sweeps.new smoke-2x --continue /tmp/results/smoke --more-tokens-factor 2", 0),
