@@ -205,3 +205,18 @@ def test_documented_sweep_commands_parse(source: Path) -> None:
         assert (REPO_ROOT / args.spec).is_file(), f"{source.name}: no spec {args.spec}"
         if args.storage is not None:
             assert args.storage == SHARED_STORAGE
+
+
+def test_onprem_setup_installs_the_build_requirement_before_building_without_isolation() -> None:
+    """`pip install --no-build-isolation` builds with the nodes' venv's own setuptools, and a
+    new venv's bundled one is older than pyproject.toml's [build-system] asks (it failed on the
+    SPDX license): an earlier step of the on-prem file installs exactly that requirement."""
+    onprem = yaml.safe_load((REPO_ROOT / "docs" / "cluster-onprem.yaml").read_text())
+    # tomllib is 3.11+ and the project runs on 3.10: the requirement list is read as text
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    requires = re.search(r"\[build-system\]\s*requires = \[([^]]*)\]", pyproject).group(1)
+    steps = onprem["setup_commands"]
+    build = next(i for i, step in enumerate(steps) if "--no-build-isolation" in step)
+    before = " ".join(steps[:build])
+    for requirement in re.findall(r'"[^"]+"', requires):
+        assert requirement in before, requirement
