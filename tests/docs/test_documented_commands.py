@@ -91,8 +91,8 @@ SAME_AS = {
     ),
 }
 MAIN_JOB: list[tuple[str, int]] = [
-    # (command, expected exit status), in the order the main job's workflow needs: one sweep
-    # folder and the storage root's ledger (results/forecasts.csv), so one after another
+    # (command, expected exit status), in the order the main job's workflow needs: they all
+    # read or write results/scaling, so one after another
     ("python -m sweeps.run sweeps/scaling.yaml --dry-run", 0),
     ("make run", 0),
     ("make fit", 0),
