@@ -107,16 +107,14 @@ def append_row(path: Path, row: dict[str, Any]) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", newline="", encoding="utf-8") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
-        new = path.stat().st_size == 0
-        if not new:
-            existing = read_ledger(path)
-            done = zip(
-                existing["forecast_id"].astype(str), existing["run"].astype(str), strict=True
-            )
-            if (str(row["forecast_id"]), str(row["run"])) in set(done):
-                return False
+        existing = read_ledger(path)  # empty while the file is
+        done = set(
+            zip(existing["forecast_id"].astype(str), existing["run"].astype(str), strict=True)
+        )
+        if (str(row["forecast_id"]), str(row["run"])) in done:
+            return False
         writer = csv.DictWriter(f, fieldnames=list(LEDGER_COLUMNS), extrasaction="ignore")
-        if new:
+        if path.stat().st_size == 0:
             writer.writeheader()
         writer.writerow(row)
     return True
